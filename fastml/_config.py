@@ -1,0 +1,166 @@
+"""Process-wide configuration: the backend in force and the thread count.
+
+Backend precedence, highest first (DESIGN.md):
+
+1. the ``backend=`` argument of a public function,
+2. the innermost ``with use_backend(...)`` block (per thread / per task: a
+   :class:`contextvars.ContextVar`, so Dask or asyncio tasks do not leak it),
+3. ``set_backend(...)`` (process-wide),
+4. the ``FASTML_BACKEND`` environment variable, read at call time,
+5. ``"auto"``.
+
+Nothing here imports numba or compiles anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import numbers
+import os
+
+__all__ = [
+    "BACKENDS",
+    "get_backend",
+    "get_num_threads",
+    "set_backend",
+    "set_num_threads",
+    "use_backend",
+]
+
+#: Every backend fastml knows, slowest first. "auto" is a choice, not a backend.
+BACKENDS = ("python", "numpy", "numba", "cython")
+
+_global_backend: str | None = None
+_context_backend: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "fastml_backend", default=None
+)
+_num_threads: int | None = None
+
+
+def _check_backend_name(name, argname="backend"):
+    """Return ``name`` lower-cased if it names a backend or "auto", else raise."""
+    if not isinstance(name, str):
+        raise TypeError(
+            f"{argname} must be a string, one of {('auto',) + BACKENDS}; got {type(name).__name__}"
+        )
+    key = name.strip().lower()
+    if key != "auto" and key not in BACKENDS:
+        raise ValueError(
+            f"unknown {argname} {name!r}; expected 'auto' or one of {', '.join(BACKENDS)}"
+        )
+    return key
+
+
+def set_backend(name):
+    """Set the process-wide default backend.
+
+    Parameters
+    ----------
+    name : {"auto", "python", "numpy", "numba", "cython"} or None
+        ``None`` or ``"auto"`` restores automatic selection.
+    """
+    global _global_backend
+    if name is None:
+        _global_backend = None
+        return
+    key = _check_backend_name(name)
+    if key != "auto":
+        from ._registry import require_backend
+
+        require_backend(key)
+    _global_backend = None if key == "auto" else key
+
+
+def get_backend():
+    """Return the backend that a call without ``backend=`` would request.
+
+    Returns
+    -------
+    str
+        ``"auto"`` or a backend name, after the context, the global setting
+        and the ``FASTML_BACKEND`` environment variable are considered.
+    """
+    ctx = _context_backend.get()
+    if ctx is not None:
+        return ctx
+    if _global_backend is not None:
+        return _global_backend
+    env = os.environ.get("FASTML_BACKEND", "").strip()
+    if env:
+        return _check_backend_name(env, "FASTML_BACKEND")
+    return "auto"
+
+
+@contextlib.contextmanager
+def use_backend(name):
+    """Context manager that selects a backend for the calls made inside it.
+
+    Examples
+    --------
+    >>> import fastml, numpy as np
+    >>> with fastml.use_backend("numpy"):
+    ...     d = fastml.cdist(np.zeros((2, 3)), np.ones((1, 3)))
+    """
+    key = _check_backend_name(name)
+    if key != "auto":
+        from ._registry import require_backend
+
+        require_backend(key)
+    token = _context_backend.set(key)
+    try:
+        yield key
+    finally:
+        _context_backend.reset(token)
+
+
+def _default_num_threads():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def set_num_threads(n):
+    """Set the number of threads used by the Numba and OpenMP (Cython) kernels.
+
+    Parameters
+    ----------
+    n : int or None
+        A positive thread count, or ``None`` for all available cores.
+        Values above the core count are clipped for Numba, which cannot
+        start more threads than its pool was created with.
+    """
+    global _num_threads
+    if n is None:
+        _num_threads = None
+        return
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"n must be a positive int or None; got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"n must be a positive int or None; got {n}")
+    _num_threads = int(n)
+
+
+def get_num_threads():
+    """Return the number of threads the compiled kernels will use.
+
+    Returns
+    -------
+    int
+        The value given to :func:`set_num_threads`, else the
+        ``FASTML_NUM_THREADS`` environment variable, else the number of
+        cores available to this process.
+    """
+    if _num_threads is not None:
+        return _num_threads
+    env = os.environ.get("FASTML_NUM_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(f"FASTML_NUM_THREADS must be a positive integer; got {env!r}") from None
+        if n < 1:
+            raise ValueError(f"FASTML_NUM_THREADS must be a positive integer; got {env!r}")
+        return n
+    return _default_num_threads()

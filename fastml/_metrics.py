@@ -1,0 +1,297 @@
+"""Metric names, their parameters, and their reduction to kernel metrics.
+
+The public API accepts SciPy's metrics and keyword arguments. Before a kernel
+runs, each (metric, kwargs) pair is rewritten once, here, into one of the
+*kernel metrics* that every backend implements::
+
+    sqeuclidean euclidean cityblock chebyshev minkowski cosine
+    canberra braycurtis hamming jaccard mahalanobis
+
+Rewrites (exact in real arithmetic; each costs O(n_samples * n_features)):
+
+* weights that factor out of the per-feature term are folded into the data:
+  ``sum w|u-v|^p == sum |w^(1/p) u - w^(1/p) v|^p`` (euclidean, sqeuclidean,
+  cityblock, minkowski, braycurtis with w; cosine with sqrt(w)); chebyshev's
+  weights only select features (``w > 0``), as in SciPy;
+* ``seuclidean(V)`` is euclidean on ``x / sqrt(V)``;
+* ``correlation`` is cosine on rows centred by their (weighted) mean;
+* ``mahalanobis(VI)`` is euclidean on ``x @ L`` where ``L L^T`` is the
+  symmetric part of VI, when that is positive definite (Cholesky); otherwise
+  the direct quadratic-form kernel runs;
+* ``minkowski`` with p = 1, 2 or inf is cityblock, euclidean or chebyshev.
+
+Only canberra, hamming and jaccard keep a per-feature weight vector in the
+kernel, because their weights cannot be folded into the data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import numpy as np
+
+from ._validation import check_array, check_positive_float, check_weights
+
+__all__ = ["KERNEL_METRICS", "METRIC_ALIASES", "Prepared", "canonical_metric", "prepare"]
+
+KERNEL_METRICS = (
+    "sqeuclidean",
+    "euclidean",
+    "cityblock",
+    "chebyshev",
+    "minkowski",
+    "cosine",
+    "canberra",
+    "braycurtis",
+    "hamming",
+    "jaccard",
+    "mahalanobis",
+)
+
+# Public metric -> keyword arguments it accepts (SciPy's).
+_PARAMS = {
+    "euclidean": {"w"},
+    "sqeuclidean": {"w"},
+    "cityblock": {"w"},
+    "chebyshev": {"w"},
+    "minkowski": {"p", "w"},
+    "cosine": {"w"},
+    "correlation": {"w"},
+    "seuclidean": {"V"},
+    "mahalanobis": {"VI"},
+    "canberra": {"w"},
+    "braycurtis": {"w"},
+    "hamming": {"w"},
+    "jaccard": {"w"},
+}
+
+METRIC_ALIASES = {
+    # SciPy's aliases, plus scikit-learn's names.
+    **{a: "euclidean" for a in ("euclidean", "euclid", "eu", "e", "l2")},
+    **{a: "sqeuclidean" for a in ("sqeuclidean", "sqe", "sqeuclid")},
+    **{a: "cityblock" for a in ("cityblock", "cblock", "cb", "c", "manhattan", "l1", "taxicab")},
+    **{a: "chebyshev" for a in ("chebyshev", "chebychev", "cheby", "cheb", "ch", "infinity")},
+    **{a: "minkowski" for a in ("minkowski", "mi", "m", "pnorm")},
+    **{a: "cosine" for a in ("cosine", "cos")},
+    **{a: "correlation" for a in ("correlation", "co")},
+    **{a: "seuclidean" for a in ("seuclidean", "se", "s")},
+    **{a: "mahalanobis" for a in ("mahalanobis", "mahal", "mah")},
+    "canberra": "canberra",
+    "braycurtis": "braycurtis",
+    **{a: "hamming" for a in ("hamming", "matching", "hamm", "ha", "h")},
+    **{a: "jaccard" for a in ("jaccard", "jacc", "ja", "j")},
+}
+
+
+def canonical_metric(metric):
+    """Return the canonical name of a metric string, or raise ValueError."""
+    if not isinstance(metric, str):
+        raise TypeError(f"metric must be a string or a callable; got {type(metric).__name__}")
+    key = metric.strip().lower()
+    if key not in METRIC_ALIASES:
+        raise ValueError(
+            f"unknown metric {metric!r}; expected one of {', '.join(sorted(_PARAMS))} "
+            "or a Numba-jitted function f(u, v) -> float"
+        )
+    return METRIC_ALIASES[key]
+
+
+def is_numba_function(func):
+    """True if ``func`` is a Numba dispatcher (checked without importing numba)."""
+    numba = sys.modules.get("numba")
+    if numba is None:
+        return False
+    from numba.core.dispatcher import Dispatcher
+
+    return isinstance(func, Dispatcher)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """Everything a kernel needs: the kernel metric and its converted inputs.
+
+    Attributes
+    ----------
+    metric : str
+        One of :data:`KERNEL_METRICS`.
+    XA : ndarray of shape (mA, n)
+    XB : ndarray of shape (mB, n) or None
+        None for pdist.
+    w : ndarray of shape (n,)
+        Per-feature weights (canberra, hamming, jaccard); ones otherwise.
+        For hamming they are normalised to sum to one.
+    p : float
+        Minkowski order (minkowski only).
+    VI : ndarray of shape (n, n) or (0, 0)
+        The inverse covariance for the direct mahalanobis kernel.
+    """
+
+    metric: str
+    XA: np.ndarray
+    XB: np.ndarray | None
+    w: np.ndarray
+    p: float
+    VI: np.ndarray
+
+    def args(self):
+        """(w, p, VI): the trailing arguments of every kernel call."""
+        return self.w, self.p, self.VI
+
+
+def _scale(X, s):
+    """Return ``X * s`` (s per feature) computed in float64, in X's dtype."""
+    if X is None:
+        return None
+    return np.ascontiguousarray((X.astype(np.float64) * s).astype(X.dtype, copy=False))
+
+
+def _stacked(XA, XB):
+    return XA if XB is None else np.vstack((XA, XB))
+
+
+def _prepare_V(V, XA, XB, n):
+    if V is None:
+        Xall = _stacked(XA, XB).astype(np.float64)
+        if Xall.shape[0] < 2:
+            raise ValueError("seuclidean needs at least 2 points to estimate V; pass V=...")
+        V = np.var(Xall, axis=0, ddof=1)
+        if (V <= 0).any():
+            raise ValueError(
+                "seuclidean: a feature has zero variance, so the distance is undefined; "
+                "pass a positive variance vector V=..."
+            )
+        return V
+    V = check_array(V, "V", ndim=1, dtype=np.float64)
+    if V.shape[0] != n:
+        raise ValueError(f"V must have one variance per feature ({n}); got shape {V.shape}")
+    if not (V > 0).all() or not np.isfinite(V).all():
+        raise ValueError("V must contain positive, finite variances")
+    return V
+
+
+def _prepare_VI(VI, XA, XB, n):
+    if VI is None:
+        Xall = _stacked(XA, XB)
+        m = Xall.shape[0]
+        if m <= n:
+            raise ValueError(
+                f"The number of observations ({m}) is too small; the covariance matrix is "
+                f"singular. For observations with {n} dimensions, at least {n + 1} "
+                "observations are required. Pass VI=... explicitly."
+            )
+        cov = np.atleast_2d(np.cov(Xall.astype(np.float64).T))
+        try:
+            return np.linalg.inv(cov).T.copy()
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                "mahalanobis: the covariance matrix of the data is singular; pass VI=..."
+            ) from None
+    VI = check_array(VI, "VI", ndim=2, dtype=np.float64)
+    if VI.shape != (n, n):
+        raise ValueError(f"VI must have shape ({n}, {n}) for {n} features; got {VI.shape}")
+    if not np.isfinite(VI).all():
+        raise ValueError("VI must be finite")
+    return VI
+
+
+def prepare(metric, XA, XB, kwargs):
+    """Validate the metric's keyword arguments and rewrite to a kernel metric.
+
+    Parameters
+    ----------
+    metric : str
+        A metric name or alias.
+    XA : ndarray of shape (mA, n)
+    XB : ndarray of shape (mB, n) or None
+        Validated inputs of one float dtype (None for pdist).
+    kwargs : dict
+        The metric's keyword arguments (``p``, ``w``, ``V``, ``VI``).
+
+    Returns
+    -------
+    Prepared
+    """
+    name = canonical_metric(metric)
+    unknown = set(kwargs) - _PARAMS[name]
+    if unknown:
+        allowed = ", ".join(sorted(_PARAMS[name])) or "none"
+        raise TypeError(
+            f"metric {name!r} got unexpected keyword argument(s) {', '.join(sorted(unknown))}; "
+            f"it accepts: {allowed}"
+        )
+    n = XA.shape[1]
+    dtype = XA.dtype
+    w = kwargs.get("w")
+    w = None if w is None else check_weights(w, n, dtype)
+    p = 2.0
+    VI_direct = np.empty((0, 0), dtype)
+    ones = np.ones(n, dtype)
+
+    def done(kmetric, A, B, wk=ones, pk=p, VIk=VI_direct):
+        return Prepared(kmetric, A, B, np.ascontiguousarray(wk, dtype=dtype), float(pk), VIk)
+
+    if name == "minkowski":
+        p = check_positive_float(kwargs.get("p", 2.0), "p", allow_inf=True)
+        if p == 1.0:
+            name = "cityblock"
+        elif p == 2.0:
+            name = "euclidean"
+        elif np.isinf(p):
+            name = "chebyshev"
+        elif w is not None:
+            s = w ** (1.0 / p)
+            return done("minkowski", _scale(XA, s), _scale(XB, s), pk=p)
+        else:
+            return done("minkowski", XA, XB, pk=p)
+
+    if name in ("euclidean", "sqeuclidean"):
+        if w is not None:
+            s = np.sqrt(w)
+            XA, XB = _scale(XA, s), _scale(XB, s)
+        return done(name, XA, XB)
+    if name in ("cityblock", "braycurtis"):
+        if w is not None:
+            XA, XB = _scale(XA, w), _scale(XB, w)
+        return done(name, XA, XB)
+    if name == "chebyshev":
+        if w is not None:
+            s = (w > 0).astype(np.float64)
+            XA, XB = _scale(XA, s), _scale(XB, s)
+        return done(name, XA, XB)
+    if name in ("cosine", "correlation"):
+        if name == "correlation":
+            wn = np.full(n, 1.0 / n) if w is None else w / w.sum()
+
+            def center(X):
+                if X is None:
+                    return None
+                X64 = X.astype(np.float64)
+                return X64 - (X64 @ wn)[:, None]
+
+            XA, XB = center(XA), center(XB)
+        if w is not None:
+            s = np.sqrt(w)
+            XA, XB = (None if X is None else X * s for X in (XA, XB))
+        XA, XB = (None if X is None else np.ascontiguousarray(X, dtype=dtype) for X in (XA, XB))
+        return done("cosine", XA, XB)
+    if name == "seuclidean":
+        s = 1.0 / np.sqrt(_prepare_V(kwargs.get("V"), XA, XB, n))
+        return done("euclidean", _scale(XA, s), _scale(XB, s))
+    if name == "mahalanobis":
+        VI = _prepare_VI(kwargs.get("VI"), XA, XB, n)
+        sym = 0.5 * (VI + VI.T)
+        try:
+            L = np.linalg.cholesky(sym)
+        except np.linalg.LinAlgError:
+            return done("mahalanobis", XA, XB, VIk=np.ascontiguousarray(VI, dtype=dtype))
+
+        def transform(X):
+            return None if X is None else np.ascontiguousarray(X.astype(np.float64) @ L, dtype=dtype)
+
+        return done("euclidean", transform(XA), transform(XB))
+    if name == "hamming":
+        wk = ones if w is None else w
+        return done("hamming", XA, XB, wk=wk / wk.sum() if w is not None else wk / n)
+    # canberra, jaccard: weights stay in the kernel
+    return done(name, XA, XB, wk=ones if w is None else w)

@@ -1,0 +1,1 @@
+"""Vectorised NumPy kernels."""

@@ -1,0 +1,1 @@
+"""Pure-Python kernels: lists and loops only. The oracle and the baseline."""

@@ -1,0 +1,127 @@
+"""Kernel modules per backend: lazy import, availability and "auto" dispatch.
+
+A kernel module has the same name in every backend (``distance``,
+``neighbors``, ...): ``fastml._python.distance``, ``fastml._numpy.distance``,
+``fastml._numba.distance`` and the compiled ``fastml._cython.distance``.
+Nothing is imported until a kernel is first asked for, so ``import fastml``
+never imports numba.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from ._config import BACKENDS, _check_backend_name, get_backend
+
+_HOW_TO_GET = {
+    "numba": "install it with `pip install numba`",
+    "cython": (
+        "the compiled extension was not built; reinstall fastml from source with a C "
+        "compiler available (`pip install --force-reinstall --no-cache-dir .`)"
+    ),
+    "numpy": "install it with `pip install numpy`",
+    "python": "",
+}
+
+_availability: dict[str, bool] = {}
+_unavailable_reason: dict[str, str] = {}
+
+
+def _probe(name):
+    """Is backend ``name`` usable here? Checks without importing numba."""
+    if name in ("python", "numpy"):
+        return True, ""
+    if name == "numba":
+        # find_spec does not import numba (which takes ~0.3 s); a broken numba
+        # install shows up on first use of a kernel instead.
+        if importlib.util.find_spec("numba") is None:
+            return False, "numba is not installed"
+        return True, ""
+    if name == "cython":
+        try:
+            importlib.import_module("fastml._cython._openmp")
+        except ImportError as exc:
+            return False, f"fastml's Cython extension cannot be imported ({exc})"
+        return True, ""
+    raise AssertionError(name)  # pragma: no cover
+
+
+def is_available(name):
+    """Return True if backend ``name`` can run kernels in this process."""
+    if name not in _availability:
+        ok, why = _probe(name)
+        _availability[name] = ok
+        _unavailable_reason[name] = why
+    return _availability[name]
+
+
+def available_backends():
+    """Return the backends usable in this process.
+
+    Returns
+    -------
+    tuple of str
+        A subset of ``("python", "numpy", "numba", "cython")``, in that order.
+    """
+    return tuple(b for b in BACKENDS if is_available(b))
+
+
+def require_backend(name):
+    """Raise a clear ImportError if backend ``name`` is not usable."""
+    if not is_available(name):
+        raise ImportError(
+            f"fastml backend {name!r} is not available: {_unavailable_reason[name]}; "
+            f"{_HOW_TO_GET[name]}. Available backends: {', '.join(available_backends())}."
+        )
+
+
+def kernel_module(backend, kernel):
+    """Import and return the module that implements ``kernel`` for ``backend``.
+
+    Parameters
+    ----------
+    backend : str
+        A concrete backend name (not "auto").
+    kernel : str
+        The kernel module name, e.g. ``"distance"``.
+    """
+    require_backend(backend)
+    return importlib.import_module(f"fastml._{backend}.{kernel}")
+
+
+# "auto": the fastest available backend for (kernel, case), measured with
+# `pytest benchmarks/bench_distance.py` (4000 x 64, 2 threads; see README). Each
+# entry lists backends in order of preference; the first available one wins.
+# Cython comes before Numba where they tie because it has no JIT compile cost
+# on first call.
+_AUTO_DEFAULT = ("cython", "numba", "numpy")
+_AUTO_RULES: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+def auto_backend(kernel, case=None):
+    """Return the backend "auto" picks for ``kernel`` (optionally a sub-case)."""
+    order = _AUTO_RULES.get((kernel, case), _AUTO_DEFAULT)
+    for name in order:
+        if is_available(name):
+            return name
+    return "numpy"
+
+
+def resolve_backend(backend, kernel, case=None):
+    """Apply the precedence rules and return a concrete, available backend.
+
+    Parameters
+    ----------
+    backend : str or None
+        The ``backend=`` argument of the public call (None if not given).
+    kernel : str
+        Kernel module name, e.g. ``"distance"``.
+    case : str, optional
+        A finer key for "auto" (e.g. the metric name).
+    """
+    name = get_backend() if backend is None else _check_backend_name(backend)
+    if name == "auto":
+        return auto_backend(kernel, case)
+    require_backend(name)
+    return name

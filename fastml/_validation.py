@@ -1,0 +1,150 @@
+"""The one place that checks and converts user input.
+
+Kernels receive what these functions return: C-contiguous float32 or float64
+arrays of one dtype, never the user's array itself when a copy was needed.
+Every error names the argument and says what was expected.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "check_array",
+    "check_out",
+    "check_pair",
+    "check_positive_int",
+    "check_weights",
+    "result_dtype",
+]
+
+
+def _kind_error(name, arr):
+    return TypeError(
+        f"{name} must be a real numeric or boolean array; got dtype {arr.dtype}"
+    )
+
+
+def check_array(x, name, *, ndim=2, dtype=None, allow_empty=False, finite=False):
+    """Convert ``x`` to a C-contiguous float array and check its shape.
+
+    Parameters
+    ----------
+    x : array_like
+        User input.
+    name : str
+        The argument's name, for error messages.
+    ndim : int, default 2
+        Required number of dimensions.
+    dtype : {None, numpy.float32, numpy.float64}
+        Target dtype. None keeps float32 and float64 and converts every other
+        real or boolean dtype to float64.
+    allow_empty : bool, default False
+        Accept arrays with a zero-length axis.
+    finite : bool, default False
+        Reject NaN and infinity (estimators' ``fit``), as scikit-learn does.
+
+    Returns
+    -------
+    numpy.ndarray
+        C-contiguous, of the checked dtype. A copy only when conversion needs one.
+    """
+    if hasattr(x, "__cuda_array_interface__") and not hasattr(x, "__array__"):
+        raise TypeError(f"{name} must be a host (NumPy-compatible) array")
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} must be real; complex input (dtype {arr.dtype}) is not supported")
+    if arr.dtype.kind not in "biuf":
+        raise _kind_error(name, arr)
+    if arr.ndim != ndim:
+        expected = {1: "a 1-D array of shape (n,)", 2: "a 2-D array of shape (n_samples, n_features)"}
+        raise ValueError(
+            f"{name} must be {expected.get(ndim, f'{ndim}-D')}; got {arr.ndim}-D with shape {arr.shape}"
+        )
+    if not allow_empty and arr.size == 0:
+        raise ValueError(f"{name} must not be empty; got shape {arr.shape}")
+    if dtype is None:
+        dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if finite and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr
+
+
+def result_dtype(*arrays):
+    """float32 if every array is float32, else float64 (DESIGN.md dtype rule)."""
+    return np.float32 if all(a.dtype == np.float32 for a in arrays) else np.float64
+
+
+def check_pair(XA, XB, names=("XA", "XB")):
+    """Validate two 2-D inputs with matching feature counts and one common dtype.
+
+    Returns
+    -------
+    XA, XB : numpy.ndarray
+        C-contiguous, both float32 (if both were) or both float64.
+    """
+    XA = check_array(XA, names[0])
+    XB = check_array(XB, names[1])
+    if XA.shape[1] != XB.shape[1]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same number of columns (features); "
+            f"got {names[0]}.shape={XA.shape} and {names[1]}.shape={XB.shape}"
+        )
+    dtype = result_dtype(XA, XB)
+    return XA.astype(dtype, copy=False), XB.astype(dtype, copy=False)
+
+
+def check_out(out, shape, name="out"):
+    """Check a user-supplied output buffer.
+
+    ``out`` must be a writeable float32 or float64 ndarray of exactly ``shape``.
+    It may be non-contiguous; the caller then computes into a temporary and copies.
+    """
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray; got {type(out).__name__}")
+    if out.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must have dtype float32 or float64; got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}; got {out.shape}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    return out
+
+
+def check_weights(w, n_features, dtype, name="w"):
+    """Validate a non-negative weight vector of length ``n_features``."""
+    w = check_array(w, name, ndim=1, dtype=np.float64)
+    if w.shape[0] != n_features:
+        raise ValueError(
+            f"{name} must have one weight per feature ({n_features}); got {w.shape[0]}"
+        )
+    if not np.isfinite(w).all():
+        raise ValueError(f"{name} must be finite")
+    if (w < 0).any():
+        raise ValueError(f"{name} must be non-negative")
+    return w
+
+
+def check_positive_int(value, name):
+    """Return ``value`` as int if it is an integer >= 1, else raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer; got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value}")
+    return int(value)
+
+
+def check_positive_float(value, name, *, allow_inf=False):
+    """Return ``value`` as float if it is a real number > 0, else raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number; got {value!r}")
+    value = float(value)
+    if not (value > 0) or (np.isinf(value) and not allow_inf):
+        raise ValueError(f"{name} must be a positive number; got {value}")
+    return value
