@@ -1,0 +1,36 @@
+"""The one shared Numba decorator and the thread-count hook.
+
+``jit`` is ``numba.njit`` with ``cache=True`` (compiled code is written to
+``__pycache__`` and reloaded by later processes), ``nogil=True`` (threads and
+Dask can run kernels concurrently), and fastmath limited to flags that keep
+the meaning of NaN and inf: ``reassoc`` (lets LLVM vectorise reductions),
+``contract`` (fused multiply-add) and ``nsz``. Never ``nnan``/``ninf``.
+``error_model="numpy"``: float division by zero gives inf/NaN, not an exception.
+
+No eager signatures: they would compile at import time.
+"""
+
+from __future__ import annotations
+
+import numba
+
+from .._config import get_num_threads
+
+FASTMATH = frozenset({"reassoc", "contract", "nsz"})
+
+
+def jit(func=None, *, parallel=False, inline="never", cache=True):
+    """Decorate ``func`` with fastml's Numba settings (see module docstring)."""
+    options = dict(
+        cache=cache, nogil=True, fastmath=set(FASTMATH), parallel=parallel, error_model="numpy"
+    )
+    if inline != "never":
+        options["inline"] = inline
+    if func is None:
+        return lambda f: numba.njit(**options)(f)
+    return numba.njit(**options)(func)
+
+
+def apply_threads():
+    """Make Numba's parallel regions in this thread use fastml's thread count."""
+    numba.set_num_threads(max(1, min(get_num_threads(), numba.config.NUMBA_NUM_THREADS)))

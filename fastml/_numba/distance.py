@@ -1,0 +1,644 @@
+"""Numba distance kernels. Mirrors ``src_cython/distance.pyx`` (keep them in step).
+
+Same names and signatures as ``fastml._python.distance`` (the oracle),
+``fastml._numpy.distance`` and ``fastml._cython.distance``.
+
+How a kernel is built
+---------------------
+A metric is two tiny inline functions: ``upd`` folds one feature into a pair
+of accumulators ``(s, r)`` (``r`` is the denominator of braycurtis and
+jaccard; the other metrics carry it unchanged and LLVM drops it), and ``fin``
+turns the accumulators into the distance.
+One generic, inline register tile (:func:`_tile24`) computes 2 rows of XA
+against 4 rows of XB at once: eight independent reductions over the features,
+which LLVM vectorises across features (``reassoc``) while each XA/XB value is
+loaded once for 4 or 2 uses. Row blocks of XA go to threads (``prange``), and
+XB is walked in blocks that stay in cache.
+
+Each metric has a small ``@jit(parallel=True)`` driver per kernel (cdist,
+pdist) that names its three functions: Numba caches a parallel function on
+disk only when it is a module-level function, and compiles only the metrics
+that are used. The summation order of each output element is fixed, so results
+do not depend on the thread count.
+
+Precision: each pair is reduced in the inputs' dtype. With ``reassoc`` the
+reduction runs in SIMD lanes (8 or 16 partial sums), so float32 sums over n
+features carry an error of about ``n/16 * 6e-8`` relative in the worst case.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._jit import apply_threads, jit
+
+__all__ = ["cdist", "cdist_callable", "pdist", "pdist_callable", "warmup"]
+
+_BI = 32  # XA rows per parallel task (cdist)
+_BJ = 128  # XB rows per cache block (cdist)
+
+
+# ----------------------------------------------------------------------------
+# Metric building blocks: upd(s, r, a, b, w_k, p) -> (s, r);
+# fin(s, r, p, ra, rb) -> distance. ra/rb: per-row statistics (cosine's norms).
+# ----------------------------------------------------------------------------
+
+
+@jit(inline="always")
+def _upd_sq(s, r, a, b, wk, p):
+    t = a - b
+    return s + t * t, r
+
+
+@jit(inline="always")
+def _upd_abs(s, r, a, b, wk, p):
+    return s + abs(a - b), r
+
+
+@jit(inline="always")
+def _upd_max(s, r, a, b, wk, p):
+    t = abs(a - b)
+    return (t if t > s else s), r  # a NaN difference is skipped, as in SciPy
+
+
+@jit(inline="always")
+def _upd_pow3(s, r, a, b, wk, p):
+    t = abs(a - b)
+    return s + t * t * t, r
+
+
+@jit(inline="always")
+def _upd_pow4(s, r, a, b, wk, p):
+    t = a - b
+    t = t * t
+    return s + t * t, r
+
+
+@jit(inline="always")
+def _upd_pow(s, r, a, b, wk, p):
+    return s + abs(a - b) ** p, r
+
+
+@jit(inline="always")
+def _upd_dot(s, r, a, b, wk, p):
+    return s + a * b, r
+
+
+@jit(inline="always")
+def _upd_canberra(s, r, a, b, wk, p):
+    den = abs(a) + abs(b)
+    return s + (wk * abs(a - b) / den if den != 0 else wk - wk), r  # w is finite
+
+
+@jit(inline="always")
+def _upd_braycurtis(s, r, a, b, wk, p):
+    return s + abs(a - b), r + abs(a + b)
+
+
+@jit(inline="always")
+def _upd_hamming(s, r, a, b, wk, p):
+    return s + (wk if a != b else wk - wk), r
+
+
+@jit(inline="always")
+def _upd_jaccard(s, r, a, b, wk, p):
+    nza = a != 0
+    nzb = b != 0
+    return s + (wk if nza != nzb else wk - wk), r + (wk if nza or nzb else wk - wk)
+
+
+@jit(inline="always")
+def _fin_id(s, r, p, ra, rb):
+    return s
+
+
+@jit(inline="always")
+def _fin_sqrt(s, r, p, ra, rb):
+    return np.sqrt(s)
+
+
+@jit(inline="always")
+def _fin_root(s, r, p, ra, rb):
+    return s ** (1 / p)
+
+
+@jit(inline="always")
+def _fin_cosine(s, r, p, ra, rb):
+    c = s / (ra * rb)  # a zero vector gives 0/0 = NaN, as in SciPy
+    one = p / p  # p is 2 here: a 1 of the inputs' dtype (a literal 1 would promote to float64)
+    if c > one:
+        c = one
+    elif c < -one:
+        c = -one
+    return one - c
+
+
+@jit(inline="always")
+def _fin_ratio(s, r, p, ra, rb):
+    return s / r
+
+
+@jit(inline="always")
+def _fin_jaccard(s, r, p, ra, rb):
+    return s / r if r != 0 else r
+
+
+# ----------------------------------------------------------------------------
+# Generic tiles and loops (inlined into every driver).
+# ----------------------------------------------------------------------------
+
+
+@jit(inline="always")
+def _one(XA, XB, i, j, w, p, z, upd):
+    s = z
+    r = z
+    for k in range(XA.shape[1]):
+        s, r = upd(s, r, XA[i, k], XB[j, k], w[k], p)
+    return s, r
+
+
+@jit(inline="always")
+def _tile24(XA, XB, i, j, w, p, z, upd):
+    """Accumulators (s, r) of rows i, i+1 of XA against rows j..j+3 of XB, flattened."""
+    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = z
+    r00 = r01 = r02 = r03 = r10 = r11 = r12 = r13 = z
+    for k in range(XA.shape[1]):
+        a0 = XA[i, k]
+        a1 = XA[i + 1, k]
+        wk = w[k]
+        b = XB[j, k]
+        s00, r00 = upd(s00, r00, a0, b, wk, p)
+        s10, r10 = upd(s10, r10, a1, b, wk, p)
+        b = XB[j + 1, k]
+        s01, r01 = upd(s01, r01, a0, b, wk, p)
+        s11, r11 = upd(s11, r11, a1, b, wk, p)
+        b = XB[j + 2, k]
+        s02, r02 = upd(s02, r02, a0, b, wk, p)
+        s12, r12 = upd(s12, r12, a1, b, wk, p)
+        b = XB[j + 3, k]
+        s03, r03 = upd(s03, r03, a0, b, wk, p)
+        s13, r13 = upd(s13, r13, a1, b, wk, p)
+    return (s00, s01, s02, s03, s10, s11, s12, s13, r00, r01, r02, r03, r10, r11, r12, r13)
+
+
+@jit(inline="always")
+def _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, upd, fin):
+    """out[i, :] for the rows i of XA in row block ``ib``."""
+    nA = XA.shape[0]
+    nB = XB.shape[0]
+    i0 = ib * _BI
+    i1 = min(i0 + _BI, nA)
+    for j0 in range(0, nB, _BJ):
+        j1 = min(j0 + _BJ, nB)
+        i = i0
+        while i + 1 < i1:
+            j = j0
+            while j + 3 < j1:
+                t = _tile24(XA, XB, i, j, w, p, z, upd)
+                out[i, j] = fin(t[0], t[8], p, ra[i], rb[j])
+                out[i, j + 1] = fin(t[1], t[9], p, ra[i], rb[j + 1])
+                out[i, j + 2] = fin(t[2], t[10], p, ra[i], rb[j + 2])
+                out[i, j + 3] = fin(t[3], t[11], p, ra[i], rb[j + 3])
+                out[i + 1, j] = fin(t[4], t[12], p, ra[i + 1], rb[j])
+                out[i + 1, j + 1] = fin(t[5], t[13], p, ra[i + 1], rb[j + 1])
+                out[i + 1, j + 2] = fin(t[6], t[14], p, ra[i + 1], rb[j + 2])
+                out[i + 1, j + 3] = fin(t[7], t[15], p, ra[i + 1], rb[j + 3])
+                j += 4
+            for jj in range(j, j1):
+                for ii in range(i, i + 2):
+                    s, r = _one(XA, XB, ii, jj, w, p, z, upd)
+                    out[ii, jj] = fin(s, r, p, ra[ii], rb[jj])
+            i += 2
+        if i < i1:
+            for jj in range(j0, j1):
+                s, r = _one(XA, XB, i, jj, w, p, z, upd)
+                out[i, jj] = fin(s, r, p, ra[i], rb[jj])
+
+
+@jit(inline="always")
+def _pdist_rowpair(X, out, rn, w, p, z, q, upd, fin):
+    """Condensed entries of rows i = 2q and i + 1 against all later rows."""
+    m = X.shape[0]
+    i = 2 * q
+    if i + 1 >= m:
+        return
+    # The out index of (i, j), j > i, is base0 + j; of (i + 1, j) it is base1 + j.
+    base0 = i * m - i * (i + 1) // 2 - i - 1
+    base1 = (i + 1) * m - (i + 1) * (i + 2) // 2 - i - 2
+    s, r = _one(X, X, i, i + 1, w, p, z, upd)
+    out[base0 + i + 1] = fin(s, r, p, rn[i], rn[i + 1])
+    j = i + 2
+    while j + 3 < m:
+        t = _tile24(X, X, i, j, w, p, z, upd)
+        out[base0 + j] = fin(t[0], t[8], p, rn[i], rn[j])
+        out[base0 + j + 1] = fin(t[1], t[9], p, rn[i], rn[j + 1])
+        out[base0 + j + 2] = fin(t[2], t[10], p, rn[i], rn[j + 2])
+        out[base0 + j + 3] = fin(t[3], t[11], p, rn[i], rn[j + 3])
+        out[base1 + j] = fin(t[4], t[12], p, rn[i + 1], rn[j])
+        out[base1 + j + 1] = fin(t[5], t[13], p, rn[i + 1], rn[j + 1])
+        out[base1 + j + 2] = fin(t[6], t[14], p, rn[i + 1], rn[j + 2])
+        out[base1 + j + 3] = fin(t[7], t[15], p, rn[i + 1], rn[j + 3])
+        j += 4
+    for jj in range(j, m):
+        s, r = _one(X, X, i, jj, w, p, z, upd)
+        out[base0 + jj] = fin(s, r, p, rn[i], rn[jj])
+        s, r = _one(X, X, i + 1, jj, w, p, z, upd)
+        out[base1 + jj] = fin(s, r, p, rn[i + 1], rn[jj])
+
+
+@jit(inline="always")
+def _cols_block(XA, BT, out, i0, i1, j0, j1, o0, acc, upd):
+    """Features-major variant for reductions LLVM will not vectorise (max).
+
+    ``out[i - i0 + o0 ... ]``: rows i in [i0, i1) of XA against columns j in
+    [j0, j1) of BT (XB transposed, shape (n, mB)), written to ``out[i - i0, j - o0]``.
+    The loop over j is elementwise, so it vectorises with no reassociation;
+    4 rows of XA share each load of BT. ``acc`` is scratch of shape (4, >= j1 - j0).
+    """
+    nj = j1 - j0
+    z = acc[0, 0] * 0
+    for i in range(i0, i1, 4):
+        nr = min(4, i1 - i)
+        for r in range(4):
+            for j in range(nj):
+                acc[r, j] = z
+        for k in range(XA.shape[1]):
+            a0 = XA[i, k]
+            a1 = XA[i + 1, k] if nr > 1 else a0
+            a2 = XA[i + 2, k] if nr > 2 else a0
+            a3 = XA[i + 3, k] if nr > 3 else a0
+            for j in range(nj):
+                b = BT[k, j0 + j]
+                acc[0, j] = upd(acc[0, j], z, a0, b, z, z)[0]
+                acc[1, j] = upd(acc[1, j], z, a1, b, z, z)[0]
+                acc[2, j] = upd(acc[2, j], z, a2, b, z, z)[0]
+                acc[3, j] = upd(acc[3, j], z, a3, b, z, z)[0]
+        for r in range(nr):
+            for j in range(nj):
+                out[i - i0 + r, j0 + j - o0] = acc[r, j]
+
+
+@jit(inline="always")
+def _balanced(t, n):
+    """Map 0, 1, 2, 3, ... to 0, n-1, 1, n-2, ...: equal work per static prange chunk."""
+    h = t // 2
+    return h if t % 2 == 0 else n - 1 - h
+
+
+@jit(parallel=True)
+def _row_norms(X, out):
+    for i in prange(X.shape[0]):
+        s = out[i] * 0
+        for k in range(X.shape[1]):
+            s += X[i, k] * X[i, k]
+        out[i] = np.sqrt(s)
+
+
+# ----------------------------------------------------------------------------
+# Drivers: one cdist and one pdist per (metric, variant). Each names its
+# building blocks; the loops are the generic ones above.
+# ----------------------------------------------------------------------------
+
+@jit(parallel=True)
+def _cdist_sqeuclidean(XA, XB, out, ra, rb, w, p, z):
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_sq, _fin_id)
+
+
+@jit(parallel=True)
+def _cdist_euclidean(XA, XB, out, ra, rb, w, p, z):
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_sq, _fin_sqrt)
+
+
+@jit(parallel=True)
+def _cdist_cityblock(XA, XB, out, ra, rb, w, p, z):
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_abs, _fin_id)
+
+
+@jit(parallel=True)
+def _cdist_chebyshev(XA, XB, out, ra, rb, w, p, z):
+    # LLVM keeps max-reductions scalar: vectorise over XB rows instead.
+    BT = np.ascontiguousarray(XB.T)
+    nA, nB = XA.shape[0], XB.shape[0]
+    for ib in prange((nA + _BI - 1) // _BI):
+        i0 = ib * _BI
+        i1 = min(i0 + _BI, nA)
+        acc = np.empty((4, _BJ), XA.dtype)
+        for j0 in range(0, nB, _BJ):
+            _cols_block(XA, BT, out[i0:i1], i0, i1, j0, min(j0 + _BJ, nB), 0, acc, _upd_max)
+
+
+@jit(parallel=True)
+def _cdist_minkowski3(XA, XB, out, ra, rb, w, p, z):
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow3, _fin_root)
+
+
+@jit(parallel=True)
+def _cdist_minkowski4(XA, XB, out, ra, rb, w, p, z):
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow4, _fin_root)
+
+
+@jit(parallel=True)
+def _cdist_minkowski(XA, XB, out, ra, rb, w, p, z):
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow, _fin_root)
+
+
+@jit(parallel=True)
+def _cdist_cosine(XA, XB, out, ra, rb, w, p, z):
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_dot, _fin_cosine)
+
+
+@jit(parallel=True)
+def _cdist_canberra(XA, XB, out, ra, rb, w, p, z):
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_canberra, _fin_id)
+
+
+@jit(parallel=True)
+def _cdist_braycurtis(XA, XB, out, ra, rb, w, p, z):
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_braycurtis, _fin_ratio)
+
+
+@jit(parallel=True)
+def _cdist_hamming(XA, XB, out, ra, rb, w, p, z):
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_hamming, _fin_id)
+
+
+@jit(parallel=True)
+def _cdist_jaccard(XA, XB, out, ra, rb, w, p, z):
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_jaccard, _fin_jaccard)
+
+
+@jit(parallel=True)
+def _pdist_sqeuclidean(X, out, rn, w, p, z):
+    h = (X.shape[0] + 1) // 2
+    for t in prange(h):
+        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_sq, _fin_id)
+
+
+@jit(parallel=True)
+def _pdist_euclidean(X, out, rn, w, p, z):
+    h = (X.shape[0] + 1) // 2
+    for t in prange(h):
+        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_sq, _fin_sqrt)
+
+
+@jit(parallel=True)
+def _pdist_cityblock(X, out, rn, w, p, z):
+    h = (X.shape[0] + 1) // 2
+    for t in prange(h):
+        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_abs, _fin_id)
+
+
+@jit(parallel=True)
+def _pdist_chebyshev(X, out, rn, w, p, z):
+    # As _cdist_chebyshev, on row blocks of X against the later rows, through
+    # a (block, m) scratch from which the upper triangle is copied.
+    XT = np.ascontiguousarray(X.T)
+    m = X.shape[0]
+    nblk = (m + _BI - 1) // _BI
+    for t in prange(nblk):
+        i0 = _balanced(t, nblk) * _BI
+        i1 = min(i0 + _BI, m)
+        acc = np.empty((4, _BJ), X.dtype)
+        D = np.empty((i1 - i0, m - i0), X.dtype)
+        for j0 in range(i0, m, _BJ):
+            _cols_block(X, XT, D, i0, i1, j0, min(j0 + _BJ, m), i0, acc, _upd_max)
+        for i in range(i0, min(i1, m - 1)):
+            base = i * m - i * (i + 1) // 2 - i - 1
+            for j in range(i + 1, m):
+                out[base + j] = D[i - i0, j - i0]
+
+
+@jit(parallel=True)
+def _pdist_minkowski3(X, out, rn, w, p, z):
+    h = (X.shape[0] + 1) // 2
+    for t in prange(h):
+        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_pow3, _fin_root)
+
+
+@jit(parallel=True)
+def _pdist_minkowski4(X, out, rn, w, p, z):
+    h = (X.shape[0] + 1) // 2
+    for t in prange(h):
+        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_pow4, _fin_root)
+
+
+@jit(parallel=True)
+def _pdist_minkowski(X, out, rn, w, p, z):
+    h = (X.shape[0] + 1) // 2
+    for t in prange(h):
+        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_pow, _fin_root)
+
+
+@jit(parallel=True)
+def _pdist_cosine(X, out, rn, w, p, z):
+    h = (X.shape[0] + 1) // 2
+    for t in prange(h):
+        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_dot, _fin_cosine)
+
+
+@jit(parallel=True)
+def _pdist_canberra(X, out, rn, w, p, z):
+    h = (X.shape[0] + 1) // 2
+    for t in prange(h):
+        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_canberra, _fin_id)
+
+
+@jit(parallel=True)
+def _pdist_braycurtis(X, out, rn, w, p, z):
+    h = (X.shape[0] + 1) // 2
+    for t in prange(h):
+        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_braycurtis, _fin_ratio)
+
+
+@jit(parallel=True)
+def _pdist_hamming(X, out, rn, w, p, z):
+    h = (X.shape[0] + 1) // 2
+    for t in prange(h):
+        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_hamming, _fin_id)
+
+
+@jit(parallel=True)
+def _pdist_jaccard(X, out, rn, w, p, z):
+    h = (X.shape[0] + 1) // 2
+    for t in prange(h):
+        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_jaccard, _fin_jaccard)
+
+
+# ----------------------------------------------------------------------------
+# mahalanobis with a general VI (the API turns SPD VI into euclidean), and
+# user callables: no tile, one pair at a time.
+# ----------------------------------------------------------------------------
+
+
+@jit(inline="always")
+def _quadform(u, v, VI, delta, z):
+    n = u.shape[0]
+    for k in range(n):
+        delta[k] = u[k] - v[k]
+    s = z
+    for r in range(n):
+        t = z
+        for c in range(n):
+            t += VI[r, c] * delta[c]
+        s += delta[r] * t
+    return np.sqrt(s)  # a negative form gives NaN, as in SciPy
+
+
+@jit(parallel=True)
+def _cdist_mahalanobis(XA, XB, out, VI, z):
+    for i in prange(XA.shape[0]):
+        delta = np.empty(XA.shape[1], XA.dtype)
+        for j in range(XB.shape[0]):
+            out[i, j] = _quadform(XA[i], XB[j], VI, delta, z)
+
+
+@jit(parallel=True)
+def _pdist_mahalanobis(X, out, VI, z):
+    m = X.shape[0]
+    for t in prange(m):
+        i = _balanced(t, m)
+        delta = np.empty(X.shape[1], X.dtype)
+        base = i * m - i * (i + 1) // 2 - i - 1
+        for j in range(i + 1, m):
+            out[base + j] = _quadform(X[i], X[j], VI, delta, z)
+
+
+# A user's function is an argument, so these are compiled per function and
+# not cached on disk (Numba cannot key a cache on a function argument).
+@jit(parallel=True, cache=False)
+def _cdist_func(XA, XB, out, func):
+    for i in prange(XA.shape[0]):
+        for j in range(XB.shape[0]):
+            out[i, j] = func(XA[i], XB[j])
+
+
+@jit(parallel=True, cache=False)
+def _pdist_func(X, out, func):
+    m = X.shape[0]
+    for t in prange(m):
+        i = _balanced(t, m)
+        base = i * m - i * (i + 1) // 2 - i - 1
+        for j in range(i + 1, m):
+            out[base + j] = func(X[i], X[j])
+
+
+# ----------------------------------------------------------------------------
+# Python-level entry points (the kernel interface).
+# ----------------------------------------------------------------------------
+
+_CDIST = {
+    "sqeuclidean": _cdist_sqeuclidean,
+    "euclidean": _cdist_euclidean,
+    "cityblock": _cdist_cityblock,
+    "chebyshev": _cdist_chebyshev,
+    "minkowski3": _cdist_minkowski3,
+    "minkowski4": _cdist_minkowski4,
+    "minkowski": _cdist_minkowski,
+    "cosine": _cdist_cosine,
+    "canberra": _cdist_canberra,
+    "braycurtis": _cdist_braycurtis,
+    "hamming": _cdist_hamming,
+    "jaccard": _cdist_jaccard,
+}
+_PDIST = {
+    "sqeuclidean": _pdist_sqeuclidean,
+    "euclidean": _pdist_euclidean,
+    "cityblock": _pdist_cityblock,
+    "chebyshev": _pdist_chebyshev,
+    "minkowski3": _pdist_minkowski3,
+    "minkowski4": _pdist_minkowski4,
+    "minkowski": _pdist_minkowski,
+    "cosine": _pdist_cosine,
+    "canberra": _pdist_canberra,
+    "braycurtis": _pdist_braycurtis,
+    "hamming": _pdist_hamming,
+    "jaccard": _pdist_jaccard,
+}
+
+
+def _variant(metric, p):
+    """Minkowski with p = 3 or 4 avoids pow() in the inner loop."""
+    if metric == "minkowski" and p in (3.0, 4.0):
+        return f"minkowski{int(p)}"
+    return metric
+
+
+def _row_stats(X, metric):
+    """Per-row statistics a metric's ``fin`` needs (cosine: the norms)."""
+    stats = np.zeros(X.shape[0], X.dtype)
+    if metric == "cosine":
+        _row_norms(X, stats)
+    return stats
+
+
+def cdist(XA, XB, out, metric, w, p, VI):
+    """Fill ``out[i, j]`` with the distance between ``XA[i]`` and ``XB[j]``.
+
+    Parameters
+    ----------
+    XA : ndarray of shape (mA, n)
+    XB : ndarray of shape (mB, n)
+    out : ndarray of shape (mA, mB)
+    metric : str
+        A kernel metric (:data:`fastml._metrics.KERNEL_METRICS`).
+    w : ndarray of shape (n,)
+    p : float
+    VI : ndarray of shape (n, n) or (0, 0)
+    """
+    apply_threads()
+    if metric == "mahalanobis":
+        _cdist_mahalanobis(XA, XB, out, VI, XA.dtype.type(0))
+        return
+    ra, rb = _row_stats(XA, metric), _row_stats(XB, metric)
+    _CDIST[_variant(metric, p)](XA, XB, out, ra, rb, w, XA.dtype.type(p), XA.dtype.type(0))
+
+
+def pdist(X, out, metric, w, p, VI):
+    """Fill the condensed ``out`` (length m(m-1)/2) with distances of X's row pairs."""
+    apply_threads()
+    if metric == "mahalanobis":
+        _pdist_mahalanobis(X, out, VI, X.dtype.type(0))
+        return
+    _PDIST[_variant(metric, p)](X, out, _row_stats(X, metric), w, X.dtype.type(p), X.dtype.type(0))
+
+
+def cdist_callable(XA, XB, out, func):
+    """``out[i, j] = func(XA[i], XB[j])`` with ``func`` a Numba-jitted function."""
+    apply_threads()
+    _cdist_func(XA, XB, out, func)
+
+
+def pdist_callable(X, out, func):
+    """Condensed ``func(X[i], X[j])`` for i < j, with ``func`` Numba-jitted."""
+    apply_threads()
+    _pdist_func(X, out, func)
+
+
+def warmup(dtypes=("float64", "float32")):
+    """Compile (or load from cache) every cdist/pdist driver for ``dtypes``."""
+    for dt in dtypes:
+        X = np.zeros((5, 3), dtype=dt)
+        w = np.ones(3, dtype=dt)
+        VI = np.eye(3, dtype=dt)
+        for metric, p in [(m, 2.0) for m in _CDIST if not m.startswith("minkowski")] + [
+            ("minkowski", 3.0),
+            ("minkowski", 4.0),
+            ("minkowski", 1.5),
+            ("mahalanobis", 2.0),
+        ]:
+            cdist(X, X, np.empty((5, 5), dt), metric, w, p, VI)
+            pdist(X, np.empty(10, dt), metric, w, p, VI)
