@@ -1,0 +1,1 @@
+"""The benchmark runner behind ``fastml bench`` and the shared case definitions."""
