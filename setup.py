@@ -118,7 +118,9 @@ class BuildExt(build_ext):
             with open(src, "w") as fh:
                 fh.write(code)
             with _quiet():
-                objs = self.compiler.compile([src], output_dir=tmp, extra_postargs=list(compile_args))
+                objs = self.compiler.compile(
+                    [src], output_dir=tmp, extra_postargs=list(compile_args)
+                )
                 if link_args is not None:
                     self.compiler.link_executable(
                         objs, os.path.join(tmp, "probe"), extra_postargs=list(link_args)
@@ -225,7 +227,12 @@ class BuildExt(build_ext):
         # alone would not notice a switch to or from a debug/native build).
         stamp = os.path.join(CYTHON_C_DIR, "fastml-build-config.json")
         config = json.dumps(
-            {"directives": directives, "args": base, "variants": variants, "cython": cython_version},
+            {
+                "directives": directives,
+                "args": base,
+                "variants": variants,
+                "cython": cython_version,
+            },
             sort_keys=True,
         )
         previous = None

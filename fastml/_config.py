@@ -142,6 +142,23 @@ def set_num_threads(n):
     _num_threads = int(n)
 
 
+#: Element operations a kernel must have per thread before another thread is
+#: worth waking (about 0.1 ms of work; waking a sleeping thread costs ~0.05 ms,
+#: and far more when the machine is busy).
+MIN_WORK_PER_THREAD = 1 << 18
+
+
+def threads_for(work):
+    """Threads a compiled kernel should use for ``work`` element operations.
+
+    :func:`get_num_threads`, reduced so that each thread gets at least
+    :data:`MIN_WORK_PER_THREAD` operations: tiny calls stay on one thread.
+    Shared by the Numba and Cython kernels. Which thread computes which
+    output never changes a result, so this only affects speed.
+    """
+    return int(max(1, min(get_num_threads(), work // MIN_WORK_PER_THREAD)))
+
+
 def get_num_threads():
     """Return the number of threads the compiled kernels will use.
 
@@ -159,7 +176,9 @@ def get_num_threads():
         try:
             n = int(env)
         except ValueError:
-            raise ValueError(f"FASTML_NUM_THREADS must be a positive integer; got {env!r}") from None
+            raise ValueError(
+                f"FASTML_NUM_THREADS must be a positive integer; got {env!r}"
+            ) from None
         if n < 1:
             raise ValueError(f"FASTML_NUM_THREADS must be a positive integer; got {env!r}")
         return n

@@ -195,6 +195,32 @@ def _prepare_VI(VI, XA, XB, n):
     return VI
 
 
+# Kernel metrics that raise differences to a power p >= 2 (or multiply values).
+_POWER_METRICS = {"sqeuclidean": 2.0, "euclidean": 2.0, "cosine": 2.0, "mahalanobis": 2.0}
+
+
+def _float32_safe_dtype(kmetric, p, XA, XB):
+    """float64 if a float32 kernel could overflow or underflow on this data.
+
+    Kernels reduce in the inputs' dtype. Squares (or p-th powers) of float32
+    values beyond ~1e18 overflow to inf, and below ~1e-19 vanish, where SciPy's
+    float64 arithmetic gives finite, accurate distances. Such (rare) data is
+    computed in float64 and the result rounded to float32 once.
+    """
+    power = _POWER_METRICS.get(kmetric, p if kmetric == "minkowski" else None)
+    if power is None or power < 2:
+        return np.float32
+    with np.errstate(invalid="ignore", over="ignore"):
+        amax = max(float(np.nanmax(np.abs(X), initial=0.0)) for X in (XA, XB) if X is not None)
+    n = max(1, XA.shape[1])
+    if amax == 0.0:
+        return np.float32
+    log_top = power * np.log10(2.0 * amax) + np.log10(n)
+    if log_top > 36.0 or power * np.log10(amax) < -30.0:
+        return np.float64
+    return np.float32
+
+
 def prepare(metric, XA, XB, kwargs):
     """Validate the metric's keyword arguments and rewrite to a kernel metric.
 
@@ -229,7 +255,12 @@ def prepare(metric, XA, XB, kwargs):
     ones = np.ones(n, dtype)
 
     def done(kmetric, A, B, wk=ones, pk=p, VIk=VI_direct):
-        return Prepared(kmetric, A, B, np.ascontiguousarray(wk, dtype=dtype), float(pk), VIk)
+        kdtype = _float32_safe_dtype(kmetric, pk, A, B) if dtype == np.float32 else dtype
+
+        def cast(x):
+            return None if x is None else np.ascontiguousarray(x, dtype=kdtype)
+
+        return Prepared(kmetric, cast(A), cast(B), cast(wk), float(pk), cast(VIk))
 
     if name == "minkowski":
         p = check_positive_float(kwargs.get("p", 2.0), "p", allow_inf=True)
@@ -287,7 +318,9 @@ def prepare(metric, XA, XB, kwargs):
             return done("mahalanobis", XA, XB, VIk=np.ascontiguousarray(VI, dtype=dtype))
 
         def transform(X):
-            return None if X is None else np.ascontiguousarray(X.astype(np.float64) @ L, dtype=dtype)
+            return (
+                None if X is None else np.ascontiguousarray(X.astype(np.float64) @ L, dtype=dtype)
+            )
 
         return done("euclidean", transform(XA), transform(XB))
     if name == "hamming":

@@ -22,9 +22,7 @@ __all__ = [
 
 
 def _kind_error(name, arr):
-    return TypeError(
-        f"{name} must be a real numeric or boolean array; got dtype {arr.dtype}"
-    )
+    return TypeError(f"{name} must be a real numeric or boolean array; got dtype {arr.dtype}")
 
 
 def check_array(x, name, *, ndim=2, dtype=None, allow_empty=False, finite=False):
@@ -62,7 +60,10 @@ def check_array(x, name, *, ndim=2, dtype=None, allow_empty=False, finite=False)
     if arr.dtype.kind not in "biuf":
         raise _kind_error(name, arr)
     if arr.ndim != ndim:
-        expected = {1: "a 1-D array of shape (n,)", 2: "a 2-D array of shape (n_samples, n_features)"}
+        expected = {
+            1: "a 1-D array of shape (n,)",
+            2: "a 2-D array of shape (n_samples, n_features)",
+        }
         raise ValueError(
             f"{name} must be {expected.get(ndim, f'{ndim}-D')}; got {arr.ndim}-D with shape {arr.shape}"
         )

@@ -33,24 +33,25 @@ __all__ = ["cdist", "pairwise_distances_chunked", "pdist", "squareform"]
 _CALLABLE_BACKENDS = ("numba", "python")
 
 
-def _run(shape, dtype, out, fill, inputs):
+def _run(shape, dtype, out, fill, inputs, compute_dtype=None):
     """Allocate or reuse the result buffer, let ``fill(buf)`` compute into it.
 
     Kernels need a C-contiguous buffer of the computation dtype that does not
     overlap their inputs; ``out`` is used directly when it qualifies, else a
-    temporary is filled and copied (and cast) into ``out``.
+    temporary is filled and copied (and cast) into ``out``. The result has
+    ``dtype`` (float32 data computed in float64 for range reasons is rounded once).
     """
-    if out is None:
-        buf = np.empty(shape, dtype)
-        fill(buf)
-        return buf
+    compute_dtype = dtype if compute_dtype is None else compute_dtype
     direct = (
-        out.dtype == dtype
+        out is not None
+        and out.dtype == compute_dtype
         and out.flags.c_contiguous
         and not any(np.may_share_memory(out, x) for x in inputs)
     )
-    buf = out if direct else np.empty(shape, dtype)
+    buf = out if direct else np.empty(shape, compute_dtype)
     fill(buf)
+    if out is None:
+        return buf.astype(dtype, copy=False)
     if buf is not out:
         out[...] = buf
     return out
@@ -137,6 +138,7 @@ def cdist(XA, XB, metric="euclidean", *, out=None, backend=None, **kwargs):
         out,
         lambda buf: mod.cdist(prep.XA, prep.XB, buf, prep.metric, *prep.args()),
         (XA, XB),
+        prep.XA.dtype,
     )
 
 
@@ -168,7 +170,12 @@ def pdist(X, metric="euclidean", *, out=None, backend=None, **kwargs):
     prep = prepare(metric, X, None, kwargs)
     mod = kernel_module(resolve_backend(backend, "distance", prep.metric), "distance")
     return _run(
-        shape, X.dtype, out, lambda buf: mod.pdist(prep.XA, buf, prep.metric, *prep.args()), (X,)
+        shape,
+        X.dtype,
+        out,
+        lambda buf: mod.pdist(prep.XA, buf, prep.metric, *prep.args()),
+        (X,),
+        prep.XA.dtype,
     )
 
 

@@ -53,7 +53,7 @@ from libc.stdlib cimport free, malloc
 
 from _common cimport FASTML_COMPILE_ARGS, bits32, bits64, clamp_threads, from_bits32, from_bits64
 
-from fastml._config import get_num_threads
+from fastml._config import threads_for
 
 __all__ = ["cdist", "pdist"]
 
@@ -873,7 +873,7 @@ def cdist(const floating[:, ::1] XA, const floating[:, ::1] XB, floating[:, ::1]
     """
     cdef Py_ssize_t mA = XA.shape[0], mB = XB.shape[0], n = XA.shape[1]
     cdef Job job = _make_job(metric, mA, mB, n, p, sizeof(floating), False)
-    cdef int nt = clamp_threads(get_num_threads(), 1 << 30)
+    cdef int nt = threads_for(mA * mB * max(n, 1))
     cdef double* norms = NULL
     if mA == 0 or mB == 0:
         return None
@@ -913,7 +913,7 @@ def pdist(const floating[:, ::1] X, floating[::1] out, metric, const floating[::
     """
     cdef Py_ssize_t m = X.shape[0], n = X.shape[1]
     cdef Job job = _make_job(metric, m, m, n, p, sizeof(floating), True)
-    cdef int nt = clamp_threads(get_num_threads(), 1 << 30)
+    cdef int nt = threads_for(m * m // 2 * max(n, 1))
     cdef double* norms = NULL
     if m < 2:
         return None

@@ -70,9 +70,7 @@ def _forced_variant():
     if not value:
         return None
     if value not in VARIANTS:
-        raise ValueError(
-            f"FASTML_CPU_VARIANT must be one of {', '.join(VARIANTS)}; got {value!r}"
-        )
+        raise ValueError(f"FASTML_CPU_VARIANT must be one of {', '.join(VARIANTS)}; got {value!r}")
     return value
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numba
 
-from .._config import get_num_threads
+from .._config import threads_for
 
 FASTMATH = frozenset({"reassoc", "contract", "nsz"})
 
@@ -31,6 +31,10 @@ def jit(func=None, *, parallel=False, inline="never", cache=True):
     return numba.njit(**options)(func)
 
 
-def apply_threads():
-    """Make Numba's parallel regions in this thread use fastml's thread count."""
-    numba.set_num_threads(max(1, min(get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+def apply_threads(work):
+    """Set the threads of Numba's parallel regions in this thread for ``work`` operations.
+
+    See :func:`fastml._config.threads_for`; Numba cannot exceed the pool it
+    started with (``NUMBA_NUM_THREADS``).
+    """
+    numba.set_num_threads(min(threads_for(work), numba.config.NUMBA_NUM_THREADS))

@@ -28,8 +28,6 @@ features carry an error of about ``n/16 * 6e-8`` relative in the worst case.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import prange
 
@@ -250,7 +248,7 @@ def _pdist_rowpair(X, out, rn, w, p, z, q, upd, fin):
 
 
 @jit(inline="always")
-def _cols_block(XA, BT, out, i0, i1, j0, j1, o0, acc, upd):
+def _cols_block(XA, BT, out, i0, i1, j0, j1, o0, acc, z, upd):
     """Features-major variant for reductions LLVM will not vectorise (max).
 
     ``out[i - i0 + o0 ... ]``: rows i in [i0, i1) of XA against columns j in
@@ -259,7 +257,6 @@ def _cols_block(XA, BT, out, i0, i1, j0, j1, o0, acc, upd):
     4 rows of XA share each load of BT. ``acc`` is scratch of shape (4, >= j1 - j0).
     """
     nj = j1 - j0
-    z = acc[0, 0] * 0
     for i in range(i0, i1, 4):
         nr = min(4, i1 - i)
         for r in range(4):
@@ -289,9 +286,9 @@ def _balanced(t, n):
 
 
 @jit(parallel=True)
-def _row_norms(X, out):
+def _row_norms(X, out, z):
     for i in prange(X.shape[0]):
-        s = out[i] * 0
+        s = z
         for k in range(X.shape[1]):
             s += X[i, k] * X[i, k]
         out[i] = np.sqrt(s)
@@ -301,6 +298,7 @@ def _row_norms(X, out):
 # Drivers: one cdist and one pdist per (metric, variant). Each names its
 # building blocks; the loops are the generic ones above.
 # ----------------------------------------------------------------------------
+
 
 @jit(parallel=True)
 def _cdist_sqeuclidean(XA, XB, out, ra, rb, w, p, z):
@@ -330,7 +328,7 @@ def _cdist_chebyshev(XA, XB, out, ra, rb, w, p, z):
         i1 = min(i0 + _BI, nA)
         acc = np.empty((4, _BJ), XA.dtype)
         for j0 in range(0, nB, _BJ):
-            _cols_block(XA, BT, out[i0:i1], i0, i1, j0, min(j0 + _BJ, nB), 0, acc, _upd_max)
+            _cols_block(XA, BT, out[i0:i1], i0, i1, j0, min(j0 + _BJ, nB), 0, acc, z, _upd_max)
 
 
 @jit(parallel=True)
@@ -415,7 +413,7 @@ def _pdist_chebyshev(X, out, rn, w, p, z):
         acc = np.empty((4, _BJ), X.dtype)
         D = np.empty((i1 - i0, m - i0), X.dtype)
         for j0 in range(i0, m, _BJ):
-            _cols_block(X, XT, D, i0, i1, j0, min(j0 + _BJ, m), i0, acc, _upd_max)
+            _cols_block(X, XT, D, i0, i1, j0, min(j0 + _BJ, m), i0, acc, z, _upd_max)
         for i in range(i0, min(i1, m - 1)):
             base = i * m - i * (i + 1) // 2 - i - 1
             for j in range(i + 1, m):
@@ -485,13 +483,18 @@ def _pdist_jaccard(X, out, rn, w, p, z):
 
 
 @jit(inline="always")
-def _quadform(u, v, VI, delta, z):
+def _quadform(u, v, VI, delta):
+    """sqrt(d^T VI d) for d = u - v, in float64 whatever the inputs' dtype.
+
+    VI may be indefinite, so the form can cancel: float64 keeps float32 inputs
+    accurate (as in the Cython kernel). ``delta`` is float64 scratch of length n.
+    """
     n = u.shape[0]
     for k in range(n):
-        delta[k] = u[k] - v[k]
-    s = z
+        delta[k] = np.float64(u[k]) - np.float64(v[k])
+    s = 0.0
     for r in range(n):
-        t = z
+        t = 0.0
         for c in range(n):
             t += VI[r, c] * delta[c]
         s += delta[r] * t
@@ -499,22 +502,22 @@ def _quadform(u, v, VI, delta, z):
 
 
 @jit(parallel=True)
-def _cdist_mahalanobis(XA, XB, out, VI, z):
+def _cdist_mahalanobis(XA, XB, out, VI):
     for i in prange(XA.shape[0]):
-        delta = np.empty(XA.shape[1], XA.dtype)
+        delta = np.empty(XA.shape[1], np.float64)
         for j in range(XB.shape[0]):
-            out[i, j] = _quadform(XA[i], XB[j], VI, delta, z)
+            out[i, j] = _quadform(XA[i], XB[j], VI, delta)
 
 
 @jit(parallel=True)
-def _pdist_mahalanobis(X, out, VI, z):
+def _pdist_mahalanobis(X, out, VI):
     m = X.shape[0]
     for t in prange(m):
         i = _balanced(t, m)
-        delta = np.empty(X.shape[1], X.dtype)
+        delta = np.empty(X.shape[1], np.float64)
         base = i * m - i * (i + 1) // 2 - i - 1
         for j in range(i + 1, m):
-            out[base + j] = _quadform(X[i], X[j], VI, delta, z)
+            out[base + j] = _quadform(X[i], X[j], VI, delta)
 
 
 # A user's function is an argument, so these are compiled per function and
@@ -581,7 +584,7 @@ def _row_stats(X, metric):
     """Per-row statistics a metric's ``fin`` needs (cosine: the norms)."""
     stats = np.zeros(X.shape[0], X.dtype)
     if metric == "cosine":
-        _row_norms(X, stats)
+        _row_norms(X, stats, X.dtype.type(0))
     return stats
 
 
@@ -599,9 +602,9 @@ def cdist(XA, XB, out, metric, w, p, VI):
     p : float
     VI : ndarray of shape (n, n) or (0, 0)
     """
-    apply_threads()
+    apply_threads(XA.shape[0] * XB.shape[0] * max(1, XA.shape[1]))
     if metric == "mahalanobis":
-        _cdist_mahalanobis(XA, XB, out, VI, XA.dtype.type(0))
+        _cdist_mahalanobis(XA, XB, out, VI)
         return
     ra, rb = _row_stats(XA, metric), _row_stats(XB, metric)
     _CDIST[_variant(metric, p)](XA, XB, out, ra, rb, w, XA.dtype.type(p), XA.dtype.type(0))
@@ -609,22 +612,22 @@ def cdist(XA, XB, out, metric, w, p, VI):
 
 def pdist(X, out, metric, w, p, VI):
     """Fill the condensed ``out`` (length m(m-1)/2) with distances of X's row pairs."""
-    apply_threads()
+    apply_threads(X.shape[0] * X.shape[0] // 2 * max(1, X.shape[1]))
     if metric == "mahalanobis":
-        _pdist_mahalanobis(X, out, VI, X.dtype.type(0))
+        _pdist_mahalanobis(X, out, VI)
         return
     _PDIST[_variant(metric, p)](X, out, _row_stats(X, metric), w, X.dtype.type(p), X.dtype.type(0))
 
 
 def cdist_callable(XA, XB, out, func):
     """``out[i, j] = func(XA[i], XB[j])`` with ``func`` a Numba-jitted function."""
-    apply_threads()
+    apply_threads(XA.shape[0] * XB.shape[0] * max(1, XA.shape[1]))
     _cdist_func(XA, XB, out, func)
 
 
 def pdist_callable(X, out, func):
     """Condensed ``func(X[i], X[j])`` for i < j, with ``func`` Numba-jitted."""
-    apply_threads()
+    apply_threads(X.shape[0] * X.shape[0] // 2 * max(1, X.shape[1]))
     _pdist_func(X, out, func)
 
 

@@ -201,8 +201,9 @@ def _scipy_impl(metric, kwargs):
     return lambda d: cdist(d["XA"], d["XB"], metric, **kwargs)
 
 
-def distance_cases(sizes="default", dtypes=("float64", "float32"), backends=None, peers=None,
-                   metrics=None):
+def distance_cases(
+    sizes="default", dtypes=("float64", "float32"), backends=None, peers=None, metrics=None
+):
     """Build the cdist cases.
 
     Parameters
@@ -272,8 +273,13 @@ def _distance_case(label, metric, kwargs, shape, dtype, impls):
         from ..distance import cdist
 
         # float64 numpy backend: an independent formula, fine at any size.
-        return cdist(d["XA"].astype(np.float64), d["XB"].astype(np.float64), metric,
-                     backend="numpy", **kwargs)
+        return cdist(
+            d["XA"].astype(np.float64),
+            d["XB"].astype(np.float64),
+            metric,
+            backend="numpy",
+            **kwargs,
+        )
 
     tight = dtype == "float64"
     return Case(
