@@ -249,12 +249,13 @@ def _pdist_rowpair(X, out, rn, w, p, z, q, upd, fin):
 
 @jit(inline="always")
 def _cols_block(XA, BT, out, i0, i1, j0, j1, o0, acc, z, upd):
-    """Features-major variant for reductions LLVM will not vectorise (max).
+    """Features-major tile for reductions LLVM will not vectorise (max).
 
-    ``out[i - i0 + o0 ... ]``: rows i in [i0, i1) of XA against columns j in
-    [j0, j1) of BT (XB transposed, shape (n, mB)), written to ``out[i - i0, j - o0]``.
-    The loop over j is elementwise, so it vectorises with no reassociation;
-    4 rows of XA share each load of BT. ``acc`` is scratch of shape (4, >= j1 - j0).
+    Rows i in [i0, i1) of XA against rows j in [j0, j1) of XB, given as BT
+    (XB transposed, shape (n, mB)); the result goes to ``out[i - i0, j - o0]``.
+    The loop over j is elementwise, so it vectorises with no reassociation and
+    keeps the oracle's order of comparisons (NaN handling included); 4 rows of
+    XA share each load of BT. ``acc`` is scratch of shape (4, >= j1 - j0).
     """
     nj = j1 - j0
     for i in range(i0, i1, 4):
