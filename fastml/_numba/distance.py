@@ -9,7 +9,7 @@ A metric is two tiny inline functions: ``upd`` folds one feature into a pair
 of accumulators ``(s, r)`` (``r`` is the denominator of braycurtis and
 jaccard; the other metrics carry it unchanged and LLVM drops it), and ``fin``
 turns the accumulators into the distance.
-One generic, inline register tile (:func:`_tile24`) computes 2 rows of XA
+One generic, inline register tile (:func:`_tile44`) computes 4 rows of XA
 against 4 rows of XB at once: eight independent reductions over the features,
 which LLVM vectorises across features (``reassoc``) while each XA/XB value is
 loaded once for 4 or 2 uses. Row blocks of XA go to threads (``prange``), and
@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
+from ._bits import as_bits, from_bits
 from ._jit import apply_threads, jit
 
 __all__ = ["cdist", "cdist_callable", "pdist", "pdist_callable", "warmup"]
@@ -58,8 +59,18 @@ def _upd_abs(s, r, a, b, wk, p):
 
 @jit(inline="always")
 def _upd_max(s, r, a, b, wk, p):
+    # s holds the bits of the running max (see _bits.py); a NaN difference is
+    # mapped to 0, i.e. skipped, as SciPy does (w is finite, so wk - wk is 0).
     t = abs(a - b)
-    return (t if t > s else s), r  # a NaN difference is skipped, as in SciPy
+    tb = as_bits(t if t == t else wk - wk)
+    return (tb if tb > s else s), r
+
+
+@jit(inline="always")
+def _upd_max_finite(s, r, a, b, wk, p):
+    # Finite inputs cannot give a NaN difference: no mapping needed.
+    tb = as_bits(abs(a - b))
+    return (tb if tb > s else s), r
 
 
 @jit(inline="always")
@@ -114,13 +125,25 @@ def _fin_id(s, r, p, ra, rb):
 
 
 @jit(inline="always")
-def _fin_sqrt(s, r, p, ra, rb):
-    return np.sqrt(s)
+def _fin_bits(s, r, p, ra, rb):
+    return from_bits(s)
+
+
+# post(x, p): applied to whole rows of the output after the tiles, in a loop
+# LLVM vectorises (a scalar sqrt per pair inside the tile costs ~25%).
+@jit(inline="always")
+def _post_none(x, p):
+    return x
 
 
 @jit(inline="always")
-def _fin_root(s, r, p, ra, rb):
-    return s ** (1 / p)
+def _post_sqrt(x, p):
+    return np.sqrt(x)
+
+
+@jit(inline="always")
+def _post_root(x, p):
+    return x ** (1 / p)
 
 
 @jit(inline="always")
@@ -159,32 +182,83 @@ def _one(XA, XB, i, j, w, p, z, upd):
 
 
 @jit(inline="always")
-def _tile24(XA, XB, i, j, w, p, z, upd):
-    """Accumulators (s, r) of rows i, i+1 of XA against rows j..j+3 of XB, flattened."""
-    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = z
-    r00 = r01 = r02 = r03 = r10 = r11 = r12 = r13 = z
+def _tile44(XA, XB, i, j, w, p, z, upd):
+    """Accumulators (s, r) of rows i..i+3 of XA against rows j..j+3 of XB.
+
+    Returned flattened: s of pair (i + a, j + b) at index 4a + b, its r at 16 + 4a + b.
+    Sixteen independent reductions: each value loaded serves four of them.
+    """
+    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = s20 = s21 = s22 = s23 = s30 = s31 = s32 = (
+        s33
+    ) = z
+    r00 = r01 = r02 = r03 = r10 = r11 = r12 = r13 = r20 = r21 = r22 = r23 = r30 = r31 = r32 = (
+        r33
+    ) = z
     for k in range(XA.shape[1]):
+        wk = w[k]
         a0 = XA[i, k]
         a1 = XA[i + 1, k]
-        wk = w[k]
+        a2 = XA[i + 2, k]
+        a3 = XA[i + 3, k]
         b = XB[j, k]
         s00, r00 = upd(s00, r00, a0, b, wk, p)
         s10, r10 = upd(s10, r10, a1, b, wk, p)
+        s20, r20 = upd(s20, r20, a2, b, wk, p)
+        s30, r30 = upd(s30, r30, a3, b, wk, p)
         b = XB[j + 1, k]
         s01, r01 = upd(s01, r01, a0, b, wk, p)
         s11, r11 = upd(s11, r11, a1, b, wk, p)
+        s21, r21 = upd(s21, r21, a2, b, wk, p)
+        s31, r31 = upd(s31, r31, a3, b, wk, p)
         b = XB[j + 2, k]
         s02, r02 = upd(s02, r02, a0, b, wk, p)
         s12, r12 = upd(s12, r12, a1, b, wk, p)
+        s22, r22 = upd(s22, r22, a2, b, wk, p)
+        s32, r32 = upd(s32, r32, a3, b, wk, p)
         b = XB[j + 3, k]
         s03, r03 = upd(s03, r03, a0, b, wk, p)
         s13, r13 = upd(s13, r13, a1, b, wk, p)
-    return (s00, s01, s02, s03, s10, s11, s12, s13, r00, r01, r02, r03, r10, r11, r12, r13)
+        s23, r23 = upd(s23, r23, a2, b, wk, p)
+        s33, r33 = upd(s33, r33, a3, b, wk, p)
+    return (
+        s00,
+        s01,
+        s02,
+        s03,
+        s10,
+        s11,
+        s12,
+        s13,
+        s20,
+        s21,
+        s22,
+        s23,
+        s30,
+        s31,
+        s32,
+        s33,
+        r00,
+        r01,
+        r02,
+        r03,
+        r10,
+        r11,
+        r12,
+        r13,
+        r20,
+        r21,
+        r22,
+        r23,
+        r30,
+        r31,
+        r32,
+        r33,
+    )
 
 
 @jit(inline="always")
-def _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, upd, fin):
-    """out[i, :] for the rows i of XA in row block ``ib``."""
+def _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, upd, fin, post, has_post):
+    """out[i, :] for the rows i of XA in row block ``ib``; then ``post`` on those rows."""
     nA = XA.shape[0]
     nB = XB.shape[0]
     i0 = ib * _BI
@@ -192,91 +266,89 @@ def _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, upd, fin):
     for j0 in range(0, nB, _BJ):
         j1 = min(j0 + _BJ, nB)
         i = i0
-        while i + 1 < i1:
+        while i + 3 < i1:
             j = j0
             while j + 3 < j1:
-                t = _tile24(XA, XB, i, j, w, p, z, upd)
-                out[i, j] = fin(t[0], t[8], p, ra[i], rb[j])
-                out[i, j + 1] = fin(t[1], t[9], p, ra[i], rb[j + 1])
-                out[i, j + 2] = fin(t[2], t[10], p, ra[i], rb[j + 2])
-                out[i, j + 3] = fin(t[3], t[11], p, ra[i], rb[j + 3])
-                out[i + 1, j] = fin(t[4], t[12], p, ra[i + 1], rb[j])
-                out[i + 1, j + 1] = fin(t[5], t[13], p, ra[i + 1], rb[j + 1])
-                out[i + 1, j + 2] = fin(t[6], t[14], p, ra[i + 1], rb[j + 2])
-                out[i + 1, j + 3] = fin(t[7], t[15], p, ra[i + 1], rb[j + 3])
+                t = _tile44(XA, XB, i, j, w, p, z, upd)
+                out[i, j] = fin(t[0], t[16], p, ra[i], rb[j])
+                out[i, j + 1] = fin(t[1], t[17], p, ra[i], rb[j + 1])
+                out[i, j + 2] = fin(t[2], t[18], p, ra[i], rb[j + 2])
+                out[i, j + 3] = fin(t[3], t[19], p, ra[i], rb[j + 3])
+                out[i + 1, j] = fin(t[4], t[20], p, ra[i + 1], rb[j])
+                out[i + 1, j + 1] = fin(t[5], t[21], p, ra[i + 1], rb[j + 1])
+                out[i + 1, j + 2] = fin(t[6], t[22], p, ra[i + 1], rb[j + 2])
+                out[i + 1, j + 3] = fin(t[7], t[23], p, ra[i + 1], rb[j + 3])
+                out[i + 2, j] = fin(t[8], t[24], p, ra[i + 2], rb[j])
+                out[i + 2, j + 1] = fin(t[9], t[25], p, ra[i + 2], rb[j + 1])
+                out[i + 2, j + 2] = fin(t[10], t[26], p, ra[i + 2], rb[j + 2])
+                out[i + 2, j + 3] = fin(t[11], t[27], p, ra[i + 2], rb[j + 3])
+                out[i + 3, j] = fin(t[12], t[28], p, ra[i + 3], rb[j])
+                out[i + 3, j + 1] = fin(t[13], t[29], p, ra[i + 3], rb[j + 1])
+                out[i + 3, j + 2] = fin(t[14], t[30], p, ra[i + 3], rb[j + 2])
+                out[i + 3, j + 3] = fin(t[15], t[31], p, ra[i + 3], rb[j + 3])
                 j += 4
             for jj in range(j, j1):
-                for ii in range(i, i + 2):
+                for ii in range(i, i + 4):
                     s, r = _one(XA, XB, ii, jj, w, p, z, upd)
                     out[ii, jj] = fin(s, r, p, ra[ii], rb[jj])
-            i += 2
-        if i < i1:
+            i += 4
+        for ii in range(i, i1):
             for jj in range(j0, j1):
-                s, r = _one(XA, XB, i, jj, w, p, z, upd)
-                out[i, jj] = fin(s, r, p, ra[i], rb[jj])
+                s, r = _one(XA, XB, ii, jj, w, p, z, upd)
+                out[ii, jj] = fin(s, r, p, ra[ii], rb[jj])
+    if has_post:
+        for i in range(i0, i1):
+            for j in range(nB):
+                out[i, j] = post(out[i, j], p)
 
 
 @jit(inline="always")
-def _pdist_rowpair(X, out, rn, w, p, z, q, upd, fin):
-    """Condensed entries of rows i = 2q and i + 1 against all later rows."""
+def _pdist_rows(X, out, rn, w, p, z, q, upd, fin, post, has_post):
+    """Condensed entries of rows i = 4q .. 4q + 3 against all later rows, then ``post``."""
     m = X.shape[0]
-    i = 2 * q
-    if i + 1 >= m:
-        return
-    # The out index of (i, j), j > i, is base0 + j; of (i + 1, j) it is base1 + j.
-    base0 = i * m - i * (i + 1) // 2 - i - 1
-    base1 = (i + 1) * m - (i + 1) * (i + 2) // 2 - i - 2
-    s, r = _one(X, X, i, i + 1, w, p, z, upd)
-    out[base0 + i + 1] = fin(s, r, p, rn[i], rn[i + 1])
-    j = i + 2
-    while j + 3 < m:
-        t = _tile24(X, X, i, j, w, p, z, upd)
-        out[base0 + j] = fin(t[0], t[8], p, rn[i], rn[j])
-        out[base0 + j + 1] = fin(t[1], t[9], p, rn[i], rn[j + 1])
-        out[base0 + j + 2] = fin(t[2], t[10], p, rn[i], rn[j + 2])
-        out[base0 + j + 3] = fin(t[3], t[11], p, rn[i], rn[j + 3])
-        out[base1 + j] = fin(t[4], t[12], p, rn[i + 1], rn[j])
-        out[base1 + j + 1] = fin(t[5], t[13], p, rn[i + 1], rn[j + 1])
-        out[base1 + j + 2] = fin(t[6], t[14], p, rn[i + 1], rn[j + 2])
-        out[base1 + j + 3] = fin(t[7], t[15], p, rn[i + 1], rn[j + 3])
-        j += 4
-    for jj in range(j, m):
-        s, r = _one(X, X, i, jj, w, p, z, upd)
-        out[base0 + jj] = fin(s, r, p, rn[i], rn[jj])
-        s, r = _one(X, X, i + 1, jj, w, p, z, upd)
-        out[base1 + jj] = fin(s, r, p, rn[i + 1], rn[jj])
-
-
-@jit(inline="always")
-def _cols_block(XA, BT, out, i0, i1, j0, j1, o0, acc, z, upd):
-    """Features-major tile for reductions LLVM will not vectorise (max).
-
-    Rows i in [i0, i1) of XA against rows j in [j0, j1) of XB, given as BT
-    (XB transposed, shape (n, mB)); the result goes to ``out[i - i0, j - o0]``.
-    The loop over j is elementwise, so it vectorises with no reassociation and
-    keeps the oracle's order of comparisons (NaN handling included); 4 rows of
-    XA share each load of BT. ``acc`` is scratch of shape (4, >= j1 - j0).
-    """
-    nj = j1 - j0
-    for i in range(i0, i1, 4):
-        nr = min(4, i1 - i)
-        for r in range(4):
-            for j in range(nj):
-                acc[r, j] = z
-        for k in range(XA.shape[1]):
-            a0 = XA[i, k]
-            a1 = XA[i + 1, k] if nr > 1 else a0
-            a2 = XA[i + 2, k] if nr > 2 else a0
-            a3 = XA[i + 3, k] if nr > 3 else a0
-            for j in range(nj):
-                b = BT[k, j0 + j]
-                acc[0, j] = upd(acc[0, j], z, a0, b, z, z)[0]
-                acc[1, j] = upd(acc[1, j], z, a1, b, z, z)[0]
-                acc[2, j] = upd(acc[2, j], z, a2, b, z, z)[0]
-                acc[3, j] = upd(acc[3, j], z, a3, b, z, z)[0]
-        for r in range(nr):
-            for j in range(nj):
-                out[i - i0 + r, j0 + j - o0] = acc[r, j]
+    i = 4 * q
+    i1 = min(i + 4, m)
+    # Pairs inside the group of (up to) four rows.
+    for a in range(i, i1):
+        base = a * m - a * (a + 1) // 2 - a - 1  # out index of (a, j) is base + j
+        for jj in range(a + 1, i1):
+            s, r = _one(X, X, a, jj, w, p, z, upd)
+            out[base + jj] = fin(s, r, p, rn[a], rn[jj])
+    if i1 - i == 4:
+        base0 = i * m - i * (i + 1) // 2 - i - 1
+        base1 = (i + 1) * m - (i + 1) * (i + 2) // 2 - i - 2
+        base2 = (i + 2) * m - (i + 2) * (i + 3) // 2 - i - 3
+        base3 = (i + 3) * m - (i + 3) * (i + 4) // 2 - i - 4
+        j = i + 4
+        while j + 3 < m:
+            t = _tile44(X, X, i, j, w, p, z, upd)
+            out[base0 + j] = fin(t[0], t[16], p, rn[i], rn[j])
+            out[base0 + j + 1] = fin(t[1], t[17], p, rn[i], rn[j + 1])
+            out[base0 + j + 2] = fin(t[2], t[18], p, rn[i], rn[j + 2])
+            out[base0 + j + 3] = fin(t[3], t[19], p, rn[i], rn[j + 3])
+            out[base1 + j] = fin(t[4], t[20], p, rn[i + 1], rn[j])
+            out[base1 + j + 1] = fin(t[5], t[21], p, rn[i + 1], rn[j + 1])
+            out[base1 + j + 2] = fin(t[6], t[22], p, rn[i + 1], rn[j + 2])
+            out[base1 + j + 3] = fin(t[7], t[23], p, rn[i + 1], rn[j + 3])
+            out[base2 + j] = fin(t[8], t[24], p, rn[i + 2], rn[j])
+            out[base2 + j + 1] = fin(t[9], t[25], p, rn[i + 2], rn[j + 1])
+            out[base2 + j + 2] = fin(t[10], t[26], p, rn[i + 2], rn[j + 2])
+            out[base2 + j + 3] = fin(t[11], t[27], p, rn[i + 2], rn[j + 3])
+            out[base3 + j] = fin(t[12], t[28], p, rn[i + 3], rn[j])
+            out[base3 + j + 1] = fin(t[13], t[29], p, rn[i + 3], rn[j + 1])
+            out[base3 + j + 2] = fin(t[14], t[30], p, rn[i + 3], rn[j + 2])
+            out[base3 + j + 3] = fin(t[15], t[31], p, rn[i + 3], rn[j + 3])
+            j += 4
+        for jj in range(j, m):
+            for a in range(4):
+                s, r = _one(X, X, i + a, jj, w, p, z, upd)
+                base = (i + a) * m - (i + a) * (i + a + 1) // 2 - (i + a) - 1
+                out[base + jj] = fin(s, r, p, rn[i + a], rn[jj])
+    if has_post:
+        start = i * m - i * (i + 1) // 2  # first entry of row i
+        stop = i1 * m - i1 * (i1 + 1) // 2  # first entry of row i1
+        for k in range(start, stop):
+            out[k] = post(out[k], p)
 
 
 @jit(inline="always")
@@ -304,177 +376,182 @@ def _row_norms(X, out, z):
 @jit(parallel=True)
 def _cdist_sqeuclidean(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_sq, _fin_id)
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_sq, _fin_id, _post_none, False)
 
 
 @jit(parallel=True)
 def _cdist_euclidean(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_sq, _fin_sqrt)
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_sq, _fin_id, _post_sqrt, True)
 
 
 @jit(parallel=True)
 def _cdist_cityblock(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_abs, _fin_id)
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_abs, _fin_id, _post_none, False)
 
 
 @jit(parallel=True)
 def _cdist_chebyshev(XA, XB, out, ra, rb, w, p, z):
-    # LLVM keeps max-reductions scalar: vectorise over XB rows instead.
-    BT = np.ascontiguousarray(XB.T)
-    nA, nB = XA.shape[0], XB.shape[0]
-    for ib in prange((nA + _BI - 1) // _BI):
-        i0 = ib * _BI
-        i1 = min(i0 + _BI, nA)
-        acc = np.empty((4, _BJ), XA.dtype)
-        for j0 in range(0, nB, _BJ):
-            _cols_block(XA, BT, out[i0:i1], i0, i1, j0, min(j0 + _BJ, nB), 0, acc, z, _upd_max)
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_max, _fin_bits, _post_none, False)
+
+
+@jit(parallel=True)
+def _cdist_chebyshev_finite(XA, XB, out, ra, rb, w, p, z):
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(
+            XA, XB, out, ra, rb, w, p, z, ib, _upd_max_finite, _fin_bits, _post_none, False
+        )
 
 
 @jit(parallel=True)
 def _cdist_minkowski3(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow3, _fin_root)
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow3, _fin_id, _post_root, True)
 
 
 @jit(parallel=True)
 def _cdist_minkowski4(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow4, _fin_root)
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow4, _fin_id, _post_root, True)
 
 
 @jit(parallel=True)
 def _cdist_minkowski(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow, _fin_root)
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow, _fin_id, _post_root, True)
 
 
 @jit(parallel=True)
 def _cdist_cosine(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_dot, _fin_cosine)
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_dot, _fin_cosine, _post_none, False)
 
 
 @jit(parallel=True)
 def _cdist_canberra(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_canberra, _fin_id)
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_canberra, _fin_id, _post_none, False)
 
 
 @jit(parallel=True)
 def _cdist_braycurtis(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_braycurtis, _fin_ratio)
+        _cdist_block(
+            XA, XB, out, ra, rb, w, p, z, ib, _upd_braycurtis, _fin_ratio, _post_none, False
+        )
 
 
 @jit(parallel=True)
 def _cdist_hamming(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_hamming, _fin_id)
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_hamming, _fin_id, _post_none, False)
 
 
 @jit(parallel=True)
 def _cdist_jaccard(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_jaccard, _fin_jaccard)
+        _cdist_block(
+            XA, XB, out, ra, rb, w, p, z, ib, _upd_jaccard, _fin_jaccard, _post_none, False
+        )
 
 
 @jit(parallel=True)
 def _pdist_sqeuclidean(X, out, rn, w, p, z):
-    h = (X.shape[0] + 1) // 2
+    h = (X.shape[0] + 3) // 4
     for t in prange(h):
-        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_sq, _fin_id)
+        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_sq, _fin_id, _post_none, False)
 
 
 @jit(parallel=True)
 def _pdist_euclidean(X, out, rn, w, p, z):
-    h = (X.shape[0] + 1) // 2
+    h = (X.shape[0] + 3) // 4
     for t in prange(h):
-        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_sq, _fin_sqrt)
+        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_sq, _fin_id, _post_sqrt, True)
 
 
 @jit(parallel=True)
 def _pdist_cityblock(X, out, rn, w, p, z):
-    h = (X.shape[0] + 1) // 2
+    h = (X.shape[0] + 3) // 4
     for t in prange(h):
-        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_abs, _fin_id)
+        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_abs, _fin_id, _post_none, False)
 
 
 @jit(parallel=True)
 def _pdist_chebyshev(X, out, rn, w, p, z):
-    # As _cdist_chebyshev, on row blocks of X against the later rows, through
-    # a (block, m) scratch from which the upper triangle is copied.
-    XT = np.ascontiguousarray(X.T)
-    m = X.shape[0]
-    nblk = (m + _BI - 1) // _BI
-    for t in prange(nblk):
-        i0 = _balanced(t, nblk) * _BI
-        i1 = min(i0 + _BI, m)
-        acc = np.empty((4, _BJ), X.dtype)
-        D = np.empty((i1 - i0, m - i0), X.dtype)
-        for j0 in range(i0, m, _BJ):
-            _cols_block(X, XT, D, i0, i1, j0, min(j0 + _BJ, m), i0, acc, z, _upd_max)
-        for i in range(i0, min(i1, m - 1)):
-            base = i * m - i * (i + 1) // 2 - i - 1
-            for j in range(i + 1, m):
-                out[base + j] = D[i - i0, j - i0]
+    h = (X.shape[0] + 3) // 4
+    for t in prange(h):
+        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_max, _fin_bits, _post_none, False)
+
+
+@jit(parallel=True)
+def _pdist_chebyshev_finite(X, out, rn, w, p, z):
+    h = (X.shape[0] + 3) // 4
+    for t in prange(h):
+        _pdist_rows(
+            X, out, rn, w, p, z, _balanced(t, h), _upd_max_finite, _fin_bits, _post_none, False
+        )
 
 
 @jit(parallel=True)
 def _pdist_minkowski3(X, out, rn, w, p, z):
-    h = (X.shape[0] + 1) // 2
+    h = (X.shape[0] + 3) // 4
     for t in prange(h):
-        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_pow3, _fin_root)
+        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_pow3, _fin_id, _post_root, True)
 
 
 @jit(parallel=True)
 def _pdist_minkowski4(X, out, rn, w, p, z):
-    h = (X.shape[0] + 1) // 2
+    h = (X.shape[0] + 3) // 4
     for t in prange(h):
-        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_pow4, _fin_root)
+        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_pow4, _fin_id, _post_root, True)
 
 
 @jit(parallel=True)
 def _pdist_minkowski(X, out, rn, w, p, z):
-    h = (X.shape[0] + 1) // 2
+    h = (X.shape[0] + 3) // 4
     for t in prange(h):
-        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_pow, _fin_root)
+        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_pow, _fin_id, _post_root, True)
 
 
 @jit(parallel=True)
 def _pdist_cosine(X, out, rn, w, p, z):
-    h = (X.shape[0] + 1) // 2
+    h = (X.shape[0] + 3) // 4
     for t in prange(h):
-        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_dot, _fin_cosine)
+        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_dot, _fin_cosine, _post_none, False)
 
 
 @jit(parallel=True)
 def _pdist_canberra(X, out, rn, w, p, z):
-    h = (X.shape[0] + 1) // 2
+    h = (X.shape[0] + 3) // 4
     for t in prange(h):
-        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_canberra, _fin_id)
+        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_canberra, _fin_id, _post_none, False)
 
 
 @jit(parallel=True)
 def _pdist_braycurtis(X, out, rn, w, p, z):
-    h = (X.shape[0] + 1) // 2
+    h = (X.shape[0] + 3) // 4
     for t in prange(h):
-        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_braycurtis, _fin_ratio)
+        _pdist_rows(
+            X, out, rn, w, p, z, _balanced(t, h), _upd_braycurtis, _fin_ratio, _post_none, False
+        )
 
 
 @jit(parallel=True)
 def _pdist_hamming(X, out, rn, w, p, z):
-    h = (X.shape[0] + 1) // 2
+    h = (X.shape[0] + 3) // 4
     for t in prange(h):
-        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_hamming, _fin_id)
+        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_hamming, _fin_id, _post_none, False)
 
 
 @jit(parallel=True)
 def _pdist_jaccard(X, out, rn, w, p, z):
-    h = (X.shape[0] + 1) // 2
+    h = (X.shape[0] + 3) // 4
     for t in prange(h):
-        _pdist_rowpair(X, out, rn, w, p, z, _balanced(t, h), _upd_jaccard, _fin_jaccard)
+        _pdist_rows(
+            X, out, rn, w, p, z, _balanced(t, h), _upd_jaccard, _fin_jaccard, _post_none, False
+        )
 
 
 # ----------------------------------------------------------------------------
@@ -549,6 +626,7 @@ _CDIST = {
     "euclidean": _cdist_euclidean,
     "cityblock": _cdist_cityblock,
     "chebyshev": _cdist_chebyshev,
+    "chebyshev_finite": _cdist_chebyshev_finite,
     "minkowski3": _cdist_minkowski3,
     "minkowski4": _cdist_minkowski4,
     "minkowski": _cdist_minkowski,
@@ -563,6 +641,7 @@ _PDIST = {
     "euclidean": _pdist_euclidean,
     "cityblock": _pdist_cityblock,
     "chebyshev": _pdist_chebyshev,
+    "chebyshev_finite": _pdist_chebyshev_finite,
     "minkowski3": _pdist_minkowski3,
     "minkowski4": _pdist_minkowski4,
     "minkowski": _pdist_minkowski,
@@ -574,11 +653,24 @@ _PDIST = {
 }
 
 
-def _variant(metric, p):
-    """Minkowski with p = 3 or 4 avoids pow() in the inner loop."""
+def _variant(metric, p, *arrays):
+    """The driver for ``metric``: specialised where it pays.
+
+    Minkowski with p = 3 or 4 avoids pow() in the inner loop; chebyshev on
+    finite input skips the NaN test of each difference (one O(n) check here).
+    """
     if metric == "minkowski" and p in (3.0, 4.0):
         return f"minkowski{int(p)}"
+    if metric == "chebyshev" and all(np.isfinite(x).all() for x in arrays):
+        return "chebyshev_finite"
     return metric
+
+
+def _zero(metric, dtype):
+    """The accumulators' zero: chebyshev reduces bit patterns (integers)."""
+    if metric == "chebyshev":
+        return np.int32(0) if dtype == np.float32 else np.int64(0)
+    return dtype.type(0)
 
 
 def _row_stats(X, metric):
@@ -608,7 +700,8 @@ def cdist(XA, XB, out, metric, w, p, VI):
         _cdist_mahalanobis(XA, XB, out, VI)
         return
     ra, rb = _row_stats(XA, metric), _row_stats(XB, metric)
-    _CDIST[_variant(metric, p)](XA, XB, out, ra, rb, w, XA.dtype.type(p), XA.dtype.type(0))
+    kernel = _CDIST[_variant(metric, p, XA, XB)]
+    kernel(XA, XB, out, ra, rb, w, XA.dtype.type(p), _zero(metric, XA.dtype))
 
 
 def pdist(X, out, metric, w, p, VI):
@@ -617,7 +710,8 @@ def pdist(X, out, metric, w, p, VI):
     if metric == "mahalanobis":
         _pdist_mahalanobis(X, out, VI)
         return
-    _PDIST[_variant(metric, p)](X, out, _row_stats(X, metric), w, X.dtype.type(p), X.dtype.type(0))
+    kernel = _PDIST[_variant(metric, p, X)]
+    kernel(X, out, _row_stats(X, metric), w, X.dtype.type(p), _zero(metric, X.dtype))
 
 
 def cdist_callable(XA, XB, out, func):
@@ -633,16 +727,18 @@ def pdist_callable(X, out, func):
 
 
 def warmup(dtypes=("float64", "float32")):
-    """Compile (or load from cache) every cdist/pdist driver for ``dtypes``."""
+    """Compile (or load from cache) the cdist/pdist drivers of every metric for ``dtypes``."""
+    from .._metrics import KERNEL_METRICS
+
     for dt in dtypes:
         X = np.zeros((5, 3), dtype=dt)
         w = np.ones(3, dtype=dt)
         VI = np.eye(3, dtype=dt)
-        for metric, p in [(m, 2.0) for m in _CDIST if not m.startswith("minkowski")] + [
-            ("minkowski", 3.0),
-            ("minkowski", 4.0),
-            ("minkowski", 1.5),
-            ("mahalanobis", 2.0),
-        ]:
+        cases = [(m, 2.0) for m in KERNEL_METRICS if m != "minkowski"]
+        cases += [("minkowski", 3.0), ("minkowski", 4.0), ("minkowski", 1.5)]
+        for metric, p in cases:
             cdist(X, X, np.empty((5, 5), dt), metric, w, p, VI)
             pdist(X, np.empty(10, dt), metric, w, p, VI)
+        X[0, 0] = np.nan  # chebyshev's NaN-skipping driver
+        cdist(X, X, np.empty((5, 5), dt), "chebyshev", w, 2.0, VI)
+        pdist(X, np.empty(10, dt), "chebyshev", w, 2.0, VI)
