@@ -90,25 +90,41 @@ def kernel_module(backend, kernel):
     return importlib.import_module(f"fastml._{backend}.{kernel}")
 
 
-# "auto": the fastest available backend for (kernel, case), measured with
-# `pytest benchmarks/bench_distance.py` (4000 x 64, 2 threads; see README). Each
-# entry lists backends in order of preference; the first available one wins.
-# Cython comes before Numba where they tie because it has no JIT compile cost
-# on first call.
-_AUTO_DEFAULT = ("cython", "numba", "numpy")
-_AUTO_RULES: dict[tuple[str, str], tuple[str, ...]] = {}
+# "auto": the fastest available backend for (kernel, case, size), measured with
+# benchmarks/bench_distance.py (FASTML_BENCH_SIZES=default: 4000 x 4000 x 64,
+# float32 and float64, 2 threads, AMD EPYC Zen4): the numba kernels were faster
+# than the cython ones for every metric (1.1x to 2x). Below SMALL_WORK element
+# operations a call takes well under a millisecond, where Numba's one-off costs
+# (importing numba, ~0.3 s; loading or compiling the kernel) dominate, so the
+# compiled-ahead cython backend goes first there. Each entry lists backends in
+# order of preference; the first available one wins.
+SMALL_WORK = 1 << 22
+_AUTO_LARGE = ("numba", "cython", "numpy")
+_AUTO_SMALL = ("cython", "numba", "numpy")
+_AUTO_RULES: dict[tuple[str, str | None], tuple[str, ...]] = {}
 
 
-def auto_backend(kernel, case=None):
-    """Return the backend "auto" picks for ``kernel`` (optionally a sub-case)."""
-    order = _AUTO_RULES.get((kernel, case), _AUTO_DEFAULT)
+def auto_backend(kernel, case=None, work=None):
+    """Return the backend "auto" picks for ``kernel``.
+
+    Parameters
+    ----------
+    kernel : str
+        Kernel module name.
+    case : str, optional
+        A finer key (e.g. the kernel metric) for rules in ``_AUTO_RULES``.
+    work : int, optional
+        Element operations of the call (e.g. mA * mB * n); None means large.
+    """
+    default = _AUTO_SMALL if work is not None and work < SMALL_WORK else _AUTO_LARGE
+    order = _AUTO_RULES.get((kernel, case), default)
     for name in order:
         if is_available(name):
             return name
     return "numpy"
 
 
-def resolve_backend(backend, kernel, case=None):
+def resolve_backend(backend, kernel, case=None, work=None):
     """Apply the precedence rules and return a concrete, available backend.
 
     Parameters
@@ -119,9 +135,11 @@ def resolve_backend(backend, kernel, case=None):
         Kernel module name, e.g. ``"distance"``.
     case : str, optional
         A finer key for "auto" (e.g. the metric name).
+    work : int, optional
+        Size of the call in element operations, for "auto".
     """
     name = get_backend() if backend is None else _check_backend_name(backend)
     if name == "auto":
-        return auto_backend(kernel, case)
+        return auto_backend(kernel, case, work)
     require_backend(name)
     return name

@@ -49,8 +49,6 @@ def check_array(x, name, *, ndim=2, dtype=None, allow_empty=False, finite=False)
     numpy.ndarray
         C-contiguous, of the checked dtype. A copy only when conversion needs one.
     """
-    if hasattr(x, "__cuda_array_interface__") and not hasattr(x, "__array__"):
-        raise TypeError(f"{name} must be a host (NumPy-compatible) array")
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like

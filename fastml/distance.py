@@ -24,6 +24,7 @@ import numbers
 
 import numpy as np
 
+from ._config import _check_backend_name, get_backend
 from ._metrics import _prepare_V, _prepare_VI, canonical_metric, is_numba_function, prepare
 from ._registry import kernel_module, resolve_backend
 from ._validation import check_array, check_out, check_pair
@@ -60,14 +61,11 @@ def _run(shape, dtype, out, fill, inputs, compute_dtype=None):
 def _callable_kernel(metric, backend, kwargs, kind):
     """Pick the backend and kernel for a callable ``metric``."""
     jitted = is_numba_function(metric)
-    if backend is None:
-        from ._config import get_backend
-
-        backend = get_backend()
-    if backend == "auto":
+    requested = get_backend() if backend is None else _check_backend_name(backend)
+    if requested == "auto":
         name = "numba" if jitted else "python"
     else:
-        name = resolve_backend(backend, "distance")
+        name = resolve_backend(requested, "distance")
     if name not in _CALLABLE_BACKENDS:
         raise TypeError(
             f"a callable metric runs on the 'numba' backend (if jitted with numba.njit) or the "
@@ -131,7 +129,8 @@ def cdist(XA, XB, metric="euclidean", *, out=None, backend=None, **kwargs):
         kernel, func = _callable_kernel(metric, backend, kwargs, "cdist")
         return _run(shape, XA.dtype, out, lambda buf: kernel(XA, XB, buf, func), (XA, XB))
     prep = prepare(metric, XA, XB, kwargs)
-    mod = kernel_module(resolve_backend(backend, "distance", prep.metric), "distance")
+    work = shape[0] * shape[1] * max(1, XA.shape[1])
+    mod = kernel_module(resolve_backend(backend, "distance", prep.metric, work), "distance")
     return _run(
         shape,
         XA.dtype,
@@ -168,7 +167,8 @@ def pdist(X, metric="euclidean", *, out=None, backend=None, **kwargs):
         kernel, func = _callable_kernel(metric, backend, kwargs, "pdist")
         return _run(shape, X.dtype, out, lambda buf: kernel(X, buf, func), (X,))
     prep = prepare(metric, X, None, kwargs)
-    mod = kernel_module(resolve_backend(backend, "distance", prep.metric), "distance")
+    work = shape[0] * max(1, X.shape[1])
+    mod = kernel_module(resolve_backend(backend, "distance", prep.metric, work), "distance")
     return _run(
         shape,
         X.dtype,

@@ -372,3 +372,24 @@ def test_public_api():
 def test_warmup_returns_seconds():
     t = fastml.warmup(dtypes=("float64",))
     assert isinstance(t, float) and t >= 0
+
+
+def test_auto_prefers_compiled_ahead_backend_for_small_calls():
+    """ "auto" follows the measured rule in fastml._registry: cython first for
+    tiny calls (no JIT/import cost), numba first for large ones (faster kernels)."""
+    small = _registry.resolve_backend("auto", "distance", "euclidean", work=10)
+    large = _registry.resolve_backend("auto", "distance", "euclidean", work=1 << 30)
+    avail = fastml.available_backends()
+    expect_small = next(b for b in _registry._AUTO_SMALL if b in avail)
+    expect_large = next(b for b in _registry._AUTO_LARGE if b in avail)
+    assert (small, large) == (expect_small, expect_large)
+    if {"numba", "cython"} <= set(avail):
+        assert (small, large) == ("cython", "numba")
+
+
+def test_threads_for_keeps_tiny_calls_on_one_thread(monkeypatch):
+    monkeypatch.setattr(_config, "_num_threads", 8)
+    assert _config.threads_for(0) == 1
+    assert _config.threads_for(_config.MIN_WORK_PER_THREAD - 1) == 1
+    assert _config.threads_for(3 * _config.MIN_WORK_PER_THREAD) == 3
+    assert _config.threads_for(1 << 40) == 8
