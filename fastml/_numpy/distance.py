@@ -107,6 +107,14 @@ def _block(metric, A, B, w, p, VI):
     raise ValueError(f"unknown kernel metric {metric!r}")  # pragma: no cover
 
 
+_MATMUL_METRICS = ("sqeuclidean", "euclidean", "cosine")
+
+
+def _per_row(metric, m_cols, n):
+    """Temporary elements per output row: broadcasting metrics hold n per entry."""
+    return m_cols * (1 if metric in _MATMUL_METRICS else max(1, n))
+
+
 def cdist(XA, XB, out, metric, w, p, VI):
     """Fill ``out[i, j]`` with the distance between ``XA[i]`` and ``XB[j]``.
 
@@ -121,7 +129,7 @@ def cdist(XA, XB, out, metric, w, p, VI):
     p : float
     VI : ndarray of shape (n, n) or (0, 0)
     """
-    per_row = XB.shape[0] * max(1, XA.shape[1])
+    per_row = _per_row(metric, XB.shape[0], XA.shape[1])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for i0, i1 in _row_blocks(XA.shape[0], per_row):
             out[i0:i1] = _block(metric, XA[i0:i1], XB, w, p, VI)
@@ -130,7 +138,7 @@ def cdist(XA, XB, out, metric, w, p, VI):
 def pdist(X, out, metric, w, p, VI):
     """Fill the condensed ``out`` (length m(m-1)/2) with distances of X's row pairs."""
     m = X.shape[0]
-    per_row = m * max(1, X.shape[1])
+    per_row = _per_row(metric, m, X.shape[1])
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for i0, i1 in _row_blocks(m, per_row):
             # Row i needs columns i+1..m-1 only; compute against X[i0+1:].

@@ -19,11 +19,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["SIZES", "Case", "distance_cases", "peer_available"]
+__all__ = ["DISTANCE_METRICS", "PEERS", "SIZES", "Case", "distance_cases", "peer_available"]
 
 #: (mA, mB, n) per size preset. "python" is the size the pure-Python baseline
 #: runs at (it would take minutes at the others); its cost is reported per pair.
+#: "tiny" is for the command line's own tests (not advertised).
 SIZES = {
+    "tiny": {"main": (40, 40, 8), "python": (12, 12, 8)},
     "quick": {"main": (1000, 1000, 64), "python": (48, 48, 64)},
     "default": {"main": (4000, 4000, 64), "python": (64, 64, 64)},
     "full": {"main": (10000, 10000, 64), "python": (96, 96, 64)},
@@ -60,10 +62,20 @@ def _kwargs_for(kwargs, n):
     return kwargs
 
 
+#: Peers fastml is compared with: name -> importable module. "numpy" times the
+#: matrix-product formulas NumPy users write (``numpy-matmul`` in results).
+PEERS = {
+    "scipy": "scipy",
+    "numpy": "numpy",
+    "sklearn": "sklearn",
+    "faiss": "faiss",
+    "torch": "torch",
+}
+
+
 def peer_available(name):
     """True if the peer library ``name`` (scipy, sklearn, ...) can be imported."""
-    module = {"sklearn": "sklearn", "scipy": "scipy", "faiss": "faiss", "torch": "torch"}
-    return importlib.util.find_spec(module.get(name, name)) is not None
+    return importlib.util.find_spec(PEERS.get(name, name)) is not None
 
 
 @dataclasses.dataclass
@@ -94,6 +106,11 @@ class Case:
     loose : dict of str -> (rtol, atol)
         Wider tolerances for peers whose formula is known to lose digits
         (the matrix-product forms near zero distance).
+    unit : str
+        What one of :attr:`units` is ("pair" for distances).
+    role : str
+        "main" (the preset's timed size) or "python" (the small size the
+        pure-Python baseline runs at).
     """
 
     suite: str
@@ -107,6 +124,8 @@ class Case:
     rtol: float
     atol: float
     loose: dict = dataclasses.field(default_factory=dict)
+    unit: str = "pair"
+    role: str = "main"
 
     @property
     def size_label(self):
@@ -201,8 +220,25 @@ def _scipy_impl(metric, kwargs):
     return lambda d: cdist(d["XA"], d["XB"], metric, **kwargs)
 
 
+def _sklearn_impl(metric):
+    """scikit-learn's own pairwise implementations (the others call SciPy's cdist)."""
+    from sklearn.metrics import pairwise
+
+    return {
+        "euclidean": lambda d: pairwise.euclidean_distances(d["XA"], d["XB"]),
+        "sqeuclidean": lambda d: pairwise.euclidean_distances(d["XA"], d["XB"], squared=True),
+        "cosine": lambda d: pairwise.cosine_distances(d["XA"], d["XB"]),
+    }.get(metric)
+
+
 def distance_cases(
-    sizes="default", dtypes=("float64", "float32"), backends=None, peers=None, metrics=None
+    sizes="default",
+    dtypes=("float64", "float32"),
+    backends=None,
+    peers=None,
+    metrics=None,
+    *,
+    all_at_python_size=False,
 ):
     """Build the cdist cases.
 
@@ -216,9 +252,14 @@ def distance_cases(
         only at the preset's small "python" size.
     peers : tuple of str, optional
         Peers to time: "scipy", "numpy" (matrix-product formulas, where one
-        exists). Default: those installed.
+        exists), "sklearn" (scikit-learn's own euclidean, sqeuclidean and
+        cosine). Default: scipy and numpy, where installed.
     metrics : tuple of str, optional
         Labels from :data:`DISTANCE_METRICS` (default: all).
+    all_at_python_size : bool
+        If True, the small "python"-size cases time every backend and peer
+        too, not only the pure-Python baseline (``fastml bench`` does, for
+        its scaling curves and non-extrapolated speed-ups).
 
     Returns
     -------
@@ -238,25 +279,29 @@ def distance_cases(
             for role in ("main", "python"):
                 shape = SIZES[sizes][role]
                 kw = _kwargs_for(kwargs, shape[2])
-                if role == "python":
+                if role == "python" and not all_at_python_size:
                     chosen = ("python",) if "python" in backends else ()
+                elif role == "python":
+                    chosen = tuple(backends)
                 else:
                     chosen = tuple(b for b in backends if b != "python")
                 impls = _fastml_impls(metric, kw, chosen)
-                if role == "python":
+                if role == "python" and not all_at_python_size:
                     impls.pop("fastml-auto")
                 else:
                     if "scipy" in peers:
                         impls["scipy"] = _scipy_impl(metric, kw)
                     if "numpy" in peers and _numpy_gemm(metric) is not None:
                         impls["numpy-matmul"] = _numpy_gemm(metric)
+                    if "sklearn" in peers and _sklearn_impl(metric) is not None:
+                        impls["sklearn"] = _sklearn_impl(metric)
                 if not impls:
                     continue
-                cases.append(_distance_case(label, metric, kw, shape, dtype, impls))
+                cases.append(_distance_case(label, metric, kw, shape, dtype, impls, role))
     return cases
 
 
-def _distance_case(label, metric, kwargs, shape, dtype, impls):
+def _distance_case(label, metric, kwargs, shape, dtype, impls, role="main"):
     mA, mB, n = shape
 
     def make(shape=shape, dtype=dtype):
@@ -293,5 +338,6 @@ def _distance_case(label, metric, kwargs, shape, dtype, impls):
         reference=reference,
         rtol=1e-7 if tight else 1e-4,
         atol=1e-9 if tight else 1e-4,
-        loose={"numpy-matmul": (1e-5, 1e-5) if tight else (1e-3, 1e-2)},
+        loose=dict.fromkeys(("numpy-matmul", "sklearn"), (1e-5, 1e-5) if tight else (1e-3, 1e-2)),
+        role=role,
     )
