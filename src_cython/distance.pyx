@@ -4,7 +4,8 @@ Same names, signatures and semantics as ``fastml._python.distance`` (the
 oracle), ``fastml._numpy.distance`` and ``fastml._numba.distance``; see
 :mod:`fastml._metrics` for the kernel metrics. ``fastml._cython.distance``
 is a shim that imports the CPU variant of this module built for the machine
-(``_distance_baseline`` or ``_distance_v3``, see :mod:`fastml._cython`).
+(``_distance_baseline``, ``_distance_v3`` or ``_distance_v4``, see
+:mod:`fastml._cython`).
 
 How it is fast
 --------------
@@ -14,11 +15,16 @@ How it is fast
   :func:`fastml.get_num_threads` at each call). Every output element is
   computed by one thread in a fixed order, so results do not depend on the
   thread count. ``pdist`` visits only tiles that hold pairs ``i < j``.
-* Inside a tile, a register block of 2 rows of XA x 4 rows of XB runs
-  over the features ``k`` with 8 independent scalar sums. Compiled with
-  ``-fassociative-math -fno-signed-zeros`` (no ``-ffinite-math-only``, so NaN
-  and inf keep their meaning), GCC/Clang vectorise each sum over ``k``
-  (4 doubles or 8 floats per AVX2 register in the ``v3`` build).
+* Inside a tile, a register block of 4 rows of XA x 4 rows of XB runs
+  over the features ``k`` with 16 independent scalar sums (braycurtis,
+  jaccard and canberra: 2 x 4 at a time, for register pressure). Compiled
+  with ``-fassociative-math -fno-signed-zeros`` (no ``-ffinite-math-only``,
+  so NaN and inf keep their meaning), GCC/Clang vectorise each sum over
+  ``k``. One generic micro-kernel (``_mk``) serves every summing metric: the
+  metric is a compile-time tag (fused type ``kind_t``), so Cython emits one
+  specialised copy of the tile loop per metric and dtype.
+* euclidean's sqrt runs as a separate pass over the finished rows of each
+  tile (vectorised), not per pair.
 * chebyshev takes its maximum over the IEEE bit patterns of ``|a - b|``,
   which order like integers for non-negative values, so the compiler can
   vectorise it; NaN differences are mapped to 0 first, i.e. skipped, as in
@@ -35,9 +41,10 @@ float64 input: sums are float64; vectorisation splits each sum into a few
 interleaved partial sums, so results differ from the oracle's sequential
 sums by a few ulp times the number of terms at most.
 float32 input: the inner loops run in float32 (twice the SIMD width), but
-over blocks of at most 256 features; each block's partial sum is added to a
+over blocks of at most 1024 features; each block's partial sum is added to a
 float64 total, and the final formula (sqrt, ratio, power) is evaluated in
-float64 before rounding to float32. The relative error therefore stays near
+float64 before rounding to float32 (except euclidean, whose sqrt is taken
+of the float32-rounded sum: within an ulp). The relative error therefore stays near
 1e-6 however long the vectors are. Row norms (cosine) and mahalanobis are
 computed entirely in float64. One float32 difference: a square or power
 that overflows float32 inside a block gives inf (the oracle computes in
@@ -101,7 +108,7 @@ cdef Py_ssize_t TILE_BYTES_B = 256 * 1024
 cdef Py_ssize_t TILE_MIN_B = 4
 cdef Py_ssize_t TILE_MAX_B = 1024
 # float32 sums run over blocks of at most this many features (see docstring).
-cdef Py_ssize_t FLOAT32_BLOCK = 256
+cdef Py_ssize_t FLOAT32_BLOCK = 1024
 
 cdef int64_t INF_BITS64 = 0x7FF0000000000000
 cdef int32_t INF_BITS32 = 0x7F800000
@@ -123,7 +130,65 @@ ctypedef struct Job:
 
 
 # ----------------------------------------------------------------------------
-# Scalar helpers (fused, so float32 stays float32 and vectorises 8-wide)
+# Metric kinds as compile-time tags. Every loop below is a cdef function fused
+# over ``kind_t`` (and ``floating``); Cython emits one C function per kind, in
+# which the ``kind_t is ...`` tests are resolved at compile time, so each
+# specialisation holds only its metric's arithmetic. The tag argument itself
+# is a NULL pointer that is never read.
+# ----------------------------------------------------------------------------
+
+ctypedef struct SqT:        # sqeuclidean
+    char _
+ctypedef struct EucT:       # euclidean: sqeuclidean's sums, then sqrt
+    char _
+ctypedef struct AbsT:       # cityblock
+    char _
+ctypedef struct DotT:       # cosine: a . b, normalised by precomputed norms
+    char _
+ctypedef struct Pow3T:      # minkowski, special p: products / sqrt in the loop
+    char _
+ctypedef struct Pow4T:
+    char _
+ctypedef struct PowHalfT:
+    char _
+ctypedef struct Pow15T:
+    char _
+ctypedef struct CanT:       # canberra
+    char _
+ctypedef struct BrayT:      # braycurtis: two sums per pair
+    char _
+ctypedef struct HamT:       # hamming
+    char _
+ctypedef struct JacT:       # jaccard: two sums per pair
+    char _
+ctypedef struct ChebT:      # chebyshev: a max over IEEE bit patterns
+    char _
+ctypedef struct PairT:      # mahalanobis and minkowski with general p: pair by pair
+    char _
+
+ctypedef fused kind_t:
+    SqT
+    EucT
+    AbsT
+    DotT
+    Pow3T
+    Pow4T
+    PowHalfT
+    Pow15T
+    CanT
+    BrayT
+    HamT
+    JacT
+    ChebT
+    PairT
+
+ctypedef fused ibits_t:
+    int32_t
+    int64_t
+
+
+# ----------------------------------------------------------------------------
+# Scalar helpers (fused, so float32 stays float32 and vectorises 16-wide)
 # ----------------------------------------------------------------------------
 
 cdef inline floating _abs(floating x) noexcept nogil:
@@ -140,461 +205,166 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
         return sqrt(x)
 
 
+cdef inline void _upd(kind_t* kind, floating* s, floating* r, floating a, floating b,
+                      floating wk) noexcept nogil:
+    """Fold feature (a, b) with weight wk into the pair's sums s (and r)."""
+    cdef floating t, den
+    cdef floating zero = 0
+    cdef bint nza, nzb
+    if kind_t is SqT or kind_t is EucT:
+        t = a - b
+        s[0] += t * t
+    elif kind_t is AbsT:
+        s[0] += _abs(a - b)
+    elif kind_t is DotT:
+        s[0] += a * b
+    elif kind_t is Pow3T:
+        t = _abs(a - b)
+        s[0] += t * t * t
+    elif kind_t is Pow4T:
+        t = a - b
+        t = t * t
+        s[0] += t * t
+    elif kind_t is PowHalfT:
+        s[0] += _sqrt(_abs(a - b))
+    elif kind_t is Pow15T:
+        t = _abs(a - b)
+        s[0] += t * _sqrt(t)
+    elif kind_t is CanT:
+        # A term with |a| + |b| == 0 counts as 0; a NaN term propagates (den != 0).
+        den = _abs(a) + _abs(b)
+        s[0] += (wk * _abs(a - b) / den) if den != 0 else zero
+    elif kind_t is BrayT:
+        s[0] += _abs(a - b)
+        r[0] += _abs(a + b)
+    elif kind_t is HamT:
+        # NaN != NaN, so a NaN feature counts as a mismatch, as in the oracle.
+        s[0] += wk if a != b else zero
+    elif kind_t is JacT:
+        # r sums w where a or b is nonzero (NaN counts as nonzero), s where exactly one is.
+        nza = a != 0
+        nzb = b != 0
+        s[0] += wk if nza != nzb else zero
+        r[0] += wk if (nza or nzb) else zero
+
+
+cdef inline void _cmax(ibits_t* m, floating a, floating b) noexcept nogil:
+    """m = max(m, bits(|a - b|)), NaN differences mapped to 0 (skipped, as in the oracle).
+
+    For non-negative values IEEE bit patterns order like integers (NaN above
+    inf), and integer max-reductions vectorise where float ones do not."""
+    cdef ibits_t u
+    if floating is double:
+        u = <ibits_t>bits64(fabs(a - b))
+        u = u if u <= <ibits_t>INF_BITS64 else 0
+    else:
+        u = <ibits_t>bits32(fabsf(a - b))
+        u = u if u <= <ibits_t>INF_BITS32 else 0
+    m[0] = u if u > m[0] else m[0]
+
+
 # ----------------------------------------------------------------------------
-# Register-block micro-kernels: rows a0, a1 of XA against rows b0..b3 of XB,
-# over features k0 <= k < k1. r[4*i + j] += the partial sum of pair (ai, bj).
+# The register tile: rows a[0..3] of XA against rows b[0..3] of XB over
+# features k0 <= k < k1: sixteen independent reductions (vectorised over k),
+# each loaded value serving four of them. Pair (a_i, b_j) is at 4 i + j.
+# The metrics with two sums per pair (braycurtis, jaccard) take rows a0, a1
+# only (2 x 4 pairs, 16 sums: 32 would not fit in the vector registers);
+# the caller runs them twice per 4 x 4 block.
 # ----------------------------------------------------------------------------
 
-cdef inline void _mk_sqeuclidean(
-    const floating* a0, const floating* a1,
-    const floating* b0, const floating* b1, const floating* b2, const floating* b3,
-    Py_ssize_t k0, Py_ssize_t k1, double* r,
+cdef inline void _mk(
+    kind_t* kind, const floating* a0, const floating* a1, const floating* a2,
+    const floating* a3, const floating* b0, const floating* b1, const floating* b2,
+    const floating* b3, const floating* w, Py_ssize_t k0, Py_ssize_t k1,
+    double* acc, double* acc2,
 ) noexcept nogil:
     cdef floating s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0
-    cdef floating x0, x1, y0, y1, y2, y3, t
+    cdef floating s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0
+    cdef floating r00 = 0, r01 = 0, r02 = 0, r03 = 0, r10 = 0, r11 = 0, r12 = 0, r13 = 0
+    cdef floating r20 = 0, r21 = 0, r22 = 0, r23 = 0, r30 = 0, r31 = 0, r32 = 0, r33 = 0
+    cdef floating x0, x1, x2, x3, y, wk = 0
     cdef Py_ssize_t k
     for k in range(k0, k1):
+        if kind_t is CanT or kind_t is HamT or kind_t is JacT:
+            wk = w[k]
         x0 = a0[k]
         x1 = a1[k]
-        y0 = b0[k]
-        y1 = b1[k]
-        y2 = b2[k]
-        y3 = b3[k]
-        t = x0 - y0
-        s00 += t * t
-        t = x0 - y1
-        s01 += t * t
-        t = x0 - y2
-        s02 += t * t
-        t = x0 - y3
-        s03 += t * t
-        t = x1 - y0
-        s10 += t * t
-        t = x1 - y1
-        s11 += t * t
-        t = x1 - y2
-        s12 += t * t
-        t = x1 - y3
-        s13 += t * t
-    r[0] += s00; r[1] += s01; r[2] += s02; r[3] += s03
-    r[4] += s10; r[5] += s11; r[6] += s12; r[7] += s13
+        y = b0[k]
+        _upd(kind, &s00, &r00, x0, y, wk)
+        _upd(kind, &s10, &r10, x1, y, wk)
+        y = b1[k]
+        _upd(kind, &s01, &r01, x0, y, wk)
+        _upd(kind, &s11, &r11, x1, y, wk)
+        y = b2[k]
+        _upd(kind, &s02, &r02, x0, y, wk)
+        _upd(kind, &s12, &r12, x1, y, wk)
+        y = b3[k]
+        _upd(kind, &s03, &r03, x0, y, wk)
+        _upd(kind, &s13, &r13, x1, y, wk)
+        if not (kind_t is BrayT or kind_t is JacT or kind_t is CanT):
+            x2 = a2[k]
+            x3 = a3[k]
+            y = b0[k]
+            _upd(kind, &s20, &r20, x2, y, wk)
+            _upd(kind, &s30, &r30, x3, y, wk)
+            y = b1[k]
+            _upd(kind, &s21, &r21, x2, y, wk)
+            _upd(kind, &s31, &r31, x3, y, wk)
+            y = b2[k]
+            _upd(kind, &s22, &r22, x2, y, wk)
+            _upd(kind, &s32, &r32, x3, y, wk)
+            y = b3[k]
+            _upd(kind, &s23, &r23, x2, y, wk)
+            _upd(kind, &s33, &r33, x3, y, wk)
+    acc[0] += s00; acc[1] += s01; acc[2] += s02; acc[3] += s03
+    acc[4] += s10; acc[5] += s11; acc[6] += s12; acc[7] += s13
+    if kind_t is BrayT or kind_t is JacT:
+        acc2[0] += r00; acc2[1] += r01; acc2[2] += r02; acc2[3] += r03
+        acc2[4] += r10; acc2[5] += r11; acc2[6] += r12; acc2[7] += r13
+    if not (kind_t is BrayT or kind_t is JacT or kind_t is CanT):
+        acc[8] += s20; acc[9] += s21; acc[10] += s22; acc[11] += s23
+        acc[12] += s30; acc[13] += s31; acc[14] += s32; acc[15] += s33
 
 
-cdef inline void _mk_cityblock(
-    const floating* a0, const floating* a1,
+cdef inline void _mk_cheb(
+    const floating* a0, const floating* a1, const floating* a2, const floating* a3,
     const floating* b0, const floating* b1, const floating* b2, const floating* b3,
-    Py_ssize_t k0, Py_ssize_t k1, double* r,
+    Py_ssize_t n, ibits_t* m,
 ) noexcept nogil:
-    cdef floating s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0
-    cdef floating x0, x1, y0, y1, y2, y3
+    """chebyshev's 4 x 4 tile: m[4 i + j] = bits of max_k |a_i[k] - b_j[k]|.
+
+    A max is exact in any order, so there are no feature blocks."""
+    cdef ibits_t m00 = 0, m01 = 0, m02 = 0, m03 = 0, m10 = 0, m11 = 0, m12 = 0, m13 = 0
+    cdef ibits_t m20 = 0, m21 = 0, m22 = 0, m23 = 0, m30 = 0, m31 = 0, m32 = 0, m33 = 0
+    cdef floating x0, x1, x2, x3, y
     cdef Py_ssize_t k
-    for k in range(k0, k1):
+    for k in range(n):
         x0 = a0[k]
         x1 = a1[k]
-        y0 = b0[k]
-        y1 = b1[k]
-        y2 = b2[k]
-        y3 = b3[k]
-        s00 += _abs(x0 - y0)
-        s01 += _abs(x0 - y1)
-        s02 += _abs(x0 - y2)
-        s03 += _abs(x0 - y3)
-        s10 += _abs(x1 - y0)
-        s11 += _abs(x1 - y1)
-        s12 += _abs(x1 - y2)
-        s13 += _abs(x1 - y3)
-    r[0] += s00; r[1] += s01; r[2] += s02; r[3] += s03
-    r[4] += s10; r[5] += s11; r[6] += s12; r[7] += s13
-
-
-cdef inline void _mk_dot(
-    const floating* a0, const floating* a1,
-    const floating* b0, const floating* b1, const floating* b2, const floating* b3,
-    Py_ssize_t k0, Py_ssize_t k1, double* r,
-) noexcept nogil:
-    cdef floating s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0
-    cdef floating x0, x1, y0, y1, y2, y3
-    cdef Py_ssize_t k
-    for k in range(k0, k1):
-        x0 = a0[k]
-        x1 = a1[k]
-        y0 = b0[k]
-        y1 = b1[k]
-        y2 = b2[k]
-        y3 = b3[k]
-        s00 += x0 * y0
-        s01 += x0 * y1
-        s02 += x0 * y2
-        s03 += x0 * y3
-        s10 += x1 * y0
-        s11 += x1 * y1
-        s12 += x1 * y2
-        s13 += x1 * y3
-    r[0] += s00; r[1] += s01; r[2] += s02; r[3] += s03
-    r[4] += s10; r[5] += s11; r[6] += s12; r[7] += s13
-
-
-cdef inline floating _pow3(floating t) noexcept nogil:
-    t = _abs(t)
-    return t * t * t
-
-
-cdef inline floating _pow4(floating t) noexcept nogil:
-    t = t * t
-    return t * t
-
-
-cdef inline floating _pow_half(floating t) noexcept nogil:
-    return _sqrt(_abs(t))
-
-
-cdef inline floating _pow_one_half(floating t) noexcept nogil:
-    t = _abs(t)
-    return t * _sqrt(t)
-
-
-# One micro-kernel per special p: the power is inlined into the inner loop.
-cdef inline void _mk_pow3(
-    const floating* a0, const floating* a1,
-    const floating* b0, const floating* b1, const floating* b2, const floating* b3,
-    Py_ssize_t k0, Py_ssize_t k1, double* r,
-) noexcept nogil:
-    cdef floating s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0
-    cdef floating x0, x1, y0, y1, y2, y3
-    cdef Py_ssize_t k
-    for k in range(k0, k1):
-        x0 = a0[k]
-        x1 = a1[k]
-        y0 = b0[k]
-        y1 = b1[k]
-        y2 = b2[k]
-        y3 = b3[k]
-        s00 += _pow3(x0 - y0)
-        s01 += _pow3(x0 - y1)
-        s02 += _pow3(x0 - y2)
-        s03 += _pow3(x0 - y3)
-        s10 += _pow3(x1 - y0)
-        s11 += _pow3(x1 - y1)
-        s12 += _pow3(x1 - y2)
-        s13 += _pow3(x1 - y3)
-    r[0] += s00; r[1] += s01; r[2] += s02; r[3] += s03
-    r[4] += s10; r[5] += s11; r[6] += s12; r[7] += s13
-
-
-cdef inline void _mk_pow4(
-    const floating* a0, const floating* a1,
-    const floating* b0, const floating* b1, const floating* b2, const floating* b3,
-    Py_ssize_t k0, Py_ssize_t k1, double* r,
-) noexcept nogil:
-    cdef floating s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0
-    cdef floating x0, x1, y0, y1, y2, y3
-    cdef Py_ssize_t k
-    for k in range(k0, k1):
-        x0 = a0[k]
-        x1 = a1[k]
-        y0 = b0[k]
-        y1 = b1[k]
-        y2 = b2[k]
-        y3 = b3[k]
-        s00 += _pow4(x0 - y0)
-        s01 += _pow4(x0 - y1)
-        s02 += _pow4(x0 - y2)
-        s03 += _pow4(x0 - y3)
-        s10 += _pow4(x1 - y0)
-        s11 += _pow4(x1 - y1)
-        s12 += _pow4(x1 - y2)
-        s13 += _pow4(x1 - y3)
-    r[0] += s00; r[1] += s01; r[2] += s02; r[3] += s03
-    r[4] += s10; r[5] += s11; r[6] += s12; r[7] += s13
-
-
-cdef inline void _mk_pow_half(
-    const floating* a0, const floating* a1,
-    const floating* b0, const floating* b1, const floating* b2, const floating* b3,
-    Py_ssize_t k0, Py_ssize_t k1, double* r,
-) noexcept nogil:
-    cdef floating s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0
-    cdef floating x0, x1, y0, y1, y2, y3
-    cdef Py_ssize_t k
-    for k in range(k0, k1):
-        x0 = a0[k]
-        x1 = a1[k]
-        y0 = b0[k]
-        y1 = b1[k]
-        y2 = b2[k]
-        y3 = b3[k]
-        s00 += _pow_half(x0 - y0)
-        s01 += _pow_half(x0 - y1)
-        s02 += _pow_half(x0 - y2)
-        s03 += _pow_half(x0 - y3)
-        s10 += _pow_half(x1 - y0)
-        s11 += _pow_half(x1 - y1)
-        s12 += _pow_half(x1 - y2)
-        s13 += _pow_half(x1 - y3)
-    r[0] += s00; r[1] += s01; r[2] += s02; r[3] += s03
-    r[4] += s10; r[5] += s11; r[6] += s12; r[7] += s13
-
-
-cdef inline void _mk_pow_one_half(
-    const floating* a0, const floating* a1,
-    const floating* b0, const floating* b1, const floating* b2, const floating* b3,
-    Py_ssize_t k0, Py_ssize_t k1, double* r,
-) noexcept nogil:
-    cdef floating s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0
-    cdef floating x0, x1, y0, y1, y2, y3
-    cdef Py_ssize_t k
-    for k in range(k0, k1):
-        x0 = a0[k]
-        x1 = a1[k]
-        y0 = b0[k]
-        y1 = b1[k]
-        y2 = b2[k]
-        y3 = b3[k]
-        s00 += _pow_one_half(x0 - y0)
-        s01 += _pow_one_half(x0 - y1)
-        s02 += _pow_one_half(x0 - y2)
-        s03 += _pow_one_half(x0 - y3)
-        s10 += _pow_one_half(x1 - y0)
-        s11 += _pow_one_half(x1 - y1)
-        s12 += _pow_one_half(x1 - y2)
-        s13 += _pow_one_half(x1 - y3)
-    r[0] += s00; r[1] += s01; r[2] += s02; r[3] += s03
-    r[4] += s10; r[5] += s11; r[6] += s12; r[7] += s13
+        x2 = a2[k]
+        x3 = a3[k]
+        y = b0[k]
+        _cmax(&m00, x0, y); _cmax(&m10, x1, y); _cmax(&m20, x2, y); _cmax(&m30, x3, y)
+        y = b1[k]
+        _cmax(&m01, x0, y); _cmax(&m11, x1, y); _cmax(&m21, x2, y); _cmax(&m31, x3, y)
+        y = b2[k]
+        _cmax(&m02, x0, y); _cmax(&m12, x1, y); _cmax(&m22, x2, y); _cmax(&m32, x3, y)
+        y = b3[k]
+        _cmax(&m03, x0, y); _cmax(&m13, x1, y); _cmax(&m23, x2, y); _cmax(&m33, x3, y)
+    m[0] = m00; m[1] = m01; m[2] = m02; m[3] = m03
+    m[4] = m10; m[5] = m11; m[6] = m12; m[7] = m13
+    m[8] = m20; m[9] = m21; m[10] = m22; m[11] = m23
+    m[12] = m30; m[13] = m31; m[14] = m32; m[15] = m33
 
 
 cdef inline double _pow_general_pair(
-    const floating* a, const floating* b, Py_ssize_t k0, Py_ssize_t k1, double p
+    const floating* a, const floating* b, Py_ssize_t n, double p
 ) noexcept nogil:
     cdef double s = 0
     cdef Py_ssize_t k
-    for k in range(k0, k1):
+    for k in range(n):
         s += pow(fabs(<double>a[k] - <double>b[k]), p)
     return s
-
-
-cdef inline void _mk_canberra(
-    const floating* a0, const floating* a1,
-    const floating* b0, const floating* b1, const floating* b2, const floating* b3,
-    const floating* w, Py_ssize_t k0, Py_ssize_t k1, double* r,
-) noexcept nogil:
-    # A term with |a| + |b| == 0 counts as 0; a NaN term propagates (den != 0).
-    cdef floating s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0
-    cdef floating x0, x1, y0, y1, y2, y3, ax0, ax1, ay0, ay1, ay2, ay3, wk, den
-    cdef floating zero = 0
-    cdef Py_ssize_t k
-    for k in range(k0, k1):
-        wk = w[k]
-        x0 = a0[k]
-        x1 = a1[k]
-        y0 = b0[k]
-        y1 = b1[k]
-        y2 = b2[k]
-        y3 = b3[k]
-        ax0 = _abs(x0)
-        ax1 = _abs(x1)
-        ay0 = _abs(y0)
-        ay1 = _abs(y1)
-        ay2 = _abs(y2)
-        ay3 = _abs(y3)
-        den = ax0 + ay0
-        s00 += (wk * _abs(x0 - y0) / den) if den != 0 else zero
-        den = ax0 + ay1
-        s01 += (wk * _abs(x0 - y1) / den) if den != 0 else zero
-        den = ax0 + ay2
-        s02 += (wk * _abs(x0 - y2) / den) if den != 0 else zero
-        den = ax0 + ay3
-        s03 += (wk * _abs(x0 - y3) / den) if den != 0 else zero
-        den = ax1 + ay0
-        s10 += (wk * _abs(x1 - y0) / den) if den != 0 else zero
-        den = ax1 + ay1
-        s11 += (wk * _abs(x1 - y1) / den) if den != 0 else zero
-        den = ax1 + ay2
-        s12 += (wk * _abs(x1 - y2) / den) if den != 0 else zero
-        den = ax1 + ay3
-        s13 += (wk * _abs(x1 - y3) / den) if den != 0 else zero
-    r[0] += s00; r[1] += s01; r[2] += s02; r[3] += s03
-    r[4] += s10; r[5] += s11; r[6] += s12; r[7] += s13
-
-
-cdef inline void _mk_hamming(
-    const floating* a0, const floating* a1,
-    const floating* b0, const floating* b1, const floating* b2, const floating* b3,
-    const floating* w, Py_ssize_t k0, Py_ssize_t k1, double* r,
-) noexcept nogil:
-    # NaN != NaN, so a NaN feature counts as a mismatch, as in the oracle.
-    cdef floating s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0
-    cdef floating x0, x1, y0, y1, y2, y3, wk
-    cdef floating zero = 0
-    cdef Py_ssize_t k
-    for k in range(k0, k1):
-        wk = w[k]
-        x0 = a0[k]
-        x1 = a1[k]
-        y0 = b0[k]
-        y1 = b1[k]
-        y2 = b2[k]
-        y3 = b3[k]
-        s00 += wk if x0 != y0 else zero
-        s01 += wk if x0 != y1 else zero
-        s02 += wk if x0 != y2 else zero
-        s03 += wk if x0 != y3 else zero
-        s10 += wk if x1 != y0 else zero
-        s11 += wk if x1 != y1 else zero
-        s12 += wk if x1 != y2 else zero
-        s13 += wk if x1 != y3 else zero
-    r[0] += s00; r[1] += s01; r[2] += s02; r[3] += s03
-    r[4] += s10; r[5] += s11; r[6] += s12; r[7] += s13
-
-
-# Two sums per pair: one row of XA against 4 rows of XB (8 accumulators).
-cdef inline void _mk_braycurtis(
-    const floating* a, const floating* b0, const floating* b1, const floating* b2,
-    const floating* b3, Py_ssize_t k0, Py_ssize_t k1, double* num, double* den,
-) noexcept nogil:
-    cdef floating n0 = 0, n1 = 0, n2 = 0, n3 = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0
-    cdef floating x, y0, y1, y2, y3
-    cdef Py_ssize_t k
-    for k in range(k0, k1):
-        x = a[k]
-        y0 = b0[k]
-        y1 = b1[k]
-        y2 = b2[k]
-        y3 = b3[k]
-        n0 += _abs(x - y0)
-        n1 += _abs(x - y1)
-        n2 += _abs(x - y2)
-        n3 += _abs(x - y3)
-        d0 += _abs(x + y0)
-        d1 += _abs(x + y1)
-        d2 += _abs(x + y2)
-        d3 += _abs(x + y3)
-    num[0] += n0; num[1] += n1; num[2] += n2; num[3] += n3
-    den[0] += d0; den[1] += d1; den[2] += d2; den[3] += d3
-
-
-cdef inline void _mk_jaccard(
-    const floating* a, const floating* b0, const floating* b1, const floating* b2,
-    const floating* b3, const floating* w, Py_ssize_t k0, Py_ssize_t k1,
-    double* num, double* den,
-) noexcept nogil:
-    # den sums w over features where a or b is nonzero (NaN counts as nonzero),
-    # num over those where exactly one of them is.
-    cdef floating n0 = 0, n1 = 0, n2 = 0, n3 = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0
-    cdef floating wk
-    cdef floating zero = 0
-    cdef int nx, ny0, ny1, ny2, ny3
-    cdef Py_ssize_t k
-    for k in range(k0, k1):
-        wk = w[k]
-        nx = a[k] != 0
-        ny0 = b0[k] != 0
-        ny1 = b1[k] != 0
-        ny2 = b2[k] != 0
-        ny3 = b3[k] != 0
-        d0 += wk if (nx | ny0) else zero
-        d1 += wk if (nx | ny1) else zero
-        d2 += wk if (nx | ny2) else zero
-        d3 += wk if (nx | ny3) else zero
-        n0 += wk if (nx ^ ny0) else zero
-        n1 += wk if (nx ^ ny1) else zero
-        n2 += wk if (nx ^ ny2) else zero
-        n3 += wk if (nx ^ ny3) else zero
-    num[0] += n0; num[1] += n1; num[2] += n2; num[3] += n3
-    den[0] += d0; den[1] += d1; den[2] += d2; den[3] += d3
-
-
-# chebyshev: max of |a - b| over k, on IEEE bit patterns (non-negative values
-# order like their bit patterns read as integers); NaN (bits above inf's) -> 0.
-cdef inline void _mk_chebyshev64(
-    const double* a0, const double* a1,
-    const double* b0, const double* b1, const double* b2, const double* b3,
-    Py_ssize_t n, double* r,
-) noexcept nogil:
-    cdef int64_t m00 = 0, m01 = 0, m02 = 0, m03 = 0, m10 = 0, m11 = 0, m12 = 0, m13 = 0
-    cdef int64_t u
-    cdef double x0, x1, y0, y1, y2, y3
-    cdef Py_ssize_t k
-    for k in range(n):
-        x0 = a0[k]
-        x1 = a1[k]
-        y0 = b0[k]
-        y1 = b1[k]
-        y2 = b2[k]
-        y3 = b3[k]
-        u = bits64(fabs(x0 - y0))
-        u = u if u <= INF_BITS64 else 0
-        m00 = u if u > m00 else m00
-        u = bits64(fabs(x0 - y1))
-        u = u if u <= INF_BITS64 else 0
-        m01 = u if u > m01 else m01
-        u = bits64(fabs(x0 - y2))
-        u = u if u <= INF_BITS64 else 0
-        m02 = u if u > m02 else m02
-        u = bits64(fabs(x0 - y3))
-        u = u if u <= INF_BITS64 else 0
-        m03 = u if u > m03 else m03
-        u = bits64(fabs(x1 - y0))
-        u = u if u <= INF_BITS64 else 0
-        m10 = u if u > m10 else m10
-        u = bits64(fabs(x1 - y1))
-        u = u if u <= INF_BITS64 else 0
-        m11 = u if u > m11 else m11
-        u = bits64(fabs(x1 - y2))
-        u = u if u <= INF_BITS64 else 0
-        m12 = u if u > m12 else m12
-        u = bits64(fabs(x1 - y3))
-        u = u if u <= INF_BITS64 else 0
-        m13 = u if u > m13 else m13
-    r[0] = from_bits64(m00); r[1] = from_bits64(m01)
-    r[2] = from_bits64(m02); r[3] = from_bits64(m03)
-    r[4] = from_bits64(m10); r[5] = from_bits64(m11)
-    r[6] = from_bits64(m12); r[7] = from_bits64(m13)
-
-
-cdef inline void _mk_chebyshev32(
-    const float* a0, const float* a1,
-    const float* b0, const float* b1, const float* b2, const float* b3,
-    Py_ssize_t n, double* r,
-) noexcept nogil:
-    cdef int32_t m00 = 0, m01 = 0, m02 = 0, m03 = 0, m10 = 0, m11 = 0, m12 = 0, m13 = 0
-    cdef int32_t u
-    cdef float x0, x1, y0, y1, y2, y3
-    cdef Py_ssize_t k
-    for k in range(n):
-        x0 = a0[k]
-        x1 = a1[k]
-        y0 = b0[k]
-        y1 = b1[k]
-        y2 = b2[k]
-        y3 = b3[k]
-        u = bits32(fabsf(x0 - y0))
-        u = u if u <= INF_BITS32 else 0
-        m00 = u if u > m00 else m00
-        u = bits32(fabsf(x0 - y1))
-        u = u if u <= INF_BITS32 else 0
-        m01 = u if u > m01 else m01
-        u = bits32(fabsf(x0 - y2))
-        u = u if u <= INF_BITS32 else 0
-        m02 = u if u > m02 else m02
-        u = bits32(fabsf(x0 - y3))
-        u = u if u <= INF_BITS32 else 0
-        m03 = u if u > m03 else m03
-        u = bits32(fabsf(x1 - y0))
-        u = u if u <= INF_BITS32 else 0
-        m10 = u if u > m10 else m10
-        u = bits32(fabsf(x1 - y1))
-        u = u if u <= INF_BITS32 else 0
-        m11 = u if u > m11 else m11
-        u = bits32(fabsf(x1 - y2))
-        u = u if u <= INF_BITS32 else 0
-        m12 = u if u > m12 else m12
-        u = bits32(fabsf(x1 - y3))
-        u = u if u <= INF_BITS32 else 0
-        m13 = u if u > m13 else m13
-    r[0] = from_bits32(m00); r[1] = from_bits32(m01)
-    r[2] = from_bits32(m02); r[3] = from_bits32(m03)
-    r[4] = from_bits32(m10); r[5] = from_bits32(m11)
-    r[6] = from_bits32(m12); r[7] = from_bits32(m13)
 
 
 cdef inline double _mahalanobis_pair(
@@ -615,124 +385,105 @@ cdef inline double _mahalanobis_pair(
     return sqrt(s) if s >= 0 else NAN
 
 
-cdef inline double _inv_power(double s, int pow_case, double inv_p) noexcept nogil:
-    """s ** (1/p); for the special p a root (within an ulp or two of pow, and
-    several times faster: one per output element adds up)."""
-    if pow_case == POW_3:
-        return cbrt(s)
-    if pow_case == POW_4:
-        return sqrt(sqrt(s))
-    if pow_case == POW_HALF:
-        return s * s
-    if pow_case == POW_ONE_HALF:
-        s = cbrt(s)
-        return s * s
-    return pow(s, inv_p)
-
-
 # ----------------------------------------------------------------------------
-# One 2 x 4 register block: distances of rows ia[0..1] of XA and jb[0..3] of XB
+# One 4 x 4 block: distances of rows ia[0..3] of XA and jb[0..3] of XB
 # ----------------------------------------------------------------------------
 
 cdef inline void _block_values(
-    const Job* job, const floating* XA, const floating* XB, const floating* w,
-    const floating* VI, const Py_ssize_t* ia, const Py_ssize_t* jb, double* d,
-    double* res,
+    kind_t* kind, const Job* job, const floating* XA, const floating* XB,
+    const floating* w, const floating* VI, const Py_ssize_t* ia, const Py_ssize_t* jb,
+    double* d, double* res,
 ) noexcept nogil:
     cdef Py_ssize_t n = job.n
-    cdef int metric = job.metric
     cdef const floating* a0 = XA + ia[0] * n
     cdef const floating* a1 = XA + ia[1] * n
+    cdef const floating* a2 = XA + ia[2] * n
+    cdef const floating* a3 = XA + ia[3] * n
     cdef const floating* b0 = XB + jb[0] * n
     cdef const floating* b1 = XB + jb[1] * n
     cdef const floating* b2 = XB + jb[2] * n
     cdef const floating* b3 = XB + jb[3] * n
-    cdef double acc[8]
-    cdef double acc2[8]
-    cdef double num, den, c
+    cdef double acc2[16]
+    cdef double na[4]
+    cdef double nb[4]
+    cdef int64_t m64[16]
+    cdef int32_t m32[16]
+    cdef double num, den, c, s
     cdef Py_ssize_t k0, k1, q
-    cdef const floating* bq[4]
 
-    if metric == CHEBYSHEV:  # a max, exact in any order: no blocks needed
+    if kind_t is ChebT:
         if floating is double:
-            _mk_chebyshev64(a0, a1, b0, b1, b2, b3, n, res)
+            _mk_cheb(a0, a1, a2, a3, b0, b1, b2, b3, n, m64)
+            for q in range(16):
+                res[q] = from_bits64(m64[q])
         else:
-            _mk_chebyshev32(a0, a1, b0, b1, b2, b3, n, res)
+            _mk_cheb(a0, a1, a2, a3, b0, b1, b2, b3, n, m32)
+            for q in range(16):
+                res[q] = from_bits32(m32[q])
         return
-    if metric == MAHALANOBIS or (metric == MINKOWSKI and job.pow_case == POW_GENERAL):
-        bq[0] = b0; bq[1] = b1; bq[2] = b2; bq[3] = b3
-        for q in range(8):
-            if metric == MAHALANOBIS:
-                res[q] = _mahalanobis_pair(a0 if q < 4 else a1, bq[q % 4], VI, n, d)
+    if kind_t is PairT:
+        for q in range(16):
+            if job.metric == MAHALANOBIS:
+                res[q] = _mahalanobis_pair(XA + ia[q // 4] * n, XB + jb[q % 4] * n, VI, n, d)
             else:
-                res[q] = pow(_pow_general_pair(a0 if q < 4 else a1, bq[q % 4], 0, n, job.p),
-                             job.inv_p)
+                res[q] = pow(_pow_general_pair(XA + ia[q // 4] * n, XB + jb[q % 4] * n,
+                                               n, job.p), job.inv_p)
         return
 
-    for q in range(8):
-        acc[q] = 0
+    for q in range(16):
+        res[q] = 0
         acc2[q] = 0
     k0 = 0
-    while k0 < n:
+    while k0 < n:  # float64: one block; float32: blocks of FLOAT32_BLOCK features
         k1 = k0 + job.kblock
         if k1 > n:
             k1 = n
-        if metric == SQEUCLIDEAN or metric == EUCLIDEAN:
-            _mk_sqeuclidean(a0, a1, b0, b1, b2, b3, k0, k1, acc)
-        elif metric == CITYBLOCK:
-            _mk_cityblock(a0, a1, b0, b1, b2, b3, k0, k1, acc)
-        elif metric == COSINE:
-            _mk_dot(a0, a1, b0, b1, b2, b3, k0, k1, acc)
-        elif metric == MINKOWSKI:
-            if job.pow_case == POW_3:
-                _mk_pow3(a0, a1, b0, b1, b2, b3, k0, k1, acc)
-            elif job.pow_case == POW_4:
-                _mk_pow4(a0, a1, b0, b1, b2, b3, k0, k1, acc)
-            elif job.pow_case == POW_HALF:
-                _mk_pow_half(a0, a1, b0, b1, b2, b3, k0, k1, acc)
-            else:
-                _mk_pow_one_half(a0, a1, b0, b1, b2, b3, k0, k1, acc)
-        elif metric == CANBERRA:
-            _mk_canberra(a0, a1, b0, b1, b2, b3, w, k0, k1, acc)
-        elif metric == HAMMING:
-            _mk_hamming(a0, a1, b0, b1, b2, b3, w, k0, k1, acc)
-        elif metric == BRAYCURTIS:
-            _mk_braycurtis(a0, b0, b1, b2, b3, k0, k1, acc, acc2)
-            _mk_braycurtis(a1, b0, b1, b2, b3, k0, k1, acc + 4, acc2 + 4)
-        elif metric == JACCARD:
-            _mk_jaccard(a0, b0, b1, b2, b3, w, k0, k1, acc, acc2)
-            _mk_jaccard(a1, b0, b1, b2, b3, w, k0, k1, acc + 4, acc2 + 4)
+        _mk(kind, a0, a1, a2, a3, b0, b1, b2, b3, w, k0, k1, res, acc2)
+        if kind_t is BrayT or kind_t is JacT or kind_t is CanT:  # rows a2, a3 (see _mk)
+            _mk(kind, a2, a3, a2, a3, b0, b1, b2, b3, w, k0, k1, res + 8, acc2 + 8)
         k0 = k1
 
-    for q in range(8):
-        if metric == EUCLIDEAN:
-            res[q] = sqrt(acc[q])
-        elif metric == MINKOWSKI:
-            res[q] = _inv_power(acc[q], job.pow_case, job.inv_p)
-        elif metric == COSINE:
-            # SciPy's form: norms first (no overflow of uu * vv); a zero
-            # vector gives NaN; clip to [-1, 1], NaN passes through.
-            den = job.norm_a[ia[q // 4]] * job.norm_b[jb[q % 4]]
-            if den == 0:
-                res[q] = NAN
-            else:
-                c = acc[q] / den
-                if c > 1:
-                    c = 1
-                elif c < -1:
-                    c = -1
-                res[q] = 1 - c
-        elif metric == BRAYCURTIS:
-            num = acc[q]
+    # The final formula, over all 16 pairs at once. (euclidean's sqrt is
+    # applied by _tile to whole output rows, where it vectorises.)
+    if kind_t is Pow3T:
+        for q in range(16):
+            res[q] = cbrt(res[q])
+    elif kind_t is Pow4T:
+        for q in range(16):
+            res[q] = sqrt(sqrt(res[q]))
+    elif kind_t is PowHalfT:
+        for q in range(16):
+            res[q] = res[q] * res[q]
+    elif kind_t is Pow15T:
+        for q in range(16):
+            s = cbrt(res[q])
+            res[q] = s * s
+    elif kind_t is DotT:
+        # SciPy's form: norms first (no overflow of uu * vv); a zero vector
+        # gives NaN; clip to [-1, 1], NaN passes through.
+        for q in range(4):
+            na[q] = job.norm_a[ia[q]]
+            nb[q] = job.norm_b[jb[q]]
+        for q in range(16):
+            den = na[q // 4] * nb[q % 4]
+            c = res[q] / den
+            if c > 1:
+                c = 1
+            elif c < -1:
+                c = -1
+            res[q] = 1 - c if den != 0 else NAN
+    elif kind_t is BrayT:
+        for q in range(16):
+            num = res[q]
             den = acc2[q]
             if den == 0:
                 res[q] = NAN if num == 0 else INFINITY
             else:
                 res[q] = num / den
-        elif metric == JACCARD:
-            res[q] = acc[q] / acc2[q] if acc2[q] != 0 else 0
-        else:  # sqeuclidean, cityblock, canberra, hamming: the sum itself
-            res[q] = acc[q]
+    elif kind_t is JacT:
+        for q in range(16):
+            res[q] = res[q] / acc2[q] if acc2[q] != 0 else 0
+    # sqeuclidean, cityblock, canberra, hamming: the sum itself
 
 
 # ----------------------------------------------------------------------------
@@ -740,8 +491,8 @@ cdef inline void _block_values(
 # ----------------------------------------------------------------------------
 
 cdef void _tile(
-    const Job* job, const floating* XA, const floating* XB, const floating* w,
-    const floating* VI, floating* out, Py_ssize_t t, double* d,
+    kind_t* kind, const Job* job, const floating* XA, const floating* XB,
+    const floating* w, const floating* VI, floating* out, Py_ssize_t t, double* d,
 ) noexcept nogil:
     """Compute output tile ``t``: rows i0:i1 of XA x rows j0:j1 of XB."""
     cdef Py_ssize_t i0 = (t // job.n_tiles_b) * job.BI
@@ -750,34 +501,53 @@ cdef void _tile(
     cdef Py_ssize_t j1 = min(j0 + job.BJ, job.mB)
     cdef Py_ssize_t i, j, ni, nj, r, q, ii, jj
     cdef Py_ssize_t m = job.mA
-    cdef Py_ssize_t ia[2]
+    cdef Py_ssize_t mB = job.mB
+    cdef bint is_pdist = job.is_pdist
+    cdef Py_ssize_t ia[4]
     cdef Py_ssize_t jb[4]
-    cdef double res[8]
-    if job.is_pdist and j1 - 1 <= i0:  # no pair i < j in this tile
+    cdef double res[16]
+    cdef floating* o
+    if is_pdist and j1 - 1 <= i0:  # no pair i < j in this tile
         return
-    for i in range(i0, i1, 2):
-        ni = min(2, i1 - i)
-        ia[0] = i
-        ia[1] = i + ni - 1  # a short block repeats its last row (result unused)
+    for i in range(i0, i1, 4):
+        ni = min(4, i1 - i)
+        for r in range(4):
+            ia[r] = i + min(r, ni - 1)  # a short block repeats its last row (result unused)
         for j in range(j0, j1, 4):
             nj = min(4, j1 - j)
-            if job.is_pdist and j + nj - 1 <= i:
+            if is_pdist and j + nj - 1 <= i:
                 continue
             for q in range(4):
                 jb[q] = j + min(q, nj - 1)
-            _block_values(job, XA, XB, w, VI, ia, jb, d, res)
+            _block_values(kind, job, XA, XB, w, VI, ia, jb, d, res)
+            if not is_pdist and ni == 4 and nj == 4:
+                o = out + i * mB + j
+                for r in range(4):
+                    for q in range(4):
+                        o[r * mB + q] = <floating>res[4 * r + q]
+                continue
             for r in range(ni):
                 ii = i + r
                 for q in range(nj):
                     jj = j + q
-                    if not job.is_pdist:
-                        out[ii * job.mB + jj] = <floating>res[4 * r + q]
+                    if not is_pdist:
+                        out[ii * mB + jj] = <floating>res[4 * r + q]
                     elif jj > ii:
                         out[ii * m - (ii * (ii + 1)) // 2 + jj - ii - 1] = <floating>res[4 * r + q]
+    if kind_t is EucT:  # sqrt of the finished rows of the tile: a vectorised pass
+        for ii in range(i0, i1):
+            if not is_pdist:
+                o = out + ii * mB
+                jj = j0
+            else:
+                o = out + ii * m - (ii * (ii + 1)) // 2 - ii - 1  # o[jj]: pair (ii, jj)
+                jj = max(j0, ii + 1)
+            for q in range(jj, j1):
+                o[q] = _sqrt(o[q])
 
 
-cdef void _run(
-    Job* job, const floating* XA, const floating* XB, const floating* w,
+cdef void _run_kind(
+    kind_t* kind, Job* job, const floating* XA, const floating* XB, const floating* w,
     const floating* VI, floating* out, int n_threads,
 ) noexcept nogil:
     cdef Py_ssize_t n_tiles_a = (job.mA + job.BI - 1) // job.BI
@@ -789,8 +559,45 @@ cdef void _run(
         # per-thread scratch: the difference vector of mahalanobis
         d = <double*>malloc(sizeof(double) * (job.n + 1))
         for t in prange(n_tiles, schedule="dynamic"):
-            _tile(job, XA, XB, w, VI, out, t, d)
+            _tile(kind, job, XA, XB, w, VI, out, t, d)
         free(d)
+
+
+cdef void _run(
+    Job* job, const floating* XA, const floating* XB, const floating* w,
+    const floating* VI, floating* out, int nt,
+) noexcept nogil:
+    """Run the specialisation of the tile loop for ``job``'s metric."""
+    cdef int metric = job.metric
+    cdef int pc = job.pow_case
+    if metric == SQEUCLIDEAN:
+        _run_kind(<SqT*>NULL, job, XA, XB, w, VI, out, nt)
+    elif metric == EUCLIDEAN:
+        _run_kind(<EucT*>NULL, job, XA, XB, w, VI, out, nt)
+    elif metric == CITYBLOCK:
+        _run_kind(<AbsT*>NULL, job, XA, XB, w, VI, out, nt)
+    elif metric == CHEBYSHEV:
+        _run_kind(<ChebT*>NULL, job, XA, XB, w, VI, out, nt)
+    elif metric == COSINE:
+        _run_kind(<DotT*>NULL, job, XA, XB, w, VI, out, nt)
+    elif metric == CANBERRA:
+        _run_kind(<CanT*>NULL, job, XA, XB, w, VI, out, nt)
+    elif metric == BRAYCURTIS:
+        _run_kind(<BrayT*>NULL, job, XA, XB, w, VI, out, nt)
+    elif metric == HAMMING:
+        _run_kind(<HamT*>NULL, job, XA, XB, w, VI, out, nt)
+    elif metric == JACCARD:
+        _run_kind(<JacT*>NULL, job, XA, XB, w, VI, out, nt)
+    elif metric == MINKOWSKI and pc == POW_3:
+        _run_kind(<Pow3T*>NULL, job, XA, XB, w, VI, out, nt)
+    elif metric == MINKOWSKI and pc == POW_4:
+        _run_kind(<Pow4T*>NULL, job, XA, XB, w, VI, out, nt)
+    elif metric == MINKOWSKI and pc == POW_HALF:
+        _run_kind(<PowHalfT*>NULL, job, XA, XB, w, VI, out, nt)
+    elif metric == MINKOWSKI and pc == POW_ONE_HALF:
+        _run_kind(<Pow15T*>NULL, job, XA, XB, w, VI, out, nt)
+    else:  # mahalanobis, minkowski with any other p
+        _run_kind(<PairT*>NULL, job, XA, XB, w, VI, out, nt)
 
 
 cdef void _row_norms(const floating* X, Py_ssize_t m, Py_ssize_t n, double* norms) noexcept nogil:
