@@ -140,21 +140,26 @@ def _fin_bits(s, r, p, ra, rb):
     return from_bits(s)
 
 
-# post(x, p): applied to whole rows of the output after the tiles, in a loop
-# LLVM vectorises (a scalar sqrt per pair inside the tile costs ~25%).
+# post(x, p, ra, rb): applied to whole rows of the output after the tiles, in a
+# loop LLVM vectorises (scalar sqrt or division per pair in the tile costs ~25%).
 @jit(inline="always")
-def _post_none(x, p):
+def _post_none(x, p, ra, rb):
     return x
 
 
 @jit(inline="always")
-def _post_sqrt(x, p):
+def _post_sqrt(x, p, ra, rb):
     return np.sqrt(x)
 
 
 @jit(inline="always")
-def _post_root(x, p):
+def _post_root(x, p, ra, rb):
     return x ** (1 / p)
+
+
+@jit(inline="always")
+def _post_cosine(x, p, ra, rb):
+    return _fin_cosine(x, x, p, ra, rb)
 
 
 @jit(inline="always")
@@ -310,7 +315,7 @@ def _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, upd, fin, post, has_post):
     if has_post:
         for i in range(i0, i1):
             for j in range(nB):
-                out[i, j] = post(out[i, j], p)
+                out[i, j] = post(out[i, j], p, ra[i], rb[j])
 
 
 @jit(inline="always")
@@ -356,10 +361,10 @@ def _pdist_rows(X, out, rn, w, p, z, q, upd, fin, post, has_post):
                 base = (i + a) * m - (i + a) * (i + a + 1) // 2 - (i + a) - 1
                 out[base + jj] = fin(s, r, p, rn[i + a], rn[jj])
     if has_post:
-        start = i * m - i * (i + 1) // 2  # first entry of row i
-        stop = i1 * m - i1 * (i1 + 1) // 2  # first entry of row i1
-        for k in range(start, stop):
-            out[k] = post(out[k], p)
+        for a in range(i, i1):
+            base = a * m - a * (a + 1) // 2 - a - 1
+            for jj in range(a + 1, m):
+                out[base + jj] = post(out[base + jj], p, rn[a], rn[jj])
 
 
 @jit(inline="always")
@@ -437,7 +442,7 @@ def _cdist_minkowski(XA, XB, out, ra, rb, w, p, z):
 @jit(parallel=True)
 def _cdist_cosine(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_dot, _fin_cosine, _post_none, False)
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_dot, _fin_id, _post_cosine, True)
 
 
 @jit(parallel=True)
@@ -530,7 +535,7 @@ def _pdist_minkowski(X, out, rn, w, p, z):
 def _pdist_cosine(X, out, rn, w, p, z):
     h = (X.shape[0] + 3) // 4
     for t in prange(h):
-        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_dot, _fin_cosine, _post_none, False)
+        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_dot, _fin_id, _post_cosine, True)
 
 
 @jit(parallel=True)

@@ -56,15 +56,19 @@ def _sqeuclidean_gemm(A, B):
 
 
 def _cosine_gemm(A, B):
+    """1 - cos by one matrix product of unit rows, in float64 (BLAS does the work).
+
+    A zero row has no direction: its unit row is NaN, and so are its distances
+    (SciPy's 0/0). Two passes over the result follow the product: clip, 1 - c.
+    """
     A = A.astype(np.float64, copy=False)
     B = B.astype(np.float64, copy=False)
-    na = np.sqrt(np.einsum("ij,ij->i", A, A))
-    nb = np.sqrt(np.einsum("ij,ij->i", B, B))
-    C = A @ B.T
-    C /= na[:, None]
-    C /= nb[None, :]
-    np.clip(C, -1.0, 1.0, out=C)  # NaN (zero vectors) passes through clip
-    return 1.0 - C
+    An = A / np.sqrt(np.einsum("ij,ij->i", A, A))[:, None]
+    Bn = An if B is A else B / np.sqrt(np.einsum("ij,ij->i", B, B))[:, None]
+    C = An @ Bn.T
+    np.clip(C, -1.0, 1.0, out=C)  # NaN passes through clip
+    np.subtract(1.0, C, out=C)
+    return C
 
 
 def _block(metric, A, B, w, p, VI):
