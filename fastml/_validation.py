@@ -15,7 +15,6 @@ __all__ = [
     "check_array",
     "check_out",
     "check_pair",
-    "check_positive_int",
     "check_weights",
     "result_dtype",
 ]
@@ -128,15 +127,6 @@ def check_weights(w, n_features, dtype, name="w"):
     if (w < 0).any():
         raise ValueError(f"{name} must be non-negative")
     return w
-
-
-def check_positive_int(value, name):
-    """Return ``value`` as int if it is an integer >= 1, else raise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer; got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value}")
-    return int(value)
 
 
 def check_positive_float(value, name, *, allow_inf=False):
