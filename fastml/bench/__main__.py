@@ -24,22 +24,48 @@ import sys
 import tempfile
 import time
 
+import importlib
+import importlib.util
+
 from .cases import DISTANCE_METRICS, PEERS, SIZES, distance_cases, peer_available
 from .runner import PRESETS, Progress, run_cases, thread_limits
 
 __all__ = ["main"]
 
-#: Every suite, in the order "all" runs them. None: no kernels yet.
+#: Every suite, in the order "all" runs them: suite -> "module:builder", the
+#: function that builds the suite's cases (see :func:`fastml.bench.cases.distance_cases`
+#: for its signature). The module also defines ``SUITE_PEERS``, the peers the
+#: suite compares with. A suite whose module is missing is skipped.
 SUITES = {
-    "distance": "distance",
-    "neighbors": None,
-    "kmeans": None,
-    "linear": None,
-    "startup": "startup",
+    "distance": "fastml.bench.cases:distance_cases",
+    "neighbors": "fastml.bench.cases_neighbors:neighbors_cases",
+    "kmeans": "fastml.bench.cases_kmeans:kmeans_cases",
+    "linear": "fastml.bench.cases_linear:linear_cases",
+    "startup": None,  # import and compile times: fastml.bench.startup
 }
 
-#: Peers each suite can compare against.
-SUITE_PEERS = {"distance": ("scipy", "numpy", "sklearn"), "startup": ()}
+
+def _suite_module(suite):
+    """The cases module of ``suite``, or None if it does not exist (yet)."""
+    target = SUITES[suite]
+    if target is None:
+        return None
+    module = target.split(":")[0]
+    if importlib.util.find_spec(module) is None:
+        return None
+    return importlib.import_module(module)
+
+
+def _suite_builder(suite):
+    if suite == "distance":
+        return distance_cases  # looked up here so tests can monkeypatch it
+    module, name = SUITES[suite].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _suite_peers(suite):
+    mod = _suite_module(suite)
+    return tuple(getattr(mod, "SUITE_PEERS", ())) if mod is not None else ()
 
 PUBLIC_SIZES = ("quick", "default", "full")
 
@@ -233,25 +259,29 @@ def _note(msg):
     print(f"fastml bench: {msg}", file=sys.stderr)
 
 
-def _build_distance(opts):
-    """Cases per size preset: [(preset, cases)]."""
+def _build(suites, opts):
+    """Cases per size preset, over every case-based suite: [(preset, cases)]."""
     groups = []
     seen = set()
     fastml_backends = tuple(b for b in opts.backends if b != "auto")
     for preset in opts.sizes:
-        cases = distance_cases(
-            sizes=preset,
-            dtypes=tuple(opts.dtypes),
-            backends=fastml_backends,
-            peers=tuple(opts.peers),
-            metrics=opts.metrics,
-            all_at_python_size=True,
-        )
+        cases = []
+        for suite in suites:
+            extra = {"metrics": opts.metrics} if suite == "distance" else {}
+            peers = tuple(p for p in opts.peers if p in _suite_peers(suite))
+            cases += _suite_builder(suite)(
+                sizes=preset,
+                dtypes=tuple(opts.dtypes),
+                backends=fastml_backends,
+                peers=peers,
+                all_at_python_size=True,
+                **extra,
+            )
         keep = []
         for case in cases:
             if "auto" not in opts.backends:
                 case.impls.pop("fastml-auto", None)
-            key = (case.op, case.shape, case.dtype)
+            key = (case.suite, case.op, case.shape, case.dtype)
             if key in seen or not case.impls:
                 continue
             seen.add(key)
@@ -342,7 +372,7 @@ def _main(argv, prog):
 
     runnable = []
     for suite in opts.suites:
-        if SUITES[suite] is None:
+        if SUITES[suite] is not None and _suite_module(suite) is None:
             msg = "not available yet (no kernels)"
             _note(f"suite {suite!r} {msg}; skipped")
             skipped.append({"what": "suite", "name": suite, "reason": msg})
@@ -351,7 +381,7 @@ def _main(argv, prog):
     if not runnable:
         return 0
     # Default peers: every peer the suites compare with; missing ones are skipped.
-    relevant = [p for p in PEERS if any(p in SUITE_PEERS.get(s, ()) for s in runnable)]
+    relevant = [p for p in PEERS if any(p in _suite_peers(s) for s in runnable)]
     for peer in relevant if opts.asked_peers is None else opts.asked_peers:
         if not peer_available(peer):
             skipped.append({"what": "peer", "name": peer, "reason": "not installed"})
@@ -371,7 +401,7 @@ def _run(argv, args, opts, runnable, skipped, old):
     from .report import add_speedups, machine_context, markdown_tables, new_document, write_json
 
     t_start = time.perf_counter()
-    groups = _build_distance(opts) if "distance" in runnable else []
+    groups = _build([s for s in runnable if s != "startup"], opts)
     n_startup = 0
     if "startup" in runnable:
         from .startup import STARTUP_REPEAT

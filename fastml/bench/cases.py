@@ -111,6 +111,10 @@ class Case:
     role : str
         "main" (the preset's timed size) or "python" (the small size the
         pure-Python baseline runs at).
+    checker : callable, optional
+        ``checker(result, expected, rtol, atol, err_msg)`` raising
+        AssertionError, for results that are not one array (e.g. neighbour
+        indices and distances, a fitted model's loss); default: allclose.
     """
 
     suite: str
@@ -126,6 +130,7 @@ class Case:
     loose: dict = dataclasses.field(default_factory=dict)
     unit: str = "pair"
     role: str = "main"
+    checker: Callable | None = None
 
     @property
     def size_label(self):
@@ -157,6 +162,10 @@ class Case:
         """Raise AssertionError if ``result`` (of ``impl``) differs from the reference."""
         expected = self.expected(inputs)
         rtol, atol = self.loose.get(impl, (self.rtol, self.atol))
+        if self.checker is not None:
+            msg = f"benchmark result check failed for {self.group}"
+            self.checker(result, expected, rtol, atol, msg)
+            return
         np.testing.assert_allclose(
             np.asarray(result, dtype=np.float64),
             np.asarray(expected, dtype=np.float64),
@@ -341,3 +350,6 @@ def _distance_case(label, metric, kwargs, shape, dtype, impls, role="main"):
         loose=dict.fromkeys(("numpy-matmul", "sklearn"), (1e-5, 1e-5) if tight else (1e-3, 1e-2)),
         role=role,
     )
+
+#: Peers the distance suite compares with (``fastml bench`` reads this).
+SUITE_PEERS = ("scipy", "numpy", "sklearn")
