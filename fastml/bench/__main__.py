@@ -19,13 +19,12 @@ is still printed and saved).
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import os
 import sys
 import tempfile
 import time
-
-import importlib
-import importlib.util
 
 from .cases import DISTANCE_METRICS, PEERS, SIZES, distance_cases, peer_available
 from .runner import PRESETS, Progress, run_cases, thread_limits
@@ -66,6 +65,7 @@ def _suite_builder(suite):
 def _suite_peers(suite):
     mod = _suite_module(suite)
     return tuple(getattr(mod, "SUITE_PEERS", ())) if mod is not None else ()
+
 
 PUBLIC_SIZES = ("quick", "default", "full")
 

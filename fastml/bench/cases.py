@@ -351,5 +351,6 @@ def _distance_case(label, metric, kwargs, shape, dtype, impls, role="main"):
         role=role,
     )
 
+
 #: Peers the distance suite compares with (``fastml bench`` reads this).
 SUITE_PEERS = ("scipy", "numpy", "sklearn")
