@@ -1,0 +1,243 @@
+"""scikit-learn conventions for fastml's estimators, without requiring scikit-learn.
+
+``BaseEstimator`` gives ``get_params`` / ``set_params`` / ``__repr__`` read off
+``__init__``'s signature (so ``sklearn.base.clone``, pipelines and
+``GridSearchCV`` work), and ``__sklearn_tags__`` for scikit-learn >= 1.6, which
+asks estimators for their type through it. The mixins add ``score`` and
+``fit_predict`` as scikit-learn's do. Nothing here imports scikit-learn
+unless scikit-learn itself asks for the tags.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from ._validation import check_array
+
+__all__ = [
+    "BaseEstimator",
+    "ClassifierMixin",
+    "ClusterMixin",
+    "NotFittedError",
+    "RegressorMixin",
+    "check_is_fitted",
+    "check_n_features",
+]
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when an estimator is used before ``fit`` (as scikit-learn's)."""
+
+
+class BaseEstimator:
+    """Parameters are the keyword arguments of ``__init__``, stored unchanged.
+
+    ``__init__`` must only store its arguments (validation happens in ``fit``),
+    so that ``clone(est)`` rebuilds an identical unfitted estimator.
+    """
+
+    #: "classifier", "regressor", "clusterer" or None (set by the mixins).
+    _estimator_type: str | None = None
+
+    @classmethod
+    def _param_names(cls):
+        sig = inspect.signature(cls.__init__)
+        names = []
+        for p in sig.parameters.values():
+            if p.name == "self":
+                continue
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise TypeError(f"{cls.__name__}.__init__ must not take *args or **kwargs")
+            names.append(p.name)
+        return sorted(names)
+
+    def get_params(self, deep=True):
+        """Return the estimator's parameters as a dict.
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Also return the parameters of parameters that are estimators, as
+            ``<param>__<name>`` (scikit-learn's convention).
+        """
+        out = {}
+        for name in self._param_names():
+            value = getattr(self, name)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                out.update({f"{name}__{k}": v for k, v in value.get_params().items()})
+            out[name] = value
+        return out
+
+    def set_params(self, **params):
+        """Set parameters (``name=value`` or nested ``param__name=value``); return self."""
+        if not params:
+            return self
+        valid = self.get_params(deep=True)
+        nested = {}
+        for key, value in params.items():
+            name, sep, sub = key.partition("__")
+            if name not in valid:
+                raise ValueError(
+                    f"invalid parameter {name!r} for estimator {type(self).__name__}; "
+                    f"valid parameters are: {', '.join(self._param_names())}"
+                )
+            if sep:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                setattr(self, name, value)
+                valid[name] = value
+        for name, sub_params in nested.items():
+            valid[name].set_params(**sub_params)
+        return self
+
+    def __repr__(self):
+        defaults = {
+            p.name: p.default
+            for p in inspect.signature(type(self).__init__).parameters.values()
+            if p.default is not p.empty
+        }
+        shown = []
+        for name, value in self.get_params(deep=False).items():
+            default = defaults.get(name, inspect.Parameter.empty)
+            if _differs(value, default):
+                shown.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    def __sklearn_tags__(self):
+        """scikit-learn >= 1.6 reads the estimator type from here."""
+        from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
+
+        kind = self._estimator_type
+        tags = Tags(
+            estimator_type=kind,
+            target_tags=TargetTags(required=kind in ("classifier", "regressor")),
+            transformer_tags=None,
+            classifier_tags=ClassifierTags() if kind == "classifier" else None,
+            regressor_tags=RegressorTags() if kind == "regressor" else None,
+        )
+        return tags
+
+
+def _differs(value, default):
+    if default is inspect.Parameter.empty:
+        return True
+    if isinstance(value, np.ndarray) or isinstance(default, np.ndarray):
+        return True
+    try:
+        return bool(value != default)
+    except Exception:
+        return True
+
+
+class ClassifierMixin:
+    """``score`` = mean accuracy (weighted by ``sample_weight``)."""
+
+    _estimator_type = "classifier"
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of ``predict(X)`` against ``y``.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : array_like of shape (n_samples,)
+        sample_weight : array_like of shape (n_samples,), optional
+        """
+        y = np.asarray(y)
+        correct = (self.predict(X) == y).astype(np.float64)
+        return float(np.average(correct, weights=sample_weight))
+
+
+class RegressorMixin:
+    """``score`` = coefficient of determination R^2."""
+
+    _estimator_type = "regressor"
+
+    def score(self, X, y, sample_weight=None):
+        """R^2 of ``predict(X)`` against ``y`` (1 is perfect; can be negative).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : array_like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array_like of shape (n_samples,), optional
+        """
+        y = np.asarray(y, dtype=np.float64)
+        pred = np.asarray(self.predict(X), dtype=np.float64).reshape(y.shape)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if w is not None and y.ndim == 2:
+            w = w[:, None]
+        resid = np.sum(w * (y - pred) ** 2 if w is not None else (y - pred) ** 2, axis=0)
+        mean = np.average(y, axis=0, weights=None if w is None else np.broadcast_to(w, y.shape))
+        total = np.sum(w * (y - mean) ** 2 if w is not None else (y - mean) ** 2, axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(total > 0, 1.0 - resid / np.where(total > 0, total, 1.0), 0.0)
+            r2 = np.where((total == 0) & (resid == 0), 1.0, r2)
+        return float(np.mean(r2))
+
+
+class ClusterMixin:
+    """``fit_predict`` = ``fit(X).labels_``."""
+
+    _estimator_type = "clusterer"
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit and return the cluster label of every sample, shape (n_samples,)."""
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+
+def check_is_fitted(estimator, attributes=None):
+    """Raise :class:`NotFittedError` unless ``estimator`` has been fitted.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+    attributes : str or sequence of str, optional
+        Attributes ``fit`` sets; default: any attribute ending in ``_``.
+    """
+    if attributes is None:
+        fitted = any(k.endswith("_") and not k.startswith("__") for k in vars(estimator))
+    else:
+        names = [attributes] if isinstance(attributes, str) else list(attributes)
+        fitted = all(hasattr(estimator, a) for a in names)
+    if not fitted:
+        raise NotFittedError(
+            f"This {type(estimator).__name__} instance is not fitted yet; call 'fit' with "
+            "appropriate arguments before using this estimator."
+        )
+
+
+def check_n_features(estimator, X, *, reset, name="X", finite=True, dtype=None):
+    """Validate ``X`` (2-D, numeric, finite) and record or check ``n_features_in_``.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+    X : array_like of shape (n_samples, n_features)
+    reset : bool
+        True in ``fit`` (records ``n_features_in_``), False afterwards (checks it).
+    name : str
+        Argument name for error messages.
+    finite : bool, default True
+        Reject NaN and infinity, as scikit-learn's estimators do.
+    dtype : numpy dtype, optional
+        Target dtype (default: keep float32/float64, other numbers -> float64).
+
+    Returns
+    -------
+    numpy.ndarray
+        C-contiguous float32 or float64 copy or view of ``X``.
+    """
+    X = check_array(X, name, finite=finite, dtype=dtype)
+    if reset:
+        estimator.n_features_in_ = X.shape[1]
+    else:
+        check_is_fitted(estimator, "n_features_in_")
+        if X.shape[1] != estimator.n_features_in_:
+            raise ValueError(
+                f"{name} has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
+                f"{estimator.n_features_in_} features as input"
+            )
+    return X
