@@ -1,0 +1,350 @@
+"""Numba gradient-descent kernels. Mirrors ``src_cython/sgd.pyx`` (keep them in step).
+
+Same names and signatures as ``fastml._python.sgd`` (the oracle),
+``fastml._numpy.sgd`` and ``fastml._cython.sgd``; the codes and the loss
+definitions are in :mod:`fastml._losses`. Parameters live in one array
+``theta`` of shape (n_out, n_features + 1): row ``k`` holds output ``k``'s
+coefficients followed by its intercept.
+
+* :func:`sgd_epoch`: one epoch of plain stochastic gradient descent
+  (batch size 1, scikit-learn's ``_plain_sgd``): L2 through a scale factor
+  (``w = wscale * v``, so the shrink costs O(1) per sample), L1 through the
+  cumulative penalty of Tsuruoka et al. (2009), several outputs one-vs-rest.
+  Serial by nature (each step depends on the previous one).
+* :func:`minibatch_epoch`: one epoch of mini-batch steps (the full batch is one
+  batch) with any optimizer. The gradient of a batch is a fused single pass
+  over each row (margins, then the row's contribution to the gradient while
+  the row is in cache) over fixed blocks of ``BLOCK`` rows; blocks run in
+  parallel (``prange``) when a batch has more than one, and their partial
+  gradients are added in block order, so results do not depend on threads.
+* :func:`loss_grad`: the kernels' scalar losses over arrays (for tests).
+"""
+
+from __future__ import annotations
+
+import math
+import types
+
+import numpy as np
+from numba import prange
+
+from .._losses import BLOCK
+from .._python import sgd as _py
+from ._jit import apply_threads, jit
+
+__all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch", "warmup"]
+
+MAX_DLOSS = 1e12
+
+
+def _compiled(func, **globals_):
+    """Compile a pure-Python kernel helper, its globals rebound to compiled ones."""
+    ns = {"math": math, "max": max, **globals_}
+    return jit(types.FunctionType(func.__code__, ns, func.__name__, func.__defaults__))
+
+
+# The scalar loss definitions are the pure-Python backend's, compiled.
+_loss1 = _compiled(_py.loss1)
+_row_loss = _compiled(_py.row_loss, loss1=_loss1)
+_eta = _compiled(_py.eta_at)
+
+
+@jit
+def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, eta0, power_t, t0,
+               fit_intercept, t, u):  # fmt: skip
+    n_out = theta.shape[0]
+    d = X.shape[1]
+    l2 = (1.0 - l1_ratio) * alpha
+    l1 = l1_ratio * alpha
+    wscale = 1.0
+    p = np.empty(n_out)
+    g = np.empty(n_out)
+    loss_sum = 0.0
+    for ii in range(order.shape[0]):
+        i = order[ii]
+        eta = _eta(schedule, eta0, power_t, t0, alpha, t)
+        for k in range(n_out):
+            s = 0.0
+            for j in range(d):
+                s += theta[k, j] * X[i, j]
+            p[k] = s * wscale + theta[k, d]
+        wi = sw[i]
+        loss_sum += wi * _row_loss(loss, p, y[i], e, g)
+        if l2 > 0.0:
+            wscale *= max(0.0, 1.0 - l2 * eta)
+            if wscale < 1e-9:
+                for k in range(n_out):
+                    for j in range(d):
+                        theta[k, j] *= wscale
+                wscale = 1.0
+        for k in range(n_out):
+            dl = min(max(g[k], -MAX_DLOSS), MAX_DLOSS)
+            upd = -eta * dl * wi
+            if upd != 0.0:
+                c = upd / wscale
+                for j in range(d):
+                    theta[k, j] += c * X[i, j]
+                if fit_intercept:
+                    theta[k, d] += upd
+        if l1 > 0.0:
+            u += l1 * eta
+            for k in range(n_out):
+                for j in range(d):
+                    z = theta[k, j] * wscale
+                    if z > 0.0:
+                        theta[k, j] = max(0.0, theta[k, j] - (u + q[k, j]) / wscale)
+                    elif z < 0.0:
+                        theta[k, j] = min(0.0, theta[k, j] + (u - q[k, j]) / wscale)
+                    q[k, j] += wscale * theta[k, j] - z
+        t += 1.0
+    if wscale != 1.0:
+        for k in range(n_out):
+            for j in range(d):
+                theta[k, j] *= wscale
+    return loss_sum, t, u
+
+
+def sgd_epoch(X, y, sample_weight, order, theta, q, loss, loss_param, alpha, l1_ratio, schedule,
+              eta0, power_t, t0, fit_intercept, t, u):  # fmt: skip
+    """One epoch of plain SGD (batch size 1) in place on ``theta``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32 or float64
+    y : ndarray of shape (n_samples,), X's dtype
+        Target (one output; -1/+1 for classification) or class index
+        (several outputs, one-vs-rest).
+    sample_weight : ndarray of shape (n_samples,), X's dtype
+    order : ndarray of int64
+        Rows to visit, in order (a permutation of the training rows).
+    theta : ndarray of shape (n_out, n_features + 1), X's dtype
+        Coefficients and intercepts, updated in place.
+    q : ndarray of shape (n_out, n_features + 1), X's dtype
+        L1 cumulative-penalty state (penalty applied so far), updated in place.
+    loss : int
+        Loss code (fastml._losses; not SOFTMAX).
+    loss_param : float
+        epsilon of huber / epsilon-insensitive.
+    alpha, l1_ratio : float
+        Penalty ``alpha * (l1_ratio |w|_1 + (1 - l1_ratio) |w|^2 / 2)``.
+    schedule : int
+        0 constant, 1 optimal, 2 invscaling.
+    eta0, power_t, t0 : float
+        Schedule parameters (``t0``: offset of "optimal").
+    fit_intercept : bool
+    t : float
+        Step counter at the start (1 before the first step).
+    u : float
+        L1 penalty accumulated so far (sum of ``eta * alpha * l1_ratio``).
+
+    Returns
+    -------
+    loss_sum : float
+        Sum of ``sample_weight * loss`` over the visited rows, each taken
+        before its step.
+    t, u : float
+        The counters after the epoch.
+    """
+    return _sgd_epoch(X, y, sample_weight, order, theta, q, loss, float(loss_param), float(alpha),
+                      float(l1_ratio), schedule, float(eta0), float(power_t), float(t0),
+                      bool(fit_intercept), float(t), float(u))  # fmt: skip
+
+
+@jit
+def _block_grad(X, y, sw, order, lo, hi, theta, loss, e, G):
+    """Sum over rows order[lo:hi] of ``sw * dloss * [x, 1]`` into G; returns sum sw*loss."""
+    n_out = theta.shape[0]
+    d = X.shape[1]
+    p = np.empty(n_out)
+    g = np.empty(n_out)
+    for k in range(n_out):
+        for j in range(d + 1):
+            G[k, j] = 0.0
+    total = 0.0
+    for ii in range(lo, hi):
+        i = order[ii]
+        for k in range(n_out):
+            s = 0.0
+            for j in range(d):
+                s += theta[k, j] * X[i, j]
+            p[k] = s + theta[k, d]
+        wi = sw[i]
+        total += wi * _row_loss(loss, p, y[i], e, g)
+        for k in range(n_out):
+            c = wi * min(max(g[k], -MAX_DLOSS), MAX_DLOSS)
+            if c != 0.0:
+                for j in range(d):
+                    G[k, j] += c * X[i, j]
+                G[k, d] += c
+    return total
+
+
+@jit
+def _apply_step(theta, G, state, optimizer, lr, hyper, t, fit_intercept, l1):
+    """Optimizer step of theta along G (Keras semantics), then the L1 proximal step."""
+    n_out, d1 = theta.shape
+    last = d1 if fit_intercept else d1 - 1
+    momentum, beta1, beta2, eps, rho = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
+    if optimizer == 5:
+        alpha_t = lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
+    for k in range(n_out):
+        for j in range(last):
+            gk = G[k, j]
+            if optimizer == 0:
+                theta[k, j] -= lr * gk
+            elif optimizer == 1 or optimizer == 2:
+                v = momentum * state[0, k, j] - lr * gk
+                state[0, k, j] = v
+                if optimizer == 1:
+                    theta[k, j] += v
+                else:
+                    theta[k, j] += momentum * v - lr * gk
+            elif optimizer == 3:
+                a = state[0, k, j] + gk * gk
+                state[0, k, j] = a
+                theta[k, j] -= lr * gk / (math.sqrt(a) + eps)
+            elif optimizer == 4:
+                a = rho * state[0, k, j] + (1.0 - rho) * gk * gk
+                state[0, k, j] = a
+                theta[k, j] -= lr * gk / (math.sqrt(a) + eps)
+            else:
+                m = state[0, k, j] + (gk - state[0, k, j]) * (1.0 - beta1)
+                v = state[1, k, j] + (gk * gk - state[1, k, j]) * (1.0 - beta2)
+                state[0, k, j] = m
+                state[1, k, j] = v
+                theta[k, j] -= alpha_t * m / (math.sqrt(v) + eps)
+    if l1 > 0.0:
+        shrink = lr * l1
+        for k in range(n_out):
+            for j in range(d1 - 1):
+                w = theta[k, j]
+                if w > shrink:
+                    theta[k, j] = w - shrink
+                elif w < -shrink:
+                    theta[k, j] = w + shrink
+                else:
+                    theta[k, j] = 0.0
+
+
+@jit(parallel=True)
+def _minibatch_epoch(X, y, sw, order, theta, state, loss, e, alpha, l1_ratio, optimizer, schedule,
+                     eta0, power_t, t0, hyper, batch_size, fit_intercept, t):  # fmt: skip
+    n_out, d1 = theta.shape
+    d = d1 - 1
+    m = order.shape[0]
+    l2 = (1.0 - l1_ratio) * alpha
+    l1 = l1_ratio * alpha
+    nb_max = (min(batch_size, m) + BLOCK - 1) // BLOCK
+    partial = np.empty((nb_max, n_out, d1))
+    part_loss = np.empty(nb_max)
+    G = np.empty((n_out, d1))
+    loss_sum = 0.0
+    gmax = 0.0
+    for start in range(0, m, batch_size):
+        end = min(start + batch_size, m)
+        nblk = (end - start + BLOCK - 1) // BLOCK
+        if nblk == 1:
+            part_loss[0] = _block_grad(X, y, sw, order, start, end, theta, loss, e, partial[0])
+        else:
+            for b in prange(nblk):
+                lo = start + b * BLOCK
+                hi = min(lo + BLOCK, end)
+                part_loss[b] = _block_grad(X, y, sw, order, lo, hi, theta, loss, e, partial[b])
+        inv = 1.0 / (end - start)
+        gmax = 0.0
+        for k in range(n_out):
+            for j in range(d1):
+                s = partial[0, k, j]
+                for b in range(1, nblk):
+                    s += partial[b, k, j]
+                s *= inv
+                if j < d:
+                    s += l2 * theta[k, j]
+                elif not fit_intercept:
+                    s = 0.0
+                G[k, j] = s
+                gmax = max(gmax, abs(s))
+        for b in range(nblk):
+            loss_sum += part_loss[b]
+        lr = _eta(schedule, eta0, power_t, t0, alpha, t)
+        _apply_step(theta, G, state, optimizer, lr, hyper, t, fit_intercept, l1)
+        t += 1.0
+    return loss_sum, gmax, t
+
+
+def minibatch_epoch(X, y, sample_weight, order, theta, state, loss, loss_param, alpha, l1_ratio,
+                    optimizer, schedule, eta0, power_t, t0, hyper, batch_size, fit_intercept, t):  # fmt: skip
+    """One epoch of mini-batch (or one full-batch) steps in place on ``theta``.
+
+    Parameters
+    ----------
+    X, y, sample_weight, order, theta, loss, loss_param, alpha, l1_ratio, schedule, eta0,
+    power_t, t0, fit_intercept, t
+        As for :func:`sgd_epoch` (``loss`` may be SOFTMAX: ``y`` is then the class index).
+    state : ndarray of shape (2, n_out, n_features + 1), X's dtype
+        Optimizer state (velocity; accumulator; Adam's first and second moments).
+    optimizer : int
+        0 sgd, 1 momentum, 2 nesterov, 3 adagrad, 4 rmsprop, 5 adam.
+    hyper : ndarray of shape (5,), float64
+        momentum, beta_1, beta_2, epsilon, rho.
+    batch_size : int
+        Rows per step (``len(order)`` for the full batch).
+
+    Returns
+    -------
+    loss_sum : float
+        Sum of ``sample_weight * loss`` over the visited rows (each batch's
+        loss taken before its step).
+    grad_max : float
+        Largest absolute entry of the last step's gradient (mean loss + L2).
+    t : float
+        Step counter after the epoch.
+    """
+    m = order.shape[0]
+    bs = max(1, min(int(batch_size), m))
+    apply_threads(bs * X.shape[1] * theta.shape[0])
+    return _minibatch_epoch(X, y, sample_weight, order, theta, state, loss, float(loss_param),
+                            float(alpha), float(l1_ratio), optimizer, schedule, float(eta0),
+                            float(power_t), float(t0), hyper, bs, bool(fit_intercept), float(t))  # fmt: skip
+
+
+@jit
+def _loss_grad(code, P, y, e, L, Gr):
+    g = np.empty(P.shape[1])
+    for i in range(P.shape[0]):
+        L[i] = _row_loss(code, P[i], y[i], e, g)
+        for k in range(P.shape[1]):
+            Gr[i, k] = g[k]
+
+
+def loss_grad(code, P, y, loss_param):
+    """Per-row loss (summed over outputs) and d loss / d P, with the kernels' code.
+
+    Parameters
+    ----------
+    P : ndarray of shape (n, n_out), float64
+    y : ndarray of shape (n,), float64 (kernel encoding)
+
+    Returns
+    -------
+    loss : ndarray of shape (n,); grad : ndarray of shape (n, n_out)
+    """
+    P = np.ascontiguousarray(P, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    L = np.empty(P.shape[0])
+    Gr = np.empty_like(P)
+    _loss_grad(code, P, y, float(loss_param), L, Gr)
+    return L, Gr
+
+
+def warmup(dtypes=("float64", "float32")):
+    """Compile (or load from cache) both kernels for ``dtypes``."""
+    for dt in dtypes:
+        X = np.zeros((2, 2), dtype=dt)
+        y = np.ones(2, dtype=dt)
+        order = np.arange(2, dtype=np.int64)
+        theta = np.zeros((1, 3), dtype=dt)
+        sgd_epoch(X, y, y, order, theta, np.zeros_like(theta), 4, 0.1, 1e-4, 0.0, 0, 0.01, 0.5,
+                  1.0, True, 1.0, 0.0)  # fmt: skip
+        minibatch_epoch(X, y, y, order, theta, np.zeros((2, 1, 3), dtype=dt), 4, 0.1, 1e-4, 0.0,
+                        0, 0, 0.01, 0.5, 1.0, np.array([0.9, 0.9, 0.999, 1e-7, 0.9]), 2, True, 1.0)  # fmt: skip

@@ -1,0 +1,407 @@
+"""Cython gradient-descent kernels. Mirrors ``fastml/_numba/sgd.py`` (keep them in step).
+
+Same names, signatures and semantics as ``fastml._python.sgd`` (the oracle),
+``fastml._numpy.sgd`` and ``fastml._numba.sgd``; codes and loss definitions
+in :mod:`fastml._losses`. ``theta`` has shape (n_out, n_features + 1): row
+``k`` holds output ``k``'s coefficients followed by its intercept.
+
+* ``sgd_epoch``: plain SGD, batch size 1 (scikit-learn's ``_plain_sgd``):
+  L2 via a scale factor (``w = wscale * v``: O(1) per sample), L1 via the
+  cumulative penalty of Tsuruoka et al. (2009); serial by nature.
+* ``minibatch_epoch``: mini-batch / full-batch steps with any optimizer. A
+  batch's gradient is one fused pass over each row (margin, then the row's
+  gradient contribution while it is in cache), over fixed blocks of ``BLOCK``
+  rows run in parallel with OpenMP when a batch has several; partial
+  gradients are added in block order (thread-count independent).
+* ``loss_grad``: the kernels' scalar losses over arrays (for tests).
+
+Built with ``-fassociative-math`` (see setup.py REASSOCIATE) so the row dot
+products vectorise; sums are accumulated in double for both dtypes.
+"""
+
+cimport cython
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.math cimport exp, fabs, log, log1p, pow, sqrt
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
+
+import numpy as np
+
+from _common cimport clamp_threads
+
+from fastml._config import threads_for
+
+__all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch"]
+
+cdef double MAX_DLOSS = 1e12
+cdef Py_ssize_t BLOCK = 1024  # == fastml._losses.BLOCK
+
+
+cdef inline double _clip(double g) noexcept nogil:
+    if g > MAX_DLOSS:
+        return MAX_DLOSS
+    if g < -MAX_DLOSS:
+        return -MAX_DLOSS
+    return g
+
+
+cdef inline double _loss1(int code, double p, double y, double e, double* d) noexcept nogil:
+    """Loss of one output; ``d[0]`` receives d loss / d p."""
+    cdef double r, a, ex, s, z, ez, m, thr
+    if code == 0:
+        r = p - y
+        d[0] = r
+        return 0.5 * r * r
+    if code == 1:
+        r = p - y
+        a = fabs(r)
+        if a <= e:
+            d[0] = r
+            return 0.5 * r * r
+        d[0] = e if r > 0 else -e
+        return e * a - 0.5 * e * e
+    if code == 2 or code == 3:
+        r = y - p
+        ex = fabs(r) - e
+        if ex <= 0.0:
+            d[0] = 0.0
+            return 0.0
+        s = -1.0 if r > 0 else 1.0
+        if code == 2:
+            d[0] = s
+            return ex
+        d[0] = 2.0 * ex * s
+        return ex * ex
+    z = p * y
+    if code == 4:
+        if z > 0:
+            ez = exp(-z)
+            d[0] = -y * ez / (1.0 + ez)
+            return log1p(ez)
+        ez = exp(z)
+        d[0] = -y / (1.0 + ez)
+        return -z + log1p(ez)
+    if code == 5 or code == 6:
+        thr = 1.0 if code == 5 else 0.0
+        if z <= thr:
+            d[0] = -y
+            return thr - z
+        d[0] = 0.0
+        return 0.0
+    if code == 7:
+        m = 1.0 - z
+        if m > 0:
+            d[0] = -2.0 * y * m
+            return m * m
+        d[0] = 0.0
+        return 0.0
+    if z >= 1.0:
+        d[0] = 0.0
+        return 0.0
+    if z >= -1.0:
+        d[0] = -2.0 * (1.0 - z) * y
+        return (1.0 - z) * (1.0 - z)
+    d[0] = -4.0 * y
+    return -4.0 * z
+
+
+cdef inline double _row_loss(int code, const double* p, Py_ssize_t n_out, double yi, double e,
+                             double* g) noexcept nogil:
+    """Loss of one row over all outputs ``p``; fills ``g`` with d loss / d p."""
+    cdef Py_ssize_t k
+    cdef double mx, s, total
+    cdef int c
+    if code == 9:
+        mx = p[0]
+        for k in range(1, n_out):
+            if p[k] > mx:
+                mx = p[k]
+        s = 0.0
+        for k in range(n_out):
+            g[k] = exp(p[k] - mx)
+            s += g[k]
+        c = <int>yi
+        for k in range(n_out):
+            g[k] /= s
+        g[c] -= 1.0
+        return mx + log(s) - p[c]
+    if n_out == 1:
+        return _loss1(code, p[0], yi, e, g)
+    total = 0.0
+    for k in range(n_out):
+        total += _loss1(code, p[k], 1.0 if yi == k else -1.0, e, &g[k])
+    return total
+
+
+cdef inline double _eta(int schedule, double eta0, double power_t, double t0, double alpha,
+                        double t) noexcept nogil:
+    if schedule == 1:
+        return 1.0 / (alpha * (t0 + t - 1.0))
+    if schedule == 2:
+        return eta0 / pow(t, power_t)
+    return eta0
+
+
+cdef inline double _dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+    cdef double s = 0.0
+    cdef Py_ssize_t j
+    for j in range(n):
+        s += a[j] * b[j]
+    return s
+
+
+cdef inline void _axpy(double c, const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        y[j] += c * x[j]
+
+
+def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::1] sample_weight,
+              const int64_t[::1] order, floating[:, ::1] theta, floating[:, ::1] q, int loss,
+              double loss_param, double alpha, double l1_ratio, int schedule, double eta0,
+              double power_t, double t0, bint fit_intercept, double t, double u):
+    """One epoch of plain SGD (batch size 1) in place on ``theta``.
+
+    See ``fastml._numba.sgd.sgd_epoch`` for the parameters.
+
+    Returns
+    -------
+    loss_sum, t, u : float
+    """
+    cdef Py_ssize_t n_out = theta.shape[0], d = X.shape[1], m = order.shape[0]
+    cdef Py_ssize_t ii, i, k, j
+    cdef double l2 = (1.0 - l1_ratio) * alpha, l1 = l1_ratio * alpha
+    cdef double wscale = 1.0, loss_sum = 0.0, eta, wi, upd, c, z, shrink
+    cdef double* p = <double*>malloc(2 * n_out * sizeof(double))
+    cdef double* g = p + n_out
+    cdef const floating* xi
+    cdef floating* w
+    if p == NULL:
+        raise MemoryError()
+    with nogil:
+        for ii in range(m):
+            i = order[ii]
+            xi = &X[i, 0]
+            eta = _eta(schedule, eta0, power_t, t0, alpha, t)
+            for k in range(n_out):
+                p[k] = _dot(&theta[k, 0], xi, d) * wscale + theta[k, d]
+            wi = sample_weight[i]
+            loss_sum += wi * _row_loss(loss, p, n_out, y[i], loss_param, g)
+            if l2 > 0.0:
+                shrink = 1.0 - l2 * eta
+                wscale *= shrink if shrink > 0.0 else 0.0
+                if wscale < 1e-9:
+                    for k in range(n_out):
+                        w = &theta[k, 0]
+                        for j in range(d):
+                            w[j] = w[j] * wscale
+                    wscale = 1.0
+            for k in range(n_out):
+                upd = -eta * _clip(g[k]) * wi
+                if upd != 0.0:
+                    _axpy(upd / wscale, xi, &theta[k, 0], d)
+                    if fit_intercept:
+                        theta[k, d] += upd
+            if l1 > 0.0:
+                u += l1 * eta
+                for k in range(n_out):
+                    for j in range(d):
+                        z = theta[k, j] * wscale
+                        if z > 0.0:
+                            c = theta[k, j] - (u + q[k, j]) / wscale
+                            theta[k, j] = c if c > 0.0 else 0.0
+                        elif z < 0.0:
+                            c = theta[k, j] + (u - q[k, j]) / wscale
+                            theta[k, j] = c if c < 0.0 else 0.0
+                        q[k, j] += wscale * theta[k, j] - z
+            t += 1.0
+        if wscale != 1.0:
+            for k in range(n_out):
+                w = &theta[k, 0]
+                for j in range(d):
+                    w[j] = w[j] * wscale
+    free(p)
+    return loss_sum, t, u
+
+
+cdef double _block_grad(const floating[:, ::1] X, const floating[::1] y, const floating[::1] sw,
+                        const int64_t[::1] order, Py_ssize_t lo, Py_ssize_t hi,
+                        floating[:, ::1] theta, int loss, double e, double* G,
+                        double* p) noexcept nogil:
+    """Sum over rows order[lo:hi] of ``sw * dloss * [x, 1]`` into G (n_out x (d+1));
+    returns sum sw*loss. ``p`` is scratch of 2 * n_out doubles."""
+    cdef Py_ssize_t n_out = theta.shape[0], d = X.shape[1], d1 = d + 1
+    cdef Py_ssize_t ii, i, k, j
+    cdef double* g = p + n_out
+    cdef double total = 0.0, wi, c
+    cdef const floating* xi
+    cdef double* Gk
+    for j in range(n_out * d1):
+        G[j] = 0.0
+    for ii in range(lo, hi):
+        i = order[ii]
+        xi = &X[i, 0]
+        for k in range(n_out):
+            p[k] = _dot(&theta[k, 0], xi, d) + theta[k, d]
+        wi = sw[i]
+        total += wi * _row_loss(loss, p, n_out, y[i], e, g)
+        for k in range(n_out):
+            c = wi * _clip(g[k])
+            if c != 0.0:
+                Gk = G + k * d1
+                for j in range(d):
+                    Gk[j] += c * xi[j]
+                Gk[d] += c
+    return total
+
+
+cdef void _apply_step(floating[:, ::1] theta, const double* G, floating[:, :, ::1] state,
+                      int optimizer, double lr, const double[::1] hyper, double t,
+                      bint fit_intercept, double l1) noexcept nogil:
+    """Optimizer step along G (Keras semantics), then the L1 proximal step."""
+    cdef Py_ssize_t n_out = theta.shape[0], d1 = theta.shape[1]
+    cdef Py_ssize_t last = d1 if fit_intercept else d1 - 1
+    cdef Py_ssize_t k, j
+    cdef double momentum = hyper[0], beta1 = hyper[1], beta2 = hyper[2], eps = hyper[3]
+    cdef double rho = hyper[4], alpha_t = 0.0, gk, v, a, mm, w, shrink
+    if optimizer == 5:
+        alpha_t = lr * sqrt(1.0 - pow(beta2, t)) / (1.0 - pow(beta1, t))
+    for k in range(n_out):
+        for j in range(last):
+            gk = G[k * d1 + j]
+            if optimizer == 0:
+                theta[k, j] -= lr * gk
+            elif optimizer == 1 or optimizer == 2:
+                v = momentum * state[0, k, j] - lr * gk
+                state[0, k, j] = v
+                if optimizer == 1:
+                    theta[k, j] += v
+                else:
+                    theta[k, j] += momentum * v - lr * gk
+            elif optimizer == 3:
+                a = state[0, k, j] + gk * gk
+                state[0, k, j] = a
+                theta[k, j] -= lr * gk / (sqrt(a) + eps)
+            elif optimizer == 4:
+                a = rho * state[0, k, j] + (1.0 - rho) * gk * gk
+                state[0, k, j] = a
+                theta[k, j] -= lr * gk / (sqrt(a) + eps)
+            else:
+                mm = state[0, k, j] + (gk - state[0, k, j]) * (1.0 - beta1)
+                v = state[1, k, j] + (gk * gk - state[1, k, j]) * (1.0 - beta2)
+                state[0, k, j] = mm
+                state[1, k, j] = v
+                theta[k, j] -= alpha_t * mm / (sqrt(v) + eps)
+    if l1 > 0.0:
+        shrink = lr * l1
+        for k in range(n_out):
+            for j in range(d1 - 1):
+                w = theta[k, j]
+                if w > shrink:
+                    theta[k, j] = w - shrink
+                elif w < -shrink:
+                    theta[k, j] = w + shrink
+                else:
+                    theta[k, j] = 0.0
+
+
+def minibatch_epoch(const floating[:, ::1] X, const floating[::1] y,
+                    const floating[::1] sample_weight, const int64_t[::1] order,
+                    floating[:, ::1] theta, floating[:, :, ::1] state, int loss,
+                    double loss_param, double alpha, double l1_ratio, int optimizer,
+                    int schedule, double eta0, double power_t, double t0,
+                    const double[::1] hyper, Py_ssize_t batch_size, bint fit_intercept,
+                    double t):
+    """One epoch of mini-batch (or one full-batch) steps in place on ``theta``.
+
+    See ``fastml._numba.sgd.minibatch_epoch`` for the parameters.
+
+    Returns
+    -------
+    loss_sum, grad_max, t : float
+    """
+    cdef Py_ssize_t n_out = theta.shape[0], d1 = theta.shape[1], d = d1 - 1
+    cdef Py_ssize_t m = order.shape[0]
+    cdef Py_ssize_t bs = max(1, min(batch_size, m))
+    cdef Py_ssize_t nb_max = (bs + BLOCK - 1) // BLOCK, gsz = n_out * d1
+    cdef Py_ssize_t start, end, nblk, b, k, j, lo, hi, idx
+    cdef double l2 = (1.0 - l1_ratio) * alpha, l1 = l1_ratio * alpha
+    cdef double loss_sum = 0.0, gmax = 0.0, inv, s, lr
+    cdef int nt = clamp_threads(threads_for(bs * X.shape[1] * n_out), nb_max)
+    cdef double* partial = <double*>malloc(nb_max * gsz * sizeof(double))
+    cdef double* part_loss = <double*>malloc(nb_max * sizeof(double))
+    cdef double* G = <double*>malloc(gsz * sizeof(double))
+    cdef double* scratch = <double*>malloc(nb_max * 2 * n_out * sizeof(double))
+    if partial == NULL or part_loss == NULL or G == NULL or scratch == NULL:
+        free(partial)
+        free(part_loss)
+        free(G)
+        free(scratch)
+        raise MemoryError()
+    with nogil:
+        start = 0
+        while start < m:
+            end = min(start + bs, m)
+            nblk = (end - start + BLOCK - 1) // BLOCK
+            if nblk == 1:
+                part_loss[0] = _block_grad(X, y, sample_weight, order, start, end, theta, loss,
+                                           loss_param, partial, scratch)
+            else:
+                for b in prange(nblk, num_threads=nt, schedule="static"):
+                    lo = start + b * BLOCK
+                    hi = min(lo + BLOCK, end)
+                    part_loss[b] = _block_grad(X, y, sample_weight, order, lo, hi, theta, loss,
+                                               loss_param, partial + b * gsz,
+                                               scratch + b * 2 * n_out)
+            inv = 1.0 / (end - start)
+            gmax = 0.0
+            for k in range(n_out):
+                for j in range(d1):
+                    idx = k * d1 + j
+                    s = partial[idx]
+                    for b in range(1, nblk):
+                        s = s + partial[b * gsz + idx]
+                    s = s * inv
+                    if j < d:
+                        s = s + l2 * theta[k, j]
+                    elif not fit_intercept:
+                        s = 0.0
+                    G[idx] = s
+                    if fabs(s) > gmax:
+                        gmax = fabs(s)
+            for b in range(nblk):
+                loss_sum += part_loss[b]
+            lr = _eta(schedule, eta0, power_t, t0, alpha, t)
+            _apply_step(theta, G, state, optimizer, lr, hyper, t, fit_intercept, l1)
+            t += 1.0
+            start = end
+    free(partial)
+    free(part_loss)
+    free(G)
+    free(scratch)
+    return loss_sum, gmax, t
+
+
+def loss_grad(int code, P, y, double loss_param):
+    """Per-row loss (summed over outputs) and d loss / d P, with the kernels' code.
+
+    Parameters
+    ----------
+    P : ndarray of shape (n, n_out)
+    y : ndarray of shape (n,) (kernel encoding)
+
+    Returns
+    -------
+    loss : ndarray of shape (n,); grad : ndarray of shape (n, n_out)
+    """
+    cdef double[:, ::1] Pv = np.ascontiguousarray(P, dtype=np.float64)
+    cdef double[::1] yv = np.ascontiguousarray(y, dtype=np.float64)
+    L = np.empty(Pv.shape[0])
+    Gr = np.empty((Pv.shape[0], Pv.shape[1]))
+    cdef double[::1] Lv = L
+    cdef double[:, ::1] Gv = Gr
+    cdef Py_ssize_t i
+    for i in range(Pv.shape[0]):
+        Lv[i] = _row_loss(code, &Pv[i, 0], Pv.shape[1], yv[i], loss_param, &Gv[i, 0])
+    return L, Gr
