@@ -39,7 +39,7 @@ MAX_DLOSS = 1e12
 
 def _compiled(func, **globals_):
     """Compile a pure-Python kernel helper, its globals rebound to compiled ones."""
-    ns = {"math": math, "max": max, **globals_}
+    ns = {"__name__": __name__, "math": math, "max": max, **globals_}
     return jit(types.FunctionType(func.__code__, ns, func.__name__, func.__defaults__))
 
 

@@ -1,0 +1,1048 @@
+"""Linear models trained by gradient descent, with scikit-learn's API.
+
+* :class:`SGDClassifier`, :class:`SGDRegressor`: scikit-learn's estimators of
+  the same names and parameters (plain SGD with batch size 1 by default), plus
+  ``optimizer=`` (sgd, momentum, nesterov, adagrad, rmsprop, adam, with Keras's
+  semantics and defaults), ``batch_size=`` (1 stochastic, k mini-batch, None
+  full batch), ``multi_class=`` ("ovr", or "multinomial" for log_loss: a true
+  softmax model) and ``backend=``.
+* :class:`LinearRegression`, :class:`LogisticRegression`: full-batch gradient
+  descent (Nesterov momentum, step 1/L from the data's largest curvature by
+  default) to the least-squares solution and to scikit-learn's
+  ``LogisticRegression`` optimum (``alpha = 1 / (C * n_samples)``).
+
+No numeric loop lives here. One driver (:meth:`_GradientDescent._run`) owns
+the epoch loop, the schedules' bookkeeping ("adaptive"), the stopping rules
+(``tol``, ``early_stopping`` with best-weight restore), ``history_``,
+``verbose`` and divergence detection, for every backend; a backend's kernel
+(``fastml/_<backend>/sgd.py``, ``src_cython/sgd.pyx``) runs one epoch:
+
+* ``sgd_epoch`` for plain SGD with batch size 1 (scikit-learn's algorithm:
+  L2 by a scale factor, O(n_features) per sample whatever the penalty; L1 and
+  elasticnet by Tsuruoka et al.'s cumulative penalty, as scikit-learn);
+* ``minibatch_epoch`` for everything else (mini-batches, the full batch,
+  the adaptive optimizers, multinomial); L1 there is a proximal
+  (soft-thresholding) step of size ``lr * alpha * l1_ratio`` after each step.
+
+Parameters are stored as ``theta`` of shape (n_outputs, n_features + 1):
+coefficients then intercept; ``coef_`` and ``intercept_`` are copies in
+scikit-learn's shapes. The driver draws each epoch's row order from
+``np.random.default_rng(random_state)``, so every backend sees the same order
+and gives the same model up to rounding; the compiled kernels' results do not
+depend on the thread count.
+
+Loss recorded per epoch (``history_["loss"]``): the mean over the epoch's
+training rows of ``sample_weight * loss``, each sample (or batch) taken
+before its step (scikit-learn's "Avg. loss"), plus the penalty at the end of
+the epoch. ``tol`` compares this objective across epochs as scikit-learn
+does (stop after ``n_iter_no_change`` epochs without an improvement of at
+least ``tol``); with the full batch, the stopping rule is instead on the
+gradient: stop when its largest absolute entry is <= ``tol`` (the rule on the
+objective applies too when there is an L1 term). ``early_stopping`` monitors
+the validation loss (the same loss on the held-out ``validation_fraction``
+rows; scikit-learn monitors the validation score) and restores the weights
+of the best epoch.
+
+Differences from scikit-learn, deliberate: ``average=True`` (averaged SGD) is
+not implemented (raises NotImplementedError); ``class_weight`` multiplies
+each sample's weight by its class's weight in every one-vs-rest problem;
+``n_jobs`` is accepted and ignored (threads: :func:`fastml.set_num_threads`);
+each one-vs-rest problem sees the same row order; float32 input trains in
+float32.
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+
+import numpy as np
+
+from . import _losses as L
+from ._base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    check_is_fitted,
+    check_n_features,
+)
+from ._registry import kernel_module, resolve_backend
+
+__all__ = [
+    "DivergenceError",
+    "LinearRegression",
+    "LogisticRegression",
+    "SGDClassifier",
+    "SGDRegressor",
+]
+
+PENALTIES = (None, "none", "l2", "l1", "elasticnet")
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced non-finite weights or loss (the step was too large)."""
+
+
+def _is_real(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def _check_real(name, value, low=None, high=None, low_open=False, high_open=False):
+    if not _is_real(value) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number; got {value!r}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}; got {value!r}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}; got {value!r}")
+    return float(value)
+
+
+def _check_int(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    return int(value)
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        shown = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"unknown {name} {value!r}; expected one of {shown}")
+    return value
+
+
+def _rng(random_state):
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(2**31))
+    return np.random.default_rng(random_state)
+
+
+def _largest_curvature(X, sw, fit_intercept, seed=0, n_iter=30):
+    """Largest eigenvalue of ``[X 1]^T diag(sw) [X 1] / n`` (power iteration)."""
+    n, d = X.shape
+    rng = np.random.default_rng(seed)
+    v = rng.standard_normal(d + 1 if fit_intercept else d)
+    lam = 0.0
+    for _ in range(n_iter):
+        v /= np.linalg.norm(v)
+        z = X @ v[:d] + (v[d] if fit_intercept else 0.0)
+        z *= sw
+        w = np.empty_like(v)
+        w[:d] = X.T @ z
+        if fit_intercept:
+            w[d] = z.sum()
+        w /= n
+        lam = float(np.linalg.norm(w))
+        v = w
+        if lam == 0.0:
+            break
+    return lam
+
+
+class _GradientDescent(BaseEstimator):
+    """The driver shared by every estimator here (see the module docstring)."""
+
+    _default_loss = "squared_error"
+    _full_batch_gradient_tol = True
+
+    # ------------------------------------------------------------ parameters
+    def _hyper(self):
+        """Validated training settings as a dict (subclasses map their parameters)."""
+        p = {
+            "loss": self.loss,
+            "penalty": self.penalty,
+            "alpha": self.alpha,
+            "l1_ratio": self.l1_ratio,
+            "fit_intercept": self.fit_intercept,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "shuffle": self.shuffle,
+            "verbose": self.verbose,
+            "epsilon": self.epsilon,
+            "learning_rate": self.learning_rate,
+            "eta0": self.eta0,
+            "power_t": self.power_t,
+            "early_stopping": self.early_stopping,
+            "validation_fraction": self.validation_fraction,
+            "n_iter_no_change": self.n_iter_no_change,
+            "optimizer": self.optimizer,
+            "batch_size": self.batch_size,
+            "momentum": self.momentum,
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "rho": self.rho,
+            "optimizer_epsilon": self.optimizer_epsilon,
+        }
+        return p
+
+    def _validate(self, p):
+        losses = L.CLASSIFICATION_LOSSES if self._is_clf else L.REGRESSION_LOSSES
+        _check_choice("loss", p["loss"], tuple(losses))
+        _check_choice("penalty", p["penalty"], PENALTIES)
+        _check_real("alpha", p["alpha"], 0.0)
+        _check_real("l1_ratio", p["l1_ratio"], 0.0, 1.0)
+        _check_int("max_iter", p["max_iter"], 1)
+        if p["tol"] is not None:
+            _check_real("tol", p["tol"])
+        _check_real("epsilon", p["epsilon"], 0.0)
+        _check_choice("learning_rate", p["learning_rate"], tuple(L.SCHEDULES))
+        _check_choice("optimizer", p["optimizer"], tuple(L.OPTIMIZERS))
+        if p["eta0"] is not None:
+            _check_real("eta0", p["eta0"], 0.0)
+        _check_real("power_t", p["power_t"])
+        _check_real("validation_fraction", p["validation_fraction"], 0.0, 1.0, True, True)
+        _check_int("n_iter_no_change", p["n_iter_no_change"], 1)
+        if p["batch_size"] is not None:
+            _check_int("batch_size", p["batch_size"], 1)
+        _check_real("momentum", p["momentum"], 0.0, 1.0, False, True)
+        _check_real("beta_1", p["beta_1"], 0.0, 1.0, False, True)
+        _check_real("beta_2", p["beta_2"], 0.0, 1.0, False, True)
+        _check_real("rho", p["rho"], 0.0, 1.0, False, True)
+        _check_real("optimizer_epsilon", p["optimizer_epsilon"], 0.0, low_open=True)
+        if not isinstance(p["shuffle"], bool | np.bool_):
+            raise ValueError(f"shuffle must be a bool; got {p['shuffle']!r}")
+        if getattr(self, "average", False):
+            raise NotImplementedError(
+                "average=True (averaged SGD) is not implemented in fastml; use average=False"
+            )
+        if p["learning_rate"] == "optimal" and p["optimizer"] == "sgd" and p["alpha"] == 0:
+            raise ValueError("alpha must be > 0 with learning_rate='optimal' (eta = 1/(alpha t))")
+        needs_eta = p["optimizer"] == "sgd" and p["learning_rate"] != "optimal"
+        if needs_eta and p["eta0"] is not None and p["eta0"] <= 0 and not self._auto_eta:
+            raise ValueError(
+                f"eta0 must be > 0 with learning_rate={p['learning_rate']!r}; got {p['eta0']}"
+            )
+
+    _auto_eta = False  # LinearRegression / LogisticRegression: eta0=None means 1/L
+
+    # ------------------------------------------------------------ targets
+    def _encode_targets(self, y, n, partial, classes):
+        """y -> (kernel target array, n_out, loss code); sets classes_ for classifiers."""
+        y = np.asarray(y)
+        if y.ndim != 1:
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y[:, 0]
+            else:
+                raise ValueError(f"y must be a 1-D array of shape (n_samples,); got {y.shape}")
+        if y.shape[0] != n:
+            raise ValueError(
+                f"X and y have inconsistent numbers of samples: X has {n} rows, y has {y.shape[0]}"
+            )
+        code = self._loss_code()
+        if not self._is_clf:
+            if y.dtype.kind not in "biuf":
+                raise TypeError(f"y must be numeric for a regressor; got dtype {y.dtype}")
+            y = y.astype(np.float64)
+            if not np.isfinite(y).all():
+                raise ValueError("y contains NaN or infinity")
+            return y, 1, code
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise ValueError("y contains NaN or infinity")
+        if partial and hasattr(self, "classes_"):
+            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError("classes differs from the classes of the first partial_fit call")
+        elif partial:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            self.classes_ = np.unique(np.asarray(classes))
+        else:
+            self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"the target y needs samples of at least 2 classes; got only {self.classes_!r}"
+            )
+        idx = np.searchsorted(self.classes_, y)
+        idx = np.minimum(idx, len(self.classes_) - 1)
+        if not np.array_equal(self.classes_[idx], y):
+            unknown = np.setdiff1d(np.unique(y), self.classes_)
+            raise ValueError(f"y contains labels not in classes: {unknown[:5]!r}")
+        self._class_idx = idx
+        n_classes = len(self.classes_)
+        if n_classes == 2:
+            return np.where(idx == 1, 1.0, -1.0), 1, code
+        if self._multinomial():
+            return idx.astype(np.float64), n_classes, L.SOFTMAX
+        return idx.astype(np.float64), n_classes, code
+
+    def _loss_code(self):
+        losses = L.CLASSIFICATION_LOSSES if self._is_clf else L.REGRESSION_LOSSES
+        return losses[self._hyper()["loss"]]
+
+    def _multinomial(self):
+        return False
+
+    def _weights(self, sample_weight, n):
+        if sample_weight is None:
+            sw = np.ones(n)
+        else:
+            sw = np.asarray(sample_weight, dtype=np.float64)
+            if sw.ndim == 0:
+                sw = np.full(n, float(sw))
+            if sw.shape != (n,):
+                raise ValueError(
+                    f"sample_weight must have shape ({n},) (one weight per sample); got {sw.shape}"
+                )
+            if not np.isfinite(sw).all() or (sw < 0).any():
+                raise ValueError("sample_weight must be finite and non-negative")
+        cw = getattr(self, "class_weight", None)
+        if self._is_clf and cw is not None:
+            n_classes = len(self.classes_)
+            if isinstance(cw, str):
+                if cw != "balanced":
+                    raise ValueError(f"class_weight must be a dict, 'balanced' or None; got {cw!r}")
+                counts = np.bincount(self._class_idx, minlength=n_classes).astype(np.float64)
+                per_class = np.where(counts > 0, n / (n_classes * np.maximum(counts, 1)), 1.0)
+            elif isinstance(cw, dict):
+                per_class = np.ones(n_classes)
+                for label, w in cw.items():
+                    pos = np.flatnonzero(self.classes_ == label)
+                    if pos.size == 0:
+                        raise ValueError(f"class_weight has label {label!r}, not in y")
+                    per_class[pos[0]] = _check_real(f"class_weight[{label!r}]", w, 0.0)
+            else:
+                raise ValueError(f"class_weight must be a dict, 'balanced' or None; got {cw!r}")
+            sw = sw * per_class[self._class_idx]
+        return sw
+
+    # ------------------------------------------------------------ public API
+    def fit(self, X, y, sample_weight=None, coef_init=None, intercept_init=None):
+        """Fit the model by gradient descent.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            float32 data trains in float32; other numbers in float64.
+        y : array_like of shape (n_samples,)
+        sample_weight : array_like of shape (n_samples,), optional
+        coef_init, intercept_init : array_like, optional
+            Initial coefficients and intercepts (default: zeros, or the
+            previous fit's with ``warm_start=True``).
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, partial=False, classes=None, coef_init=coef_init,
+                         intercept_init=intercept_init)  # fmt: skip
+
+    # ------------------------------------------------------------ the driver
+    def _fit(self, X, y, sample_weight, *, partial, classes, coef_init=None, intercept_init=None):
+        p = self._hyper()
+        self._validate(p)
+        resume = partial and hasattr(self, "theta_")
+        X = check_n_features(self, X, reset=not resume)
+        n, d = X.shape
+        yk, n_out, code = self._encode_targets(y, n, partial, classes)
+        sw = self._weights(sample_weight, n)
+        dtype = X.dtype
+        yk = np.ascontiguousarray(yk, dtype=dtype)
+        sw = np.ascontiguousarray(sw, dtype=dtype)
+
+        if not resume:
+            self._init_state(p, X, sw, n_out, d, dtype, code, coef_init, intercept_init)
+        theta, state, q = self.theta_, self._state, self._q
+
+        # validation split (fit only)
+        train = np.arange(n, dtype=np.int64)
+        val = None
+        if p["early_stopping"] and not partial:
+            train, val = self._split(n, p["validation_fraction"])
+        if val is not None:
+            Xv, yv, swv = X[val], yk[val], sw[val]
+
+        bs = p["batch_size"]
+        plain = p["optimizer"] == "sgd" and bs == 1 and code != L.SOFTMAX
+        full = bs is None
+        bs_eff = len(train) if full else bs
+        l1 = p["alpha"] * self._l1_ratio(p) if self._penalized(p) else 0.0
+        alpha, l1_ratio = self._penalty_terms(p)
+        schedule = L.SCHEDULES[p["learning_rate"]]
+        if p["optimizer"] != "sgd" and schedule == 1:
+            schedule = 0  # "optimal" is SGD's schedule; the optimizers run on their lr
+        hyper = np.array(
+            [p["momentum"], p["beta_1"], p["beta_2"], p["optimizer_epsilon"], p["rho"]]
+        )
+        work = len(train) * d * n_out
+        backend = resolve_backend(self.backend, "sgd", "plain" if plain else "batch", work)
+        mod = kernel_module(backend, "sgd")
+        self.backend_ = backend
+
+        max_iter = 1 if partial else p["max_iter"]
+        tol = -np.inf if p["tol"] is None else p["tol"]
+        if not partial:
+            self.history_ = {"loss": [], "lr": [], "time": []}
+            if val is not None:
+                self.history_["val_loss"] = []
+            self._best = np.inf
+            self._no_improve = 0
+        history = self.history_
+        best_val, best_theta, best_epoch = np.inf, None, 0
+        stop = "max_iter"
+        t_start = time.perf_counter()
+        epoch = 0
+        for _ in range(max_iter):
+            epoch += 1
+            order = self._rng_.permutation(train) if p["shuffle"] else train
+            lr_used = self._lr_now(schedule, p)
+            if plain:
+                loss_sum, t, u = mod.sgd_epoch(
+                    X, yk, sw, order, theta, q, code, p["epsilon"], alpha, l1_ratio, schedule,
+                    self._eta, p["power_t"], self._t0, p["fit_intercept"], self.t_, self._u,
+                )  # fmt: skip
+                self._u = u
+                gmax = np.inf
+            else:
+                loss_sum, gmax, t = mod.minibatch_epoch(
+                    X, yk, sw, order, theta, state, code, p["epsilon"], alpha, l1_ratio,
+                    L.OPTIMIZERS[p["optimizer"]], schedule, self._eta, p["power_t"], self._t0,
+                    hyper, bs_eff, p["fit_intercept"], self.t_,
+                )  # fmt: skip
+            self.t_ = t
+            if not np.isfinite(loss_sum) or not np.isfinite(theta).all():
+                raise DivergenceError(
+                    f"{type(self).__name__} diverged at epoch {len(history['loss']) + 1}: the "
+                    f"{'loss' if not np.isfinite(loss_sum) else 'weights'} became non-finite "
+                    f"(NaN or infinity) with learning rate {lr_used:.3g}. Use a smaller learning "
+                    "rate (eta0) or scale the data (e.g. standardise the features)."
+                )
+            loss = loss_sum / len(order) + L.penalty(theta[:, :d], alpha, l1_ratio)
+            history["loss"].append(float(loss))
+            history["lr"].append(float(lr_used))
+            history["time"].append(time.perf_counter() - t_start)
+            if val is not None:
+                vloss = self._mean_loss(Xv, yv, swv, theta, code, p["epsilon"])
+                vloss += L.penalty(theta[:, :d], alpha, l1_ratio)
+                history["val_loss"].append(vloss)
+                if vloss < best_val:
+                    best_val, best_theta, best_epoch = vloss, theta.copy(), len(history["loss"])
+                monitored = vloss
+            else:
+                monitored = loss
+            if p["verbose"]:
+                extra = f", val_loss {history['val_loss'][-1]:.6g}" if val is not None else ""
+                print(
+                    f"-- Epoch {len(history['loss'])}: loss {loss:.6g}{extra}, lr {lr_used:.4g}, "
+                    f"T {int(self.t_ - 1)}, {history['time'][-1]:.3f} s"
+                )
+            if full and l1 == 0.0 and gmax <= tol:
+                stop = "gradient_tol"
+                break
+            if not full or l1 > 0.0:
+                if monitored > self._best - tol:
+                    self._no_improve += 1
+                else:
+                    self._no_improve = 0
+                self._best = min(self._best, monitored)
+                if self._no_improve >= p["n_iter_no_change"] and not partial:
+                    if p["learning_rate"] == "adaptive" and self._eta > 1e-6:
+                        self._eta /= 5.0
+                        self._no_improve = 0
+                    else:
+                        stop = "early_stopping" if val is not None else "tol"
+                        break
+        if best_theta is not None:
+            theta[...] = best_theta
+            self.best_epoch_ = best_epoch
+        self.n_iter_ = epoch if not partial else getattr(self, "n_iter_", 0) + 1
+        self.stop_reason_ = stop if not partial else "partial_fit"
+        if stop == "max_iter" and not partial and p["tol"] is not None and p["verbose"]:
+            print(f"{type(self).__name__}: max_iter={max_iter} reached before convergence")
+        self._publish(d)
+        return self
+
+    def _penalized(self, p):
+        return p["penalty"] not in (None, "none") and p["alpha"] > 0
+
+    def _l1_ratio(self, p):
+        return {"l2": 0.0, "l1": 1.0, "elasticnet": p["l1_ratio"]}.get(p["penalty"], 0.0)
+
+    def _penalty_terms(self, p):
+        if not self._penalized(p):
+            return 0.0, 0.0
+        return float(p["alpha"]), float(self._l1_ratio(p))
+
+    def _lr_now(self, schedule, p):
+        from ._python.sgd import eta_at
+
+        alpha = max(float(p["alpha"]), 1e-300)
+        return eta_at(schedule, self._eta, p["power_t"], self._t0, alpha, self.t_)
+
+    def _init_state(self, p, X, sw, n_out, d, dtype, code, coef_init, intercept_init):
+        theta = np.zeros((n_out, d + 1), dtype=dtype)
+        warm = getattr(self, "warm_start", False) and getattr(self, "theta_", None) is not None
+        if warm and self.theta_.shape == theta.shape:
+            theta[...] = self.theta_
+        if coef_init is not None:
+            c = np.asarray(coef_init, dtype=np.float64).reshape(n_out, -1)
+            if c.shape != (n_out, d):
+                raise ValueError(f"coef_init must have shape {(n_out, d)}; got {c.shape}")
+            theta[:, :d] = c
+        if intercept_init is not None:
+            b = np.asarray(intercept_init, dtype=np.float64).reshape(-1)
+            if b.shape != (n_out,):
+                raise ValueError(f"intercept_init must have shape ({n_out},); got {b.shape}")
+            theta[:, d] = b
+        self.theta_ = theta
+        self._q = np.zeros_like(theta)
+        self._state = np.zeros((2,) + theta.shape, dtype=dtype)
+        if p["optimizer"] == "adagrad":
+            self._state[0] = L.ADAGRAD_INITIAL
+        self._u = 0.0
+        self.t_ = 1.0
+        self._rng_ = _rng(getattr(self, "random_state", None))
+        alpha = p["alpha"] if self._penalized(p) else 0.0
+        self._t0 = L.optimal_t0(code, alpha, p["epsilon"]) if alpha > 0 else 1.0
+        self._eta = self._initial_eta(p, X, sw, code)
+        self._best = np.inf
+        self._no_improve = 0
+        self.history_ = {"loss": [], "lr": [], "time": []}
+
+    def _initial_eta(self, p, X, sw, code):
+        eta0 = p["eta0"]
+        if eta0 is not None and eta0 > 0:
+            return float(eta0)
+        if self._auto_eta and code in L.CURVATURE:
+            alpha, l1_ratio = self._penalty_terms(p)
+            lam = _largest_curvature(X, sw, p["fit_intercept"])
+            lip = L.CURVATURE[code] * lam + alpha * (1.0 - l1_ratio)
+            return 1.0 / lip if lip > 0 else 1.0
+        if p["optimizer"] != "sgd":
+            return L.KERAS_DEFAULT_LR[p["optimizer"]]
+        return 0.01 if eta0 is None else float(eta0)
+
+    def _split(self, n, fraction):
+        """Training and validation rows (stratified for classifiers), from random_state."""
+        rng = self._rng_
+        if self._is_clf:
+            val = []
+            for c in range(len(self.classes_)):
+                rows = np.flatnonzero(self._class_idx == c)
+                k = int(round(fraction * len(rows)))
+                val.append(rng.permutation(rows)[:k])
+            val = np.sort(np.concatenate(val))
+        else:
+            k = max(1, int(round(fraction * n)))
+            val = np.sort(rng.permutation(n)[:k])
+        if len(val) == 0 or len(val) == n:
+            raise ValueError(
+                f"validation_fraction={fraction} leaves an empty training or validation set "
+                f"for {n} samples"
+            )
+        mask = np.ones(n, dtype=bool)
+        mask[val] = False
+        return np.flatnonzero(mask).astype(np.int64), val
+
+    @staticmethod
+    def _mean_loss(X, yk, sw, theta, code, epsilon):
+        d = X.shape[1]
+        P = X.astype(np.float64) @ theta[:, :d].T.astype(np.float64) + theta[:, d]
+        loss, _ = L.per_sample_loss(code, P, yk.astype(np.float64), epsilon)
+        return float(np.dot(sw, loss) / len(loss))
+
+    def _publish(self, d):
+        theta = self.theta_
+        self.coef_ = theta[:, :d].copy()
+        self.intercept_ = theta[:, d].copy()
+        if not self._is_clf:
+            self.coef_ = self.coef_[0]
+
+    # ------------------------------------------------------------ prediction
+    def _decision(self, X):
+        check_is_fitted(self, "theta_")
+        X = check_n_features(self, X, reset=False)
+        coef = self.coef_ if self.coef_.ndim == 2 else self.coef_[None, :]
+        return X @ coef.T.astype(X.dtype) + self.intercept_.astype(X.dtype)
+
+
+class _ClassifierMixin(ClassifierMixin):
+    _is_clf = True
+
+    def decision_function(self, X):
+        """Signed distances to the separating hyperplanes.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) for two classes, else (n_samples, n_classes)
+        """
+        S = self._decision(X)
+        return S[:, 0] if S.shape[1] == 1 else S
+
+    def predict(self, X):
+        """Class labels, shape (n_samples,)."""
+        S = self.decision_function(X)
+        idx = (S > 0).astype(np.intp) if S.ndim == 1 else S.argmax(axis=1)
+        return self.classes_[idx]
+
+    def _proba_loss(self):
+        return self._hyper()["loss"]
+
+    def predict_proba(self, X):
+        """Class probabilities (log_loss and modified_huber), shape (n_samples, n_classes).
+
+        log_loss: the sigmoid (binary), the softmax (multinomial) or the
+        normalised one-vs-rest sigmoids; modified_huber: ``(clip(d, -1, 1) + 1) / 2``
+        normalised over classes (uniform where all are 0), as scikit-learn.
+        """
+        loss = self._proba_loss()
+        if loss not in ("log_loss", "modified_huber"):
+            raise AttributeError(
+                f"probability estimates are not available for loss={loss!r}; "
+                "use loss='log_loss' or 'modified_huber'"
+            )
+        S = self._decision(X).astype(np.float64)
+        if loss == "log_loss" and S.shape[1] > 1 and self._multinomial():
+            E = np.exp(S - S.max(axis=1, keepdims=True))
+            P = E / E.sum(axis=1, keepdims=True)
+        else:
+            P = L.sigmoid(S) if loss == "log_loss" else (np.clip(S, -1.0, 1.0) + 1.0) / 2.0
+            if P.shape[1] == 1:
+                P = np.hstack([1.0 - P, P])
+            else:
+                s = P.sum(axis=1, keepdims=True)
+                P = np.where(s > 0, P / np.where(s > 0, s, 1.0), 1.0 / P.shape[1])
+        return P.astype(self.coef_.dtype, copy=False)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over (X, y), keeping weights, optimizer state and step count.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : array_like of shape (n_samples,)
+        classes : array_like, optional
+            Every class label; required on the first call.
+        sample_weight : array_like of shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, partial=True, classes=classes)
+
+
+class _RegressorMixin(RegressorMixin):
+    _is_clf = False
+
+    def predict(self, X):
+        """Predicted values, shape (n_samples,)."""
+        return self._decision(X)[:, 0]
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), keeping weights, optimizer state and step count."""
+        return self._fit(X, y, sample_weight, partial=True, classes=None)
+
+
+_GD_DOC = """
+    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"}
+        Update rule (Keras semantics). "sgd" with ``batch_size=1`` is
+        scikit-learn's algorithm.
+    batch_size : int or None
+        1: stochastic; k: mini-batches of k rows (gradient = mean over the
+        batch); None: the full batch.
+    momentum : float, default 0.9
+        Momentum of "momentum" and "nesterov".
+    beta_1, beta_2 : float, default 0.9, 0.999
+        Adam's moment decay rates.
+    rho : float, default 0.9
+        RMSprop's decay rate.
+    optimizer_epsilon : float, default 1e-7
+        Keras's ``epsilon`` of Adagrad, RMSprop and Adam.
+    backend : {"auto", "python", "numpy", "numba", "cython"}, optional
+        Kernel backend (default: :func:`fastml.get_backend`).
+"""
+
+_ATTR_DOC = """
+    Attributes
+    ----------
+    coef_, intercept_ : ndarray
+        Learned weights (X's dtype), in scikit-learn's shapes.
+    n_iter_ : int
+        Epochs run (full batch: steps).
+    t_ : float
+        Optimizer steps done plus one (samples seen + 1 with batch_size=1).
+    history_ : dict of lists
+        Per epoch: ``loss`` (mean loss + penalty), ``lr``, ``time`` (seconds
+        since the start of fit), ``val_loss`` with early stopping.
+    stop_reason_ : str
+        "tol", "gradient_tol", "early_stopping", "max_iter" or "partial_fit".
+    best_epoch_ : int
+        With early stopping: the epoch whose weights were restored.
+    backend_ : str
+        The backend that ran.
+"""
+
+
+class SGDClassifier(_ClassifierMixin, _GradientDescent):
+    """Linear classifier trained by stochastic (or mini-/full-batch) gradient descent.
+
+    scikit-learn's ``SGDClassifier`` parameters, defaults and semantics (see
+    :mod:`fastml.linear_model`), plus:
+
+    Parameters
+    ----------
+    multi_class : {"ovr", "multinomial"}, default "ovr"
+        More than two classes: one-vs-rest binary problems, or (log_loss only)
+        one multinomial softmax model.
+    """
+
+    __doc__ += _GD_DOC + _ATTR_DOC
+
+    def __init__(
+        self,
+        loss="hinge",
+        *,
+        penalty="l2",
+        alpha=0.0001,
+        l1_ratio=0.15,
+        fit_intercept=True,
+        max_iter=1000,
+        tol=1e-3,
+        shuffle=True,
+        verbose=0,
+        epsilon=0.1,
+        n_jobs=None,
+        random_state=None,
+        learning_rate="optimal",
+        eta0=0.01,
+        power_t=0.5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        class_weight=None,
+        warm_start=False,
+        average=False,
+        multi_class="ovr",
+        optimizer="sgd",
+        batch_size=1,
+        momentum=0.9,
+        beta_1=0.9,
+        beta_2=0.999,
+        rho=0.9,
+        optimizer_epsilon=1e-7,
+        backend=None,
+    ):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.average = average
+        self.multi_class = multi_class
+        self.optimizer = optimizer
+        self.batch_size = batch_size
+        self.momentum = momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.rho = rho
+        self.optimizer_epsilon = optimizer_epsilon
+        self.backend = backend
+
+    def _multinomial(self):
+        _check_choice("multi_class", self.multi_class, ("ovr", "multinomial"))
+        if self.multi_class == "multinomial" and self.loss != "log_loss":
+            raise ValueError("multi_class='multinomial' needs loss='log_loss'")
+        return self.multi_class == "multinomial"
+
+
+class SGDRegressor(_RegressorMixin, _GradientDescent):
+    """Linear regression trained by stochastic (or mini-/full-batch) gradient descent.
+
+    scikit-learn's ``SGDRegressor`` parameters, defaults and semantics (see
+    :mod:`fastml.linear_model`), plus:
+
+    Parameters
+    ----------
+    """
+
+    __doc__ += _GD_DOC + _ATTR_DOC
+
+    def __init__(
+        self,
+        loss="squared_error",
+        *,
+        penalty="l2",
+        alpha=0.0001,
+        l1_ratio=0.15,
+        fit_intercept=True,
+        max_iter=1000,
+        tol=1e-3,
+        shuffle=True,
+        verbose=0,
+        epsilon=0.1,
+        random_state=None,
+        learning_rate="invscaling",
+        eta0=0.01,
+        power_t=0.25,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        warm_start=False,
+        average=False,
+        optimizer="sgd",
+        batch_size=1,
+        momentum=0.9,
+        beta_1=0.9,
+        beta_2=0.999,
+        rho=0.9,
+        optimizer_epsilon=1e-7,
+        backend=None,
+    ):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.average = average
+        self.optimizer = optimizer
+        self.batch_size = batch_size
+        self.momentum = momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.rho = rho
+        self.optimizer_epsilon = optimizer_epsilon
+        self.backend = backend
+
+
+class _FullBatchModel(_GradientDescent):
+    """Full-batch defaults shared by LinearRegression and LogisticRegression."""
+
+    _auto_eta = True
+
+    def _hyper(self):
+        alpha, l1_ratio = self._alpha_l1()
+        return {
+            "loss": self._fixed_loss,
+            "penalty": "elasticnet" if alpha > 0 else None,
+            "alpha": alpha,
+            "l1_ratio": l1_ratio,
+            "fit_intercept": self.fit_intercept,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "shuffle": self.shuffle,
+            "verbose": self.verbose,
+            "epsilon": 0.1,
+            "learning_rate": self.learning_rate,
+            "eta0": self.eta0,
+            "power_t": 0.5,
+            "early_stopping": False,
+            "validation_fraction": 0.1,
+            "n_iter_no_change": self.n_iter_no_change,
+            "optimizer": self.optimizer,
+            "batch_size": self.batch_size,
+            "momentum": self.momentum,
+            "beta_1": 0.9,
+            "beta_2": 0.999,
+            "rho": 0.9,
+            "optimizer_epsilon": 1e-7,
+        }
+
+
+class LinearRegression(_RegressorMixin, _FullBatchModel):
+    """Least squares (optionally ridge) by full-batch gradient descent.
+
+    Minimises ``mean(sample_weight * (X w + b - y)^2 / 2) + alpha / 2 |w|^2``
+    with Nesterov momentum and step ``eta0`` (default ``1 / L``, ``L`` the
+    largest curvature of the objective, from a power iteration), until the
+    largest absolute entry of the gradient is <= ``tol``. With ``alpha=0``
+    it converges to scikit-learn's ``LinearRegression`` solution.
+
+    Parameters
+    ----------
+    fit_intercept : bool, default True
+    alpha : float, default 0.0
+        Ridge penalty (scikit-learn's ``Ridge(alpha=a)`` is ``alpha = a / n_samples``).
+    optimizer : str, default "nesterov"
+    learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
+    eta0 : float or None
+        Step size; None: ``1 / L``.
+    momentum : float, default 0.9
+    batch_size : int or None, default None (full batch)
+    max_iter : int, default 1000
+    tol : float or None, default 1e-6
+    n_iter_no_change : int, default 5
+    shuffle : bool, default True
+    random_state : int, Generator or None
+    verbose : int, default 0
+    warm_start : bool, default False
+    backend : str, optional
+    """
+
+    __doc__ += _ATTR_DOC
+    _fixed_loss = "squared_error"
+
+    def __init__(
+        self,
+        *,
+        fit_intercept=True,
+        alpha=0.0,
+        optimizer="nesterov",
+        learning_rate="constant",
+        eta0=None,
+        momentum=0.9,
+        batch_size=None,
+        max_iter=1000,
+        tol=1e-6,
+        n_iter_no_change=5,
+        shuffle=True,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        backend=None,
+    ):
+        self.fit_intercept = fit_intercept
+        self.alpha = alpha
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.backend = backend
+
+    def _alpha_l1(self):
+        return _check_real("alpha", self.alpha, 0.0), 0.0
+
+
+class LogisticRegression(_ClassifierMixin, _FullBatchModel):
+    """Logistic regression (binary or multinomial) by full-batch gradient descent.
+
+    Minimises scikit-learn's objective divided by ``C * n_samples``:
+    ``mean(sample_weight * log_loss) + alpha * R(w)`` with
+    ``alpha = 1 / (C * n_samples)`` and ``R`` = ``|w|^2 / 2`` ("l2"),
+    ``|w|_1`` ("l1") or ``l1_ratio |w|_1 + (1 - l1_ratio) |w|^2 / 2``
+    ("elasticnet"); the intercept is not penalised. So it converges to the
+    optimum of scikit-learn's ``LogisticRegression(C=C)`` (lbfgs) for the same
+    penalty. More than two classes: one multinomial (softmax) model.
+
+    Parameters
+    ----------
+    penalty : {"l2", "l1", "elasticnet", None}, default "l2"
+    C : float, default 1.0
+        Inverse regularisation strength (``np.inf``: no penalty).
+    l1_ratio : float, default 0.5
+        Mix of "elasticnet".
+    fit_intercept : bool, default True
+    class_weight : dict, "balanced" or None
+    optimizer : str, default "nesterov"
+    learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
+    eta0 : float or None
+        Step size; None: ``1 / L``, ``L`` the largest curvature (power iteration).
+    momentum : float, default 0.9
+    batch_size : int or None, default None (full batch)
+    max_iter : int, default 1000
+    tol : float, default 1e-5
+        Stop when the largest absolute gradient entry is <= tol.
+    n_iter_no_change : int, default 5
+    shuffle : bool, default True
+    random_state : int, Generator or None
+    verbose : int, default 0
+    warm_start : bool, default False
+    backend : str, optional
+    """
+
+    __doc__ += _ATTR_DOC
+    _fixed_loss = "log_loss"
+
+    def __init__(
+        self,
+        penalty="l2",
+        *,
+        C=1.0,
+        l1_ratio=0.5,
+        fit_intercept=True,
+        class_weight=None,
+        optimizer="nesterov",
+        learning_rate="constant",
+        eta0=None,
+        momentum=0.9,
+        batch_size=None,
+        max_iter=1000,
+        tol=1e-5,
+        n_iter_no_change=5,
+        shuffle=True,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        backend=None,
+    ):
+        self.penalty = penalty
+        self.C = C
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.class_weight = class_weight
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.backend = backend
+
+    def _multinomial(self):
+        return True
+
+    def _proba_loss(self):
+        return "log_loss"
+
+    def _alpha_l1(self):
+        _check_choice("penalty", self.penalty, PENALTIES)
+        if self.C is None or not _is_real(self.C) or not self.C > 0:
+            raise ValueError(f"C must be a positive number (np.inf: no penalty); got {self.C!r}")
+        if self.penalty in (None, "none") or np.isinf(self.C):
+            return 0.0, 0.0
+        n = getattr(self, "_n_rows", None)
+        alpha = 1.0 / (float(self.C) * n)
+        l1_ratio = {"l2": 0.0, "l1": 1.0}.get(
+            self.penalty, _check_real("l1_ratio", self.l1_ratio, 0.0, 1.0)
+        )
+        return alpha, l1_ratio
+
+    def _fit(self, X, y, sample_weight, **kwargs):
+        self._n_rows = np.shape(X)[0] if np.ndim(X) == 2 else 1
+        return super()._fit(X, y, sample_weight, **kwargs)
