@@ -30,12 +30,34 @@ import numpy as np
 
 from _common cimport clamp_threads
 
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define FASTML_PREFETCH(p) __builtin_prefetch((const void*)(p), 0, 3)
+    #else
+    #define FASTML_PREFETCH(p) ((void)0)
+    #endif
+    """
+    void FASTML_PREFETCH(const void* p) noexcept nogil
+
 from fastml._config import threads_for
 
 __all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch"]
 
 cdef double MAX_DLOSS = 1e12
 cdef Py_ssize_t BLOCK = 1024  # == fastml._losses.BLOCK
+cdef Py_ssize_t AHEAD = 8  # rows prefetched ahead in the shuffled order (see _prefetch_row)
+
+
+
+cdef inline void _prefetch_row(const void* row, Py_ssize_t nbytes) noexcept nogil:
+    """Ask for every cache line of a row that the loop will reach soon: rows are
+    visited in a shuffled order, which the hardware prefetcher cannot predict."""
+    cdef Py_ssize_t off = 0
+    cdef const char* c = <const char*>row
+    while off < nbytes:
+        FASTML_PREFETCH(c + off)
+        off += 64
 
 
 cdef inline double _clip(double g) noexcept nogil:
@@ -183,6 +205,8 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
         for ii in range(m):
             i = order[ii]
             xi = &X[i, 0]
+            if ii + AHEAD < m:
+                _prefetch_row(&X[order[ii + AHEAD], 0], d * sizeof(floating))
             eta = _eta(schedule, eta0, power_t, t0, alpha, t)
             for k in range(n_out):
                 p[k] = _dot(&theta[k, 0], xi, d) * wscale + theta[k, d]
@@ -242,6 +266,8 @@ cdef double _block_grad(const floating[:, ::1] X, const floating[::1] y, const f
     for ii in range(lo, hi):
         i = order[ii]
         xi = &X[i, 0]
+        if ii + AHEAD < hi:
+            _prefetch_row(&X[order[ii + AHEAD], 0], d * sizeof(floating))
         for k in range(n_out):
             p[k] = _dot(&theta[k, 0], xi, d) + theta[k, d]
         wi = sw[i]

@@ -23,10 +23,13 @@ coefficients followed by its intercept.
 from __future__ import annotations
 
 import math
-import types
+import types as pytypes
 
 import numpy as np
-from numba import prange
+from llvmlite import ir
+from numba import prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .._losses import BLOCK
 from .._python import sgd as _py
@@ -35,12 +38,40 @@ from ._jit import apply_threads, jit
 __all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch", "warmup"]
 
 MAX_DLOSS = 1e12
+AHEAD = 8  # rows prefetched ahead in the shuffled order (as src_cython/sgd.pyx)
+
+
+@intrinsic
+def _prefetch(typingctx, arr, i):
+    """Hint the CPU to load the cache line of ``arr``'s flat element ``i`` (llvm.prefetch)."""
+
+    def codegen(context, builder, sig, args):
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
+        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.none(arr, types.intp), codegen
+
+
+@jit
+def _prefetch_row(X, i):
+    """Prefetch every cache line of row ``i``: rows are visited in a shuffled
+    order, which the hardware prefetcher cannot predict."""
+    d = X.shape[1]
+    step = 64 // X.itemsize
+    for off in range(0, d, step):
+        _prefetch(X, i * d + off)
 
 
 def _compiled(func, **globals_):
     """Compile a pure-Python kernel helper, its globals rebound to compiled ones."""
     ns = {"__name__": __name__, "math": math, "max": max, **globals_}
-    return jit(types.FunctionType(func.__code__, ns, func.__name__, func.__defaults__))
+    return jit(pytypes.FunctionType(func.__code__, ns, func.__name__, func.__defaults__))
 
 
 # The scalar loss definitions are the pure-Python backend's, compiled.
@@ -52,6 +83,8 @@ _eta = _compiled(_py.eta_at)
 @jit
 def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, eta0, power_t, t0,
                fit_intercept, t, u):  # fmt: skip
+    # Hot loops index 1-D row views (w = theta[k], x = X[i]): LLVM vectorises
+    # those, not the equivalent 2-D indexing.
     n_out = theta.shape[0]
     d = X.shape[1]
     l2 = (1.0 - l1_ratio) * alpha
@@ -60,48 +93,62 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
     p = np.empty(n_out)
     g = np.empty(n_out)
     loss_sum = 0.0
-    for ii in range(order.shape[0]):
+    m = order.shape[0]
+    for ii in range(m):
         i = order[ii]
+        if ii + AHEAD < m:
+            _prefetch_row(X, order[ii + AHEAD])
+        x = X[i]
         eta = _eta(schedule, eta0, power_t, t0, alpha, t)
         for k in range(n_out):
+            w = theta[k]
             s = 0.0
             for j in range(d):
-                s += theta[k, j] * X[i, j]
-            p[k] = s * wscale + theta[k, d]
+                s += w[j] * x[j]
+            p[k] = s * wscale + w[d]
         wi = sw[i]
         loss_sum += wi * _row_loss(loss, p, y[i], e, g)
         if l2 > 0.0:
             wscale *= max(0.0, 1.0 - l2 * eta)
             if wscale < 1e-9:
-                for k in range(n_out):
-                    for j in range(d):
-                        theta[k, j] *= wscale
+                _scale_coef(theta, wscale)
                 wscale = 1.0
         for k in range(n_out):
             dl = min(max(g[k], -MAX_DLOSS), MAX_DLOSS)
             upd = -eta * dl * wi
             if upd != 0.0:
+                w = theta[k]
                 c = upd / wscale
                 for j in range(d):
-                    theta[k, j] += c * X[i, j]
+                    w[j] += c * x[j]
                 if fit_intercept:
-                    theta[k, d] += upd
+                    w[d] += upd
         if l1 > 0.0:
             u += l1 * eta
             for k in range(n_out):
+                w = theta[k]
+                qk = q[k]
                 for j in range(d):
-                    z = theta[k, j] * wscale
+                    z = w[j] * wscale
                     if z > 0.0:
-                        theta[k, j] = max(0.0, theta[k, j] - (u + q[k, j]) / wscale)
+                        w[j] = max(0.0, w[j] - (u + qk[j]) / wscale)
                     elif z < 0.0:
-                        theta[k, j] = min(0.0, theta[k, j] + (u - q[k, j]) / wscale)
-                    q[k, j] += wscale * theta[k, j] - z
+                        w[j] = min(0.0, w[j] + (u - qk[j]) / wscale)
+                    qk[j] += wscale * w[j] - z
         t += 1.0
     if wscale != 1.0:
-        for k in range(n_out):
-            for j in range(d):
-                theta[k, j] *= wscale
+        _scale_coef(theta, wscale)
     return loss_sum, t, u
+
+
+@jit
+def _scale_coef(theta, c):
+    """Multiply the coefficients (not the intercepts) by ``c``."""
+    d = theta.shape[1] - 1
+    for k in range(theta.shape[0]):
+        w = theta[k]
+        for j in range(d):
+            w[j] *= c
 
 
 def sgd_epoch(X, y, sample_weight, order, theta, q, loss, loss_param, alpha, l1_ratio, schedule,
@@ -157,25 +204,28 @@ def _block_grad(X, y, sw, order, lo, hi, theta, loss, e, G):
     d = X.shape[1]
     p = np.empty(n_out)
     g = np.empty(n_out)
-    for k in range(n_out):
-        for j in range(d + 1):
-            G[k, j] = 0.0
+    G[:, :] = 0.0
     total = 0.0
     for ii in range(lo, hi):
         i = order[ii]
+        if ii + AHEAD < hi:
+            _prefetch_row(X, order[ii + AHEAD])
+        x = X[i]
         for k in range(n_out):
+            w = theta[k]
             s = 0.0
             for j in range(d):
-                s += theta[k, j] * X[i, j]
-            p[k] = s + theta[k, d]
+                s += w[j] * x[j]
+            p[k] = s + w[d]
         wi = sw[i]
         total += wi * _row_loss(loss, p, y[i], e, g)
         for k in range(n_out):
             c = wi * min(max(g[k], -MAX_DLOSS), MAX_DLOSS)
             if c != 0.0:
+                gk = G[k]
                 for j in range(d):
-                    G[k, j] += c * X[i, j]
-                G[k, d] += c
+                    gk[j] += c * x[j]
+                gk[d] += c
     return total
 
 
