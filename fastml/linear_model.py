@@ -78,6 +78,11 @@ __all__ = [
 
 PENALTIES = (None, "none", "l2", "l1", "elasticnet")
 
+#: Training has diverged when the epoch's mean loss exceeds the loss of the
+#: initial weights by this factor (scikit-learn's dloss clipping keeps the
+#: weights finite while a too-large step blows the loss up), or is not finite.
+DIVERGENCE_FACTOR = 1e12
+
 
 class DivergenceError(FloatingPointError):
     """Training produced non-finite weights or loss (the step was too large)."""
@@ -339,6 +344,7 @@ class _GradientDescent(BaseEstimator):
         yk = np.ascontiguousarray(yk, dtype=dtype)
         sw = np.ascontiguousarray(sw, dtype=dtype)
 
+        self._targets_for_loss = yk
         if not resume:
             self._init_state(p, X, sw, n_out, d, dtype, code, coef_init, intercept_init)
         theta, state, q = self.theta_, self._state, self._q
@@ -399,14 +405,8 @@ class _GradientDescent(BaseEstimator):
                     hyper, bs_eff, p["fit_intercept"], self.t_,
                 )  # fmt: skip
             self.t_ = t
-            if not np.isfinite(loss_sum) or not np.isfinite(theta).all():
-                raise DivergenceError(
-                    f"{type(self).__name__} diverged at epoch {len(history['loss']) + 1}: the "
-                    f"{'loss' if not np.isfinite(loss_sum) else 'weights'} became non-finite "
-                    f"(NaN or infinity) with learning rate {lr_used:.3g}. Use a smaller learning "
-                    "rate (eta0) or scale the data (e.g. standardise the features)."
-                )
             loss = loss_sum / len(order) + L.penalty(theta[:, :d], alpha, l1_ratio)
+            self._check_divergence(loss, theta, lr_used, len(history["loss"]) + 1)
             history["loss"].append(float(loss))
             history["lr"].append(float(lr_used))
             history["time"].append(time.perf_counter() - t_start)
@@ -451,6 +451,21 @@ class _GradientDescent(BaseEstimator):
         self._publish(d)
         return self
 
+    def _check_divergence(self, loss, theta, lr, epoch):
+        finite = np.isfinite(loss) and np.isfinite(theta).all()
+        if finite and loss <= DIVERGENCE_FACTOR * max(self._initial_loss, 1e-12):
+            return
+        what = (
+            "the loss or the weights became non-finite (NaN or infinity)"
+            if not finite
+            else f"the loss grew to {loss:.3g} from {self._initial_loss:.3g} at the start"
+        )
+        raise DivergenceError(
+            f"{type(self).__name__} diverged at epoch {epoch}: {what} with learning rate "
+            f"{lr:.3g}. Use a smaller learning rate (eta0) or scale the data (e.g. standardise "
+            "the features)."
+        )
+
     def _penalized(self, p):
         return p["penalty"] not in (None, "none") and p["alpha"] > 0
 
@@ -494,6 +509,10 @@ class _GradientDescent(BaseEstimator):
         alpha = p["alpha"] if self._penalized(p) else 0.0
         self._t0 = L.optimal_t0(code, alpha, p["epsilon"]) if alpha > 0 else 1.0
         self._eta = self._initial_eta(p, X, sw, code)
+        yk = self._targets_for_loss
+        alpha, l1_ratio = self._penalty_terms(p)
+        self._initial_loss = self._mean_loss(X, yk, sw, theta, code, p["epsilon"])
+        self._initial_loss += L.penalty(theta[:, :d], alpha, l1_ratio)
         self._best = np.inf
         self._no_improve = 0
         self.history_ = {"loss": [], "lr": [], "time": []}
@@ -538,7 +557,7 @@ class _GradientDescent(BaseEstimator):
         d = X.shape[1]
         P = X.astype(np.float64) @ theta[:, :d].T.astype(np.float64) + theta[:, d]
         loss, _ = L.per_sample_loss(code, P, yk.astype(np.float64), epsilon)
-        return float(np.dot(sw, loss) / len(loss))
+        return float(np.dot(sw.astype(np.float64), loss) / len(loss))
 
     def _publish(self, d):
         theta = self.theta_

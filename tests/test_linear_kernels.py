@@ -1,0 +1,227 @@
+"""The ``sgd`` kernels of every backend: losses and gradients against finite
+differences, every backend against the pure-Python oracle, thread-count
+independence, dtype preservation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import BACKENDS, COMPILED_BACKENDS
+
+from fastml import _losses as L
+from fastml import set_num_threads
+from fastml._registry import kernel_module
+
+BINARY = [L.LOG_LOSS, L.HINGE, L.PERCEPTRON, L.SQUARED_HINGE, L.MODIFIED_HUBER]
+REGRESSION = [L.SQUARED_ERROR, L.HUBER, L.EPSILON_INSENSITIVE, L.SQUARED_EPSILON_INSENSITIVE]
+HYPER = np.array([0.9, 0.9, 0.999, 1e-7, 0.9])
+
+
+def _margins(rng, n=40):
+    # avoid the kinks of the piecewise losses (z = +-1, 0 and |r| = epsilon)
+    p = rng.uniform(-3, 3, n)
+    return p[np.abs(np.abs(p) - 1) > 0.05]
+
+
+@pytest.mark.parametrize("code", BINARY + REGRESSION)
+def test_loss_gradient_finite_differences(backend, code):
+    rng = np.random.default_rng(code)
+    p = _margins(rng)
+    y = rng.choice([-1.0, 1.0], p.size) if code in BINARY else rng.uniform(-3, 3, p.size)
+    if code not in BINARY:  # keep |p - y| away from epsilon
+        keep = np.abs(np.abs(p - y) - 0.1) > 0.05
+        p, y = p[keep], y[keep]
+    mod = kernel_module(backend, "sgd")
+    loss, grad = mod.loss_grad(code, p[:, None], y, 0.1)
+    h = 1e-6
+    lp, _ = mod.loss_grad(code, (p + h)[:, None], y, 0.1)
+    lm, _ = mod.loss_grad(code, (p - h)[:, None], y, 0.1)
+    np.testing.assert_allclose(grad[:, 0], (lp - lm) / (2 * h), rtol=1e-5, atol=1e-6)
+    ref_loss, ref_grad = L.loss_grad(code, p, y, 0.1)  # NumPy definitions (oracle table)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad[:, 0], ref_grad, rtol=1e-12, atol=1e-12)
+
+
+def test_softmax_gradient_finite_differences(backend):
+    rng = np.random.default_rng(0)
+    P = rng.standard_normal((10, 4)) * 3
+    y = rng.integers(0, 4, 10).astype(float)
+    mod = kernel_module(backend, "sgd")
+    loss, grad = mod.loss_grad(L.SOFTMAX, P, y, 0.1)
+    h = 1e-6
+    for k in range(4):
+        E = np.zeros_like(P)
+        E[:, k] = h
+        fd = mod.loss_grad(L.SOFTMAX, P + E, y, 0.1)[0] - mod.loss_grad(L.SOFTMAX, P - E, y, 0.1)[0]
+        np.testing.assert_allclose(grad[:, k], fd / (2 * h), rtol=1e-5, atol=1e-7)
+    ref = -np.log(np.exp(P)[np.arange(10), y.astype(int)] / np.exp(P).sum(axis=1))
+    np.testing.assert_allclose(loss, ref, rtol=1e-12)
+
+
+def test_log_loss_is_stable_for_any_margin(backend):
+    mod = kernel_module(backend, "sgd")
+    p = np.array([-1e308, -800.0, -40.0, 0.0, 40.0, 800.0, 1e308])
+    loss, grad = mod.loss_grad(L.LOG_LOSS, p[:, None], np.ones(7), 0.1)
+    assert np.isfinite(loss).all() and np.isfinite(grad).all()
+    np.testing.assert_allclose(loss[1], 800.0)
+    np.testing.assert_allclose(loss[3], np.log(2.0))
+    assert loss[-1] == 0.0 or loss[-1] < 1e-300
+    np.testing.assert_allclose(grad[:, 0], [-1, -1, -1, -0.5, -np.exp(-40.0), 0, 0], atol=1e-300)
+    big, _ = mod.loss_grad(L.SOFTMAX, np.array([[1000.0, -1000.0, 0.0]]), np.array([1.0]), 0.1)
+    np.testing.assert_allclose(big, [2000.0])
+
+
+def test_penalty_gradient_finite_differences():
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((2, 5))
+    h = 1e-6
+    for l1_ratio in (0.0, 0.15, 1.0):
+        g = L.penalty_grad(w, 0.3, l1_ratio)
+        fd = np.empty_like(w)
+        for idx in np.ndindex(w.shape):
+            e = np.zeros_like(w)
+            e[idx] = h
+            fd[idx] = (L.penalty(w + e, 0.3, l1_ratio) - L.penalty(w - e, 0.3, l1_ratio)) / (2 * h)
+        np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8)
+
+
+def _problem(dtype, n=120, d=6, n_out=1, code=L.LOG_LOSS, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)).astype(dtype)
+    if code == L.SOFTMAX or n_out > 1:
+        y = rng.integers(0, n_out, n).astype(dtype)
+    elif code in BINARY:
+        y = np.sign(X[:, 0] + 0.5 * rng.standard_normal(n)).astype(dtype)
+    else:
+        y = (X @ rng.standard_normal(d) + 0.3 * rng.standard_normal(n)).astype(dtype)
+    sw = rng.uniform(0.5, 2.0, n).astype(dtype)
+    order = rng.permutation(n).astype(np.int64)
+    return X, y, sw, order
+
+
+def _tol(dtype):
+    return (1e-10, 1e-12) if dtype == np.float64 else (2e-4, 2e-5)
+
+
+@pytest.mark.parametrize(
+    ("code", "n_out", "alpha", "l1_ratio", "schedule"),
+    [
+        (L.LOG_LOSS, 1, 1e-3, 0.0, 1),
+        (L.HINGE, 3, 1e-3, 0.15, 0),
+        (L.HUBER, 1, 1e-2, 1.0, 2),
+        (L.MODIFIED_HUBER, 1, 0.5, 0.0, 1),  # strong L2: exercises the scale-factor reset
+    ],
+)
+def test_sgd_epoch_backends_agree(backend, dtype, code, n_out, alpha, l1_ratio, schedule):
+    X, y, sw, order = _problem(dtype, n_out=n_out, code=code)
+    results = {}
+    for b in dict.fromkeys(("python", backend)):
+        mod = kernel_module(b, "sgd")
+        theta = np.zeros((n_out, X.shape[1] + 1), dtype=dtype)
+        q = np.zeros_like(theta)
+        t, u, losses = 1.0, 0.0, []
+        for _ in range(2):
+            loss, t, u = mod.sgd_epoch(X, y, sw, order, theta, q, code, 0.1, alpha, l1_ratio,
+                                       schedule, 0.05, 0.5, 10.0, True, t, u)  # fmt: skip
+            losses.append(loss)
+        assert theta.dtype == dtype
+        results[b] = (theta, losses, t, u)
+    rtol, atol = _tol(dtype)
+    ref = results["python"]
+    got = results[backend]
+    np.testing.assert_allclose(got[0], ref[0], rtol=rtol * 10, atol=atol * 10)
+    np.testing.assert_allclose(got[1], ref[1], rtol=rtol * 10)
+    assert got[2] == ref[2] == 1 + 2 * len(order)
+    np.testing.assert_allclose(got[3], ref[3], rtol=1e-12)
+    if l1_ratio == 1.0:
+        assert (ref[0][:, :-1] == 0).any()  # L1 produces exact zeros
+
+
+@pytest.mark.parametrize(
+    ("code", "n_out", "optimizer", "batch", "l1_ratio"),
+    [
+        (L.LOG_LOSS, 1, 0, 16, 0.0),
+        (L.SOFTMAX, 3, 5, 7, 0.0),
+        (L.SQUARED_ERROR, 1, 2, 2000, 0.15),  # full batch over two row blocks
+        (L.HINGE, 3, 1, 10, 0.0),
+        (L.SQUARED_HINGE, 1, 3, 32, 1.0),
+        (L.EPSILON_INSENSITIVE, 1, 4, 1, 0.0),
+    ],
+)
+def test_minibatch_epoch_backends_agree(backend, dtype, code, n_out, optimizer, batch, l1_ratio):
+    n = 1500 if batch == 2000 else 120
+    X, y, sw, order = _problem(dtype, n=n, n_out=n_out, code=code)
+    results = {}
+    for b in dict.fromkeys(("python", backend)):
+        mod = kernel_module(b, "sgd")
+        theta = np.zeros((n_out, X.shape[1] + 1), dtype=dtype)
+        state = np.zeros((2,) + theta.shape, dtype=dtype)
+        if optimizer == 3:
+            state[0] = L.ADAGRAD_INITIAL
+        t, out = 1.0, []
+        for _ in range(2):
+            loss, gmax, t = mod.minibatch_epoch(X, y, sw, order, theta, state, code, 0.1, 1e-3,
+                                                l1_ratio, optimizer, 0, 0.01, 0.5, 1.0, HYPER,
+                                                batch, True, t)  # fmt: skip
+            out += [loss, gmax]
+        assert theta.dtype == dtype and state.dtype == dtype
+        results[b] = (theta, out, t)
+    rtol, atol = _tol(dtype)
+    ref, got = results["python"], results[backend]
+    np.testing.assert_allclose(got[0], ref[0], rtol=rtol * 10, atol=atol * 10)
+    np.testing.assert_allclose(got[1], ref[1], rtol=rtol * 10, atol=atol * 10)
+    assert got[2] == ref[2]
+
+
+def test_full_batch_gradient_matches_finite_differences(backend):
+    """One plain full-batch step moves theta by -lr * grad(mean sw*loss + L2)."""
+    X, y, sw, order = _problem(np.float64, n=50, n_out=3, code=L.SOFTMAX)
+    rng = np.random.default_rng(3)
+    theta0 = rng.standard_normal((3, X.shape[1] + 1)) * 0.3
+    alpha = 0.05
+
+    def objective(th):
+        P = X @ th[:, :-1].T + th[:, -1]
+        loss, _ = L.softmax_loss_grad(P, y)
+        return np.dot(sw, loss) / len(y) + L.penalty(th[:, :-1], alpha, 0.0)
+
+    mod = kernel_module(backend, "sgd")
+    theta = theta0.copy()
+    state = np.zeros((2,) + theta.shape)
+    lr = 0.1
+    loss, gmax, _ = mod.minibatch_epoch(X, y, sw, order, theta, state, L.SOFTMAX, 0.1, alpha,
+                                        0.0, 0, 0, lr, 0.5, 1.0, HYPER, len(y), True, 1.0)  # fmt: skip
+    grad = (theta0 - theta) / lr
+    h = 1e-6
+    fd = np.empty_like(theta0)
+    for idx in np.ndindex(theta0.shape):
+        e = np.zeros_like(theta0)
+        e[idx] = h
+        fd[idx] = (objective(theta0 + e) - objective(theta0 - e)) / (2 * h)
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(gmax, np.abs(fd).max(), rtol=1e-5)
+    np.testing.assert_allclose(
+        loss / len(y), objective(theta0) - L.penalty(theta0[:, :-1], alpha, 0)
+    )
+
+
+@pytest.mark.parametrize("backend_name", COMPILED_BACKENDS)
+def test_full_batch_independent_of_thread_count(backend_name):
+    X, y, sw, order = _problem(np.float64, n=5000, d=8)
+    order = np.arange(len(y), dtype=np.int64)
+    mod = kernel_module(backend_name, "sgd")
+    out = []
+    for threads in (1, 2):
+        set_num_threads(threads)
+        theta = np.zeros((1, 9))
+        state = np.zeros((2, 1, 9))
+        for t in range(1, 4):
+            res = mod.minibatch_epoch(X, y, sw, order, theta, state, L.LOG_LOSS, 0.1, 1e-3, 0.0,
+                                      2, 0, 0.1, 0.5, 1.0, HYPER, len(y), True, float(t))  # fmt: skip
+        out.append((theta.copy(), res))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    assert out[0][1] == out[1][1]
+
+
+def test_every_backend_is_tested():
+    assert "python" in BACKENDS and "numpy" in BACKENDS

@@ -1,0 +1,321 @@
+"""fastml.linear_model estimators against their oracles: scikit-learn's
+SGDClassifier/SGDRegressor (same algorithm), closed-form least squares,
+scikit-learn's lbfgs LogisticRegression, and the estimators' own contracts
+(partial_fit == fit, early stopping, divergence, bad input, scikit-learn API)."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+
+from fastml._base import NotFittedError
+from fastml.linear_model import (
+    DivergenceError,
+    LinearRegression,
+    LogisticRegression,
+    SGDClassifier,
+    SGDRegressor,
+)
+
+sk_lm = pytest.importorskip("sklearn.linear_model")
+
+
+def _clf_data(n=300, d=5, classes=2, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((classes, d)) * 2
+    y = rng.integers(0, classes, n)
+    X = centers[y] + rng.standard_normal((n, d))
+    return X.astype(dtype), y
+
+
+def _reg_data(n=200, d=5, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = X @ rng.standard_normal(d) + 0.5 + 0.1 * rng.standard_normal(n)
+    return X.astype(dtype), y
+
+
+@pytest.mark.parametrize(
+    ("loss", "penalty", "learning_rate"),
+    [
+        ("hinge", "l2", "optimal"),
+        ("log_loss", "elasticnet", "constant"),
+        ("modified_huber", "l1", "invscaling"),
+        ("squared_hinge", None, "adaptive"),
+    ],
+)
+def test_sgdclassifier_matches_sklearn_without_shuffle(fast_backend, loss, penalty, learning_rate):
+    """Same algorithm, same order (shuffle=False): same model up to rounding."""
+    X, y = _clf_data(classes=2 if loss != "hinge" else 3)
+    kw = dict(loss=loss, penalty=penalty, learning_rate=learning_rate, eta0=0.01, alpha=1e-3,
+              max_iter=4, tol=None, shuffle=False)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = sk_lm.SGDClassifier(**kw).fit(X, y)
+    got = SGDClassifier(**kw, backend=fast_backend).fit(X, y)
+    np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got.intercept_, ref.intercept_, rtol=1e-9, atol=1e-12)
+    assert got.t_ == ref.t_
+    np.testing.assert_array_equal(got.predict(X), ref.predict(X))
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "huber", "epsilon_insensitive"])
+def test_sgdregressor_matches_sklearn_without_shuffle(loss):
+    X, y = _reg_data()
+    kw = dict(loss=loss, max_iter=3, tol=None, shuffle=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = sk_lm.SGDRegressor(**kw).fit(X, y)
+    got = SGDRegressor(**kw).fit(X, y)
+    np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got.intercept_, ref.intercept_, rtol=1e-9, atol=1e-12)
+    assert got.coef_.shape == ref.coef_.shape and got.intercept_.shape == ref.intercept_.shape
+
+
+def test_sgd_default_run_converges_like_sklearn():
+    X, y = _clf_data(n=400, classes=3)
+    got = SGDClassifier(random_state=0).fit(X, y)
+    ref = sk_lm.SGDClassifier(random_state=0).fit(X, y)
+    assert got.stop_reason_ == "tol" and got.n_iter_ < 1000
+    assert got.score(X, y) >= ref.score(X, y) - 0.03
+
+
+def test_backends_agree_with_shuffling(backend):
+    X, y = _clf_data(n=120, classes=3)
+    kw = dict(loss="log_loss", max_iter=3, tol=None, random_state=7)
+    ref = SGDClassifier(**kw, backend="python").fit(X, y)
+    got = SGDClassifier(**kw, backend=backend).fit(X, y)
+    np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got.history_["loss"], ref.history_["loss"], rtol=1e-9)
+
+
+def test_linear_regression_converges_to_least_squares(fast_backend, dtype):
+    X, y = _reg_data(dtype=dtype)
+    m = LinearRegression(tol=1e-7, max_iter=3000, backend=fast_backend).fit(X, y)
+    A = np.hstack([X.astype(np.float64), np.ones((len(y), 1))])
+    sol = np.linalg.lstsq(A, y, rcond=None)[0]
+    tol = 1e-6 if dtype == np.float64 else 1e-3
+    assert m.coef_.dtype == dtype and m.predict(X).dtype == dtype
+    np.testing.assert_allclose(m.coef_, sol[:-1], atol=tol)
+    np.testing.assert_allclose(m.intercept_[0], sol[-1], atol=tol)
+    assert m.stop_reason_ == "gradient_tol"
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_logistic_regression_converges_to_sklearn_lbfgs(fast_backend, classes):
+    """alpha = 1 / (C n): the same optimum as scikit-learn's lbfgs, to 1e-4."""
+    X, y = _clf_data(n=300, classes=classes, seed=2)
+    w = np.random.default_rng(5).uniform(0.5, 1.5, len(y))
+    got = LogisticRegression(C=0.5, tol=1e-8, max_iter=5000, backend=fast_backend)
+    got.fit(X, y, sample_weight=w)
+    ref = sk_lm.LogisticRegression(C=0.5, tol=1e-10, max_iter=10000).fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(got.coef_, ref.coef_, atol=1e-4)
+    if classes == 2:
+        np.testing.assert_allclose(got.intercept_, ref.intercept_, atol=1e-4)
+    else:  # softmax intercepts are defined up to a constant shift
+        np.testing.assert_allclose(got.predict_proba(X), ref.predict_proba(X), atol=1e-5)
+    np.testing.assert_allclose(got.predict_proba(X).sum(axis=1), 1.0)
+    np.testing.assert_array_equal(got.predict(X), ref.predict(X))
+
+
+def test_optimizers_reduce_the_loss(fast_backend):
+    X, y = _clf_data(n=300, classes=3)
+    for opt in ("momentum", "nesterov", "adagrad", "rmsprop", "adam"):
+        m = SGDClassifier(loss="log_loss", multi_class="multinomial", optimizer=opt, eta0=0.02,
+                          batch_size=16, max_iter=15, tol=None, random_state=0,
+                          backend=fast_backend).fit(X, y)  # fmt: skip
+        hist = m.history_["loss"]
+        assert hist[-1] < 0.5 * hist[0], (opt, hist)
+        assert m.score(X, y) > 0.8
+
+
+def test_adam_first_step_matches_keras_formula():
+    """Adam's first step moves every weight by about lr (m/sqrt(v) = sign(g) at t=1)."""
+    X = np.array([[1.0, -2.0], [3.0, 1.0]])
+    y = np.array([1.0, 2.0])
+    m = SGDRegressor(optimizer="adam", eta0=0.001, batch_size=None, max_iter=1, tol=None,
+                     penalty=None, shuffle=False).fit(X, y)  # fmt: skip
+    g = np.r_[X.T @ (-y) / 2, -y.mean()]  # gradient at zero
+    # Keras: m = (1-b1) g, v = (1-b2) g^2, step = lr sqrt(1-b2)/(1-b1) m / (sqrt(v) + eps)
+    step = 0.001 * g / (np.abs(g) + 1e-7 / np.sqrt(1 - 0.999))
+    np.testing.assert_allclose(np.r_[m.coef_, m.intercept_], -step, rtol=1e-6)
+
+
+def test_partial_fit_equals_fit(fast_backend):
+    X, y = _clf_data(n=200, classes=3)
+    kw = dict(loss="log_loss", random_state=3, tol=None, backend=fast_backend)
+    full = SGDClassifier(max_iter=4, **kw).fit(X, y)
+    inc = SGDClassifier(**kw)
+    for _ in range(4):
+        inc.partial_fit(X, y, classes=np.unique(y))
+    np.testing.assert_allclose(inc.coef_, full.coef_, rtol=1e-12)
+    assert inc.t_ == full.t_
+    kw.pop("loss")
+    for opt in ("adam",):  # optimizer state carried across calls
+        full = SGDRegressor(optimizer=opt, batch_size=8, max_iter=3, **kw).fit(*_reg_data())
+        inc = SGDRegressor(optimizer=opt, batch_size=8, **kw)
+        for _ in range(3):
+            inc.partial_fit(*_reg_data())
+        np.testing.assert_allclose(inc.coef_, full.coef_, rtol=1e-12)
+        assert len(inc.history_["loss"]) == 3
+
+
+def test_early_stopping_restores_best_epoch():
+    X, y = _reg_data(n=200)
+    rng = np.random.default_rng(0)
+    y = y + rng.standard_normal(len(y)) * 3  # noisy: validation loss goes up and down
+    m = SGDRegressor(learning_rate="constant", eta0=0.05, early_stopping=True,
+                     n_iter_no_change=3, tol=0.0, max_iter=200, random_state=0).fit(X, y)  # fmt: skip
+    val = m.history_["val_loss"]
+    best = int(np.argmin(val)) + 1
+    assert m.stop_reason_ == "early_stopping"
+    assert m.best_epoch_ == best and m.n_iter_ > best
+    # the restored weights reproduce the best epoch's validation loss
+    rerun = SGDRegressor(learning_rate="constant", eta0=0.05, early_stopping=True, tol=None,
+                         max_iter=best, random_state=0).fit(X, y)  # fmt: skip
+    np.testing.assert_allclose(m.coef_, rerun.coef_, rtol=1e-12)
+
+
+def test_divergence_raises_naming_the_epoch():
+    X, y = _reg_data()
+    X = X * 1e3
+    with pytest.raises(DivergenceError, match=r"epoch \d+.*smaller learning rate"):
+        SGDRegressor(learning_rate="constant", eta0=10.0, max_iter=50).fit(X, y)
+    # full batch: an epoch's loss is measured before its step, so step 1 shows in epoch 2
+    with pytest.raises(DivergenceError, match="diverged at epoch 2"):
+        LinearRegression(eta0=1e3, optimizer="sgd").fit(X, y)
+    with pytest.raises(DivergenceError, match="non-finite"):
+        LinearRegression(eta0=1e30, optimizer="sgd").fit(X.astype(np.float32), y)
+
+
+def test_float32_trains_in_float32(fast_backend):
+    X, y = _clf_data(dtype=np.float32, classes=3)
+    kw = dict(loss="log_loss", learning_rate="constant", eta0=0.01, max_iter=3, random_state=0)
+    m = SGDClassifier(**kw, backend=fast_backend).fit(X, y)
+    assert m.coef_.dtype == np.float32 and m.intercept_.dtype == np.float32
+    assert m.decision_function(X).dtype == np.float32
+    assert m.predict_proba(X).dtype == np.float32
+    m64 = SGDClassifier(**kw, backend=fast_backend)
+    m64.fit(X.astype(np.float64), y)
+    np.testing.assert_allclose(m.coef_, m64.coef_, rtol=1e-3, atol=1e-4)
+
+
+def test_predict_proba_and_class_weight():
+    X, y = _clf_data(n=300, classes=3)
+    for loss in ("log_loss", "modified_huber"):
+        m = SGDClassifier(loss=loss, random_state=0).fit(X, y)
+        P = m.predict_proba(X)
+        assert P.shape == (300, 3)
+        np.testing.assert_allclose(P.sum(axis=1), 1.0)
+        np.testing.assert_allclose(np.exp(m.predict_log_proba(X)), P)
+    with pytest.raises(AttributeError, match="loss='log_loss'"):
+        SGDClassifier(loss="hinge").fit(X, y).predict_proba(X)
+    # class_weight="balanced" on imbalanced data raises the minority recall
+    keep = (y != 1) | (np.arange(len(y)) % 6 == 0)
+    Xi, yi = X[keep], y[keep]
+    plain = SGDClassifier(random_state=0).fit(Xi, yi)
+    bal = SGDClassifier(class_weight="balanced", random_state=0).fit(Xi, yi)
+    rec = lambda m: np.mean(m.predict(Xi[yi == 1]) == 1)  # noqa: E731
+    assert rec(bal) >= rec(plain)
+    w = {0: 1.0, 1: 3.0, 2: 1.0}
+    a = SGDClassifier(class_weight=w, max_iter=3, tol=None, shuffle=False).fit(Xi, yi)
+    b = SGDClassifier(max_iter=3, tol=None, shuffle=False).fit(
+        Xi, yi, sample_weight=np.where(yi == 1, 3.0, 1.0)
+    )
+    np.testing.assert_allclose(a.coef_, b.coef_)
+
+
+def test_string_labels_history_verbose_and_warm_start():
+    X, y = _clf_data(n=200)
+    labels = np.array(["cat", "dog"])[y]
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        m = SGDClassifier(verbose=1, max_iter=3, tol=None, random_state=0).fit(X, labels)
+    assert buf.getvalue().count("-- Epoch") == 3
+    assert set(m.predict(X)) <= {"cat", "dog"}
+    assert m.coef_.shape == (1, 5) and m.intercept_.shape == (1,)
+    assert set(m.history_) == {"loss", "lr", "time"} and len(m.history_["lr"]) == 3
+    assert m.n_iter_ == 3 and m.stop_reason_ == "max_iter"
+    warm = SGDClassifier(warm_start=True, max_iter=1, tol=None, random_state=0, eta0=0.1,
+                         learning_rate="constant").fit(X, labels)  # fmt: skip
+    first = warm.coef_.copy()
+    warm.fit(X, labels)
+    cold = SGDClassifier(max_iter=1, tol=None, random_state=0, eta0=0.1,
+                         learning_rate="constant").fit(X, labels)  # fmt: skip
+    np.testing.assert_allclose(cold.coef_, first)
+    assert not np.allclose(warm.coef_, first)
+
+
+def test_bad_input_errors():
+    X, y = _clf_data(n=50)
+    Xnan = X.copy()
+    Xnan[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        SGDClassifier().fit(Xnan, y)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        SGDRegressor().fit(X, np.where(np.arange(50) == 2, np.inf, 1.0))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        SGDClassifier().fit(X, np.zeros(50))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        SGDClassifier().fit(X, y[:-1])
+    with pytest.raises(ValueError, match="sample_weight must have shape"):
+        SGDClassifier().fit(X, y, sample_weight=np.ones(49))
+    with pytest.raises(ValueError, match="unknown loss"):
+        SGDClassifier(loss="nope").fit(X, y)
+    with pytest.raises(ValueError, match="unknown loss"):
+        SGDRegressor(loss="hinge").fit(X, y)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        SGDClassifier(optimizer="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
+        SGDClassifier(alpha=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="eta0 must be > 0"):
+        SGDClassifier(learning_rate="constant", eta0=0.0).fit(X, y)
+    with pytest.raises(ValueError, match="batch_size"):
+        SGDClassifier(batch_size=0).fit(X, y)
+    with pytest.raises(NotImplementedError, match="average"):
+        SGDClassifier(average=True).fit(X, y)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        SGDClassifier().partial_fit(X, y)
+    with pytest.raises(NotFittedError):
+        SGDClassifier().predict(X)
+    with pytest.raises(NotFittedError):
+        LinearRegression().predict(X)
+    m = SGDClassifier(max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="has 4 features, but SGDClassifier is expecting 5"):
+        m.predict(X[:, :4])
+    with pytest.raises(ValueError, match="C must be a positive"):
+        LogisticRegression(C=0).fit(X, y)
+
+
+def test_sklearn_api_clone_gridsearch_pipeline():
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = _clf_data(n=120)
+    est = SGDClassifier(loss="log_loss", alpha=1e-3)
+    c = clone(est)
+    assert c.get_params() == est.get_params() and c is not est
+    assert "loss='log_loss'" in repr(est)
+    gs = GridSearchCV(SGDClassifier(max_iter=20, random_state=0), {"alpha": [1e-4, 1e-2]}, cv=3)
+    gs.fit(X, y)
+    assert gs.best_params_["alpha"] in (1e-4, 1e-2)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    assert pipe.score(X, y) > 0.8
+    Xr, yr = _reg_data()
+    assert make_pipeline(StandardScaler(), LinearRegression()).fit(Xr, yr).score(Xr, yr) > 0.99
+
+
+def test_plot_history():
+    pytest.importorskip("matplotlib")
+    from fastml.plotting import plot_history
+
+    X, y = _reg_data()
+    m = SGDRegressor(early_stopping=True, max_iter=10, random_state=0).fit(X, y)
+    fig = plot_history(m)
+    assert len(fig.axes[0].lines) == 2
