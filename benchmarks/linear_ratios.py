@@ -1,0 +1,118 @@
+"""Issue 3's speed bars, measured side by side in one process.
+
+For every case of :mod:`fastml.bench.cases_linear` (default: issue 3's
+200000 x 100 float64, 2 threads, BLAS limited to the same), each
+implementation is called once untimed and its result checked, then the
+implementations are timed in alternation (round-robin) for ``--rounds``
+rounds and compared by their medians, so that a busy machine slows all of
+them alike. Prints one Markdown table of ratios against the bars.
+
+Run: ``python benchmarks/linear_ratios.py [--sizes default] [--rounds 7] [--threads 2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+BARS = {
+    # op: (fastml impl, peer impl, bar, what)
+    "sgd-log_loss": [
+        ("fastml-auto", "sklearn", 4.0, "SGD batch 1, default backend vs scikit-learn"),
+        ("fastml-numba", "sklearn", 2.0, "SGD batch 1, numba vs scikit-learn"),
+        ("fastml-cython", "sklearn", 2.0, "SGD batch 1, cython vs scikit-learn"),
+    ],
+    "fullbatch-step": [
+        ("fastml-auto", "numpy-2matvec", 2.5, "full-batch step, default backend vs NumPy"),
+        ("fastml-numba", "numpy-2matvec", 2.5, "full-batch step, numba vs NumPy"),
+        ("fastml-cython", "numpy-2matvec", 2.5, "full-batch step, cython vs NumPy"),
+    ],
+    "minibatch-adam-256": [
+        ("fastml-auto", "torch", 3.0, "mini-batch 256 Adam epoch, default backend vs PyTorch"),
+    ],
+}
+
+
+def _time_round_robin(case, rounds):
+    inputs = case.inputs()
+    results = {}
+    for impl, fn in case.impls.items():
+        out = fn(inputs)  # warm-up: JIT compile, lazy imports
+        case.check(out, inputs, impl)
+        results[impl] = out
+    times = {impl: [] for impl in case.impls}
+    for _ in range(rounds):
+        for impl, fn in case.impls.items():
+            t0 = time.perf_counter()
+            fn(inputs)
+            times[impl].append(time.perf_counter() - t0)
+    case.release()
+    return {impl: statistics.median(v) for impl, v in times.items()}, results
+
+
+def main(argv=None):
+    import fastml
+    from fastml.bench.cases_linear import linear_cases
+    from fastml.bench.runner import thread_limits
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="default")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dtype", default="float64")
+    args = ap.parse_args(argv)
+
+    rows = []
+    with thread_limits(args.threads):
+        cases = linear_cases(args.sizes, dtypes=(args.dtype,), all_at_python_size=True)
+        medians = {}
+        losses = {}
+        for case in cases:
+            if case.role == "python" and case.op != "sgd-log_loss":
+                continue
+            rounds = 3 if case.role == "python" else args.rounds
+            med, res = _time_round_robin(case, rounds)
+            medians[(case.op, case.role)] = (med, case)
+            losses[(case.op, case.role)] = res
+            print(f"{case.group}: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in med.items()))
+        for op, bars in BARS.items():
+            if (op, "main") not in medians:
+                continue
+            med, case = medians[(op, "main")]
+            for impl, peer, bar, what in bars:
+                if impl not in med or peer not in med:
+                    rows.append((what, case.size_label, "-", bar, "not measured (peer missing)"))
+                    continue
+                ratio = med[peer] / med[impl]
+                rows.append((what, case.size_label, f"{ratio:.2f}x", bar, ratio >= bar))
+        # final training log-loss against scikit-learn's (<= 1% worse)
+        res = losses.get(("sgd-log_loss", "main"))
+        if res and "sklearn" in res:
+            for impl in ("fastml-auto", "fastml-numba", "fastml-cython"):
+                if impl in res:
+                    rel = res[impl] / res["sklearn"] - 1.0
+                    rows.append((f"final log-loss {impl} vs scikit-learn ({res[impl]:.5f} vs "
+                                 f"{res['sklearn']:.5f})", "", f"{rel:+.3%}", "<= +1%",
+                                 rel <= 0.01))  # fmt: skip
+        # per epoch against pure Python, on the small size both ran at
+        if ("sgd-log_loss", "python") in medians:
+            med, case = medians[("sgd-log_loss", "python")]
+            for impl in ("fastml-auto", "fastml-numba", "fastml-cython"):
+                if impl in med:
+                    ratio = med["fastml-python"] / med[impl]
+                    rows.append((f"SGD epoch, {impl} vs pure Python", case.size_label,
+                                 f"{ratio:.0f}x", 200.0, ratio >= 200))  # fmt: skip
+    print()
+    print(f"fastml {fastml.__version__}, {args.dtype}, {args.threads} threads, medians of "
+          f"{args.rounds} alternating rounds (pure Python: 3)")  # fmt: skip
+    print("| bar | size | measured | required | met |")
+    print("|---|---|---|---|---|")
+    for what, size, got, bar, ok in rows:
+        met = ok if isinstance(ok, str) else ("yes" if ok else "**no**")
+        req = f">= {bar}x" if isinstance(bar, float) else bar
+        print(f"| {what} | {size} | {got} | {req} | {met} |")
+
+
+if __name__ == "__main__":
+    main()
