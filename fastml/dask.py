@@ -27,9 +27,10 @@ import operator
 import numpy as np
 
 from . import distance as _distance
+from ._base import BaseEstimator, check_is_fitted
 from ._config import use_num_threads
 
-__all__ = ["cdist", "pairwise_distances_chunked"]
+__all__ = ["Incremental", "cdist", "pairwise_distances_chunked"]
 
 
 def _dask_array():
@@ -276,3 +277,197 @@ def _reduce_block(x, y, start, *, reduce_func, metric, backend, kwargs, single):
     D = _distance.cdist(x, y, metric, backend=backend, **kwargs)
     out = reduce_func(D, start)
     return (out,) if single else tuple(out)
+
+
+# --------------------------------------------------------------------- incremental
+
+
+class Incremental(BaseEstimator):
+    """Train an estimator with ``partial_fit`` by streaming the blocks of a dask array.
+
+    Like dask-ml's ``Incremental``: the blocks are visited one after another
+    (in a shuffled order per epoch if ``shuffle_blocks``), each in a task that
+    calls ``partial_fit`` on the model the previous task returned. The data
+    stay where they are (on the workers); only the model, a few arrays of
+    coefficients, travels between tasks. Works with any estimator that has
+    ``partial_fit`` (fastml's ``SGDClassifier`` / ``SGDRegressor``, or
+    scikit-learn's).
+
+    Parameters
+    ----------
+    estimator : estimator with ``partial_fit``
+        Copied (``copy.deepcopy``) at the start of :meth:`fit`; never modified.
+    epochs : int, default 1
+        Passes over all the blocks per call of :meth:`fit`.
+    shuffle_blocks : bool, default True
+        Visit the blocks in a new random order every epoch.
+    random_state : None or int
+        Seeds the block order.
+    threads_per_task : int, default 1
+        Kernel threads inside each task.
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        The trained copy.
+    history_ : dict of lists
+        One entry per block visited: ``epoch``, ``block``, ``n_samples``,
+        ``time`` (seconds of that ``partial_fit``) and, when the estimator
+        keeps a ``history_`` with a ``loss``, that block's ``loss``.
+    n_blocks_seen_ : int
+    """
+
+    def __init__(
+        self, estimator, *, epochs=1, shuffle_blocks=True, random_state=None, threads_per_task=1
+    ):
+        self.estimator = estimator
+        self.epochs = epochs
+        self.shuffle_blocks = shuffle_blocks
+        self.random_state = random_state
+        self.threads_per_task = threads_per_task
+
+    @property
+    def _estimator_type(self):
+        return getattr(self.estimator, "_estimator_type", None)
+
+    def fit(self, X, y=None, **fit_kwargs):
+        """Train a fresh copy of ``estimator`` on all blocks; return self.
+
+        Parameters
+        ----------
+        X : dask.array.Array or ndarray of shape (n_samples, n_features)
+            Chunked along rows only.
+        y : dask.array.Array or ndarray of shape (n_samples,), optional
+            Re-chunked to match ``X``'s rows.
+        **fit_kwargs
+            Passed to every ``partial_fit`` (e.g. ``classes``; computed from
+            ``y`` for classifiers when not given).
+        """
+        import copy
+
+        self.estimator_ = copy.deepcopy(self.estimator)
+        self.history_ = {"epoch": [], "block": [], "n_samples": [], "time": []}
+        self.n_blocks_seen_ = 0
+        return self._train(X, y, fit_kwargs)
+
+    def partial_fit(self, X, y=None, **fit_kwargs):
+        """Like :meth:`fit`, but continue from the current ``estimator_`` if any."""
+        if not hasattr(self, "estimator_"):
+            return self.fit(X, y, **fit_kwargs)
+        return self._train(X, y, fit_kwargs)
+
+    def _train(self, X, y, fit_kwargs):
+        import inspect
+
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs must be a positive integer; got {self.epochs!r}")
+        if not hasattr(self.estimator_, "partial_fit"):
+            raise TypeError(
+                f"estimator must have a partial_fit method; {type(self.estimator).__name__} has not"
+            )
+        takes_classes = "classes" in inspect.signature(self.estimator_.partial_fit).parameters
+        if not _is_dask(X):
+            X_blocks = [np.asarray(X)]
+            y_blocks = [None if y is None else np.asarray(y)]
+        else:
+            X = _rows_only(X, "X")
+            X_blocks = list(X.to_delayed().ravel())
+            y_blocks = [None] * len(X_blocks)
+            if y is not None:
+                da = _dask_array()
+                y = da.asarray(y)
+                if y.shape[0] != X.shape[0]:
+                    raise ValueError(
+                        f"X and y must have the same number of rows; got {X.shape[0]} and "
+                        f"{y.shape[0]}"
+                    )
+                y = y.rechunk({0: X.chunks[0], **{a: -1 for a in range(1, y.ndim)}})
+                y_blocks = list(y.to_delayed().ravel())
+        if takes_classes and "classes" not in fit_kwargs and y is not None:
+            if getattr(self, "_classes", None) is None:
+                self._classes = np.unique(np.asarray(y.compute() if _is_dask(y) else y))
+            fit_kwargs = {**fit_kwargs, "classes": self._classes}
+        import dask
+
+        rng = np.random.default_rng(self.random_state)
+        model = dask.delayed(self.estimator_, traverse=False)
+        records = []
+        step = functools.partial(_in_task, self.threads_per_task, _partial_fit_block)
+        first_epoch = max(self.history_["epoch"], default=-1) + 1
+        for epoch in range(first_epoch, first_epoch + self.epochs):
+            order = rng.permutation(len(X_blocks)) if self.shuffle_blocks else range(len(X_blocks))
+            for b in order:
+                out = dask.delayed(step, nout=2, pure=False)(
+                    model, X_blocks[b], y_blocks[b], fit_kwargs
+                )
+                model = out[0]
+                records.append((epoch, int(b), out[1]))
+        model, stats = dask.compute(model, [r[2] for r in records])
+        self.estimator_ = model
+        for (epoch, block, _), (n, seconds, loss) in zip(records, stats, strict=True):
+            self.history_["epoch"].append(epoch)
+            self.history_["block"].append(block)
+            self.history_["n_samples"].append(n)
+            self.history_["time"].append(seconds)
+            if loss is not None:
+                self.history_.setdefault("loss", []).append(loss)
+        self.n_blocks_seen_ += len(records)
+        if hasattr(model, "n_features_in_"):
+            self.n_features_in_ = model.n_features_in_
+        if hasattr(model, "classes_"):
+            self.classes_ = model.classes_
+        return self
+
+    def _map(self, method, X):
+        check_is_fitted(self, "estimator_")
+        fn = getattr(self.estimator_, method)
+        if not _is_dask(X):
+            return fn(X)
+        X = _rows_only(X, "X")
+        sample = fn(np.zeros((1, X.shape[1]), dtype=X.dtype))
+        sample = np.asarray(sample)
+        return X.map_blocks(
+            lambda block: fn(block),
+            dtype=sample.dtype,
+            chunks=(X.chunks[0], *sample.shape[1:]),
+            drop_axis=1 if sample.ndim == 1 else None,
+            meta=np.empty((0,) * sample.ndim, sample.dtype),
+        )
+
+    def predict(self, X):
+        """``estimator_.predict`` on every block (lazy for dask input)."""
+        return self._map("predict", X)
+
+    def predict_proba(self, X):
+        """``estimator_.predict_proba`` on every block (lazy for dask input)."""
+        return self._map("predict_proba", X)
+
+    def decision_function(self, X):
+        """``estimator_.decision_function`` on every block (lazy for dask input)."""
+        return self._map("decision_function", X)
+
+    def score(self, X, y, sample_weight=None):
+        """``estimator_.score`` on the whole data (computed; a float)."""
+        check_is_fitted(self, "estimator_")
+        X = np.asarray(X.compute() if _is_dask(X) else X)
+        y = np.asarray(y.compute() if _is_dask(y) else y)
+        return self.estimator_.score(X, y, sample_weight=sample_weight)
+
+
+def _partial_fit_block(model, X, y, fit_kwargs):
+    """One ``partial_fit`` on one block; returns (model, (n_samples, seconds, loss))."""
+    import copy
+    import time
+
+    model = copy.deepcopy(model)  # tasks must not mutate their inputs (retries, threads)
+    t0 = time.perf_counter()
+    if y is None:
+        model.partial_fit(X, **fit_kwargs)
+    else:
+        model.partial_fit(X, y, **fit_kwargs)
+    seconds = time.perf_counter() - t0
+    history = getattr(model, "history_", None)
+    loss = None
+    if isinstance(history, dict) and history.get("loss"):
+        loss = float(history["loss"][-1])
+    return model, (int(X.shape[0]), seconds, loss)

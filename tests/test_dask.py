@@ -158,3 +158,60 @@ def test_worker_killed_mid_computation(client):
     np.testing.assert_allclose(got, fastml.cdist(A, B, "cityblock"), rtol=1e-12)
     client.wait_for_workers(2, timeout=60)
     assert victim not in client.run(os.getpid).values()
+
+
+def _blocks_of(X, chunks):
+    edges = np.concatenate([[0], np.cumsum(chunks)])
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+@pytest.mark.parametrize("scheduler", ["distributed", "threads"])
+def test_incremental_equals_partial_fit_over_the_blocks(client, scheduler):
+    sklearn_linear = pytest.importorskip("sklearn.linear_model")
+    from fastml.datasets import make_classification
+
+    X, y = make_classification(1000, 6, random_state=0)
+    dX = da.from_array(X, chunks=(230, -1))  # 230 x 4 + 80
+    dy = da.from_array(y, chunks=300)  # re-chunked to X's rows inside
+    est = sklearn_linear.SGDClassifier(loss="log_loss", shuffle=False, random_state=0)
+    inc = fd.Incremental(est, epochs=2, shuffle_blocks=True, random_state=3)
+    if scheduler == "threads":
+        import dask
+
+        with dask.config.set(scheduler="threads"):
+            inc.fit(dX, dy)
+    else:
+        inc.fit(dX, dy)
+    assert not hasattr(est, "coef_")  # the user's estimator is untouched
+
+    ref = sklearn_linear.SGDClassifier(loss="log_loss", shuffle=False, random_state=0)
+    blocks = _blocks_of(X, dX.chunks[0])
+    assert len(inc.history_["block"]) == 2 * len(blocks)
+    for b in inc.history_["block"]:  # the order the wrapper visited, shuffled per epoch
+        ref.partial_fit(X[blocks[b]], y[blocks[b]], classes=np.array([0, 1]))
+    np.testing.assert_allclose(inc.estimator_.coef_, ref.coef_, rtol=1e-12)
+    np.testing.assert_allclose(inc.estimator_.intercept_, ref.intercept_, rtol=1e-12)
+    assert sorted(inc.history_["block"][:5]) == list(range(5))
+    assert inc.history_["block"][:5] != inc.history_["block"][5:]  # reshuffled each epoch
+    assert sum(inc.history_["n_samples"]) == 2 * len(X)
+
+    pred = inc.predict(dX)
+    np.testing.assert_array_equal(client.compute(pred, sync=True), ref.predict(X))
+    proba = client.compute(inc.predict_proba(dX), sync=True)
+    np.testing.assert_allclose(proba, ref.predict_proba(X), rtol=1e-12)
+    assert inc.score(dX, dy) == pytest.approx(ref.score(X, y))
+
+
+def test_incremental_errors(data):
+    A, _ = data
+    with pytest.raises(TypeError, match="partial_fit"):
+        fd.Incremental(object()).fit(da.from_array(A, chunks=(50, -1)))
+    sklearn_linear = pytest.importorskip("sklearn.linear_model")
+    inc = fd.Incremental(sklearn_linear.SGDRegressor(), epochs=0)
+    with pytest.raises(ValueError, match="epochs"):
+        inc.fit(da.from_array(A, chunks=(50, -1)), A[:, 0])
+    inc = fd.Incremental(sklearn_linear.SGDRegressor())
+    with pytest.raises(ValueError, match="same number of rows"):
+        inc.fit(da.from_array(A, chunks=(50, -1)), A[:10, 0])
+    with pytest.raises(ValueError, match="not fitted"):
+        inc.predict(A)
