@@ -47,7 +47,7 @@ CYTHON_C_DIR = os.path.join("build", "cython")  # generated C sources
 DISPATCHED = ("distance", "kmeans")
 VARIANT_NAMES = ("baseline", "v3", "v4")
 # Modules whose reductions need reassociation to vectorise (see their docstrings).
-REASSOCIATE = ("distance", "kmeans")
+REASSOCIATE = ("distance",)
 
 BASE_DIRECTIVES = {
     "language_level": 3,

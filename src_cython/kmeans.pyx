@@ -15,16 +15,16 @@ oracle), ``fastml._numpy.kmeans`` and ``fastml._numba.kmeans``:
 How it is fast
 --------------
 Distances are ranked by ``||c||^2 - 2 x.c``, as scikit-learn does with BLAS.
-The centres are packed transposed (d x k) once per call; the micro-kernel
-computes the dot products of 4 samples with all k centres: for each block of
-8 features, the loop over centres (contiguous; vectorised by the compiler,
-lanes = centres, FMA) does ``D[r, j] += x[r, q] c[q, j]`` for 4 samples r and
-8 features q, so each centre vector loaded serves 4 samples and each
-accumulator load/store serves 8 FMAs. The argmin over the k values of a
-sample is two vectorised integer reductions over keys that order like the
-floats (IEEE bits with the magnitude flipped for negative values): a min,
-then the lowest index holding it. Built per CPU variant (setup.py
-``DISPATCHED``); with ``-fassociative-math`` for the vectorised sums.
+The centres are packed once per call into panels of 8 (float64) or 16
+(float32) centres, feature-major; the micro-kernel (``FASTML_KM_TILE``, C
+with GCC/Clang vector extensions, so portable across the CPU variants) keeps
+a tile of 4 samples x 2 vectors of centres in 8 accumulator registers: per
+feature, 2 vector loads of the panel, 4 broadcasts, 8 FMAs. The argmin over
+the k values of a sample is two vectorised integer reductions over keys that
+order like the floats (IEEE bits with the magnitude flipped for negative
+values): a min, then the lowest index holding it. Built per CPU variant
+(setup.py ``DISPATCHED``), without ``-fassociative-math``: the compiler must
+not split the feature loop into lanes.
 
 Determinism: samples are cut into groups of a fixed number of rows (a
 function of n, k and d only, :func:`group_rows`); each group is processed by
@@ -50,11 +50,10 @@ __all__ = ["assign", "group_rows", "inertia", "lloyd"]
 _compile_args = FASTML_COMPILE_ARGS.decode()
 
 DEF R = 4          # samples per register tile
-DEF KB = 8         # features per micro-kernel block
 cdef Py_ssize_t MIN_GROUP = 2048
 cdef Py_ssize_t MAX_PARTIAL = 1 << 23
 cdef int64_t MAG64 = 0x7FFFFFFFFFFFFFFF  # magnitude bits of a float64
-cdef int64_t MAG32 = 0x7FFFFFFF
+cdef int32_t MAG32 = 0x7FFFFFFF
 
 
 def group_rows(Py_ssize_t n, Py_ssize_t k, Py_ssize_t d):
@@ -64,107 +63,115 @@ def group_rows(Py_ssize_t n, Py_ssize_t k, Py_ssize_t d):
     return (rows + R - 1) // R * R
 
 
-cdef inline void _dots(const floating* X, Py_ssize_t d, Py_ssize_t i, int nr,
-                       const floating* Ct, Py_ssize_t k, floating* D) noexcept nogil:
-    """D[r*k + j] = X[i + r] . Ct[:, j] for r < nr (nr = 4 or 1)."""
-    cdef floating* D0 = D
-    cdef floating* D1 = D + k
-    cdef floating* D2 = D + 2 * k
-    cdef floating* D3 = D + 3 * k
-    cdef const floating* X0 = X + i * d
-    cdef const floating* X1 = X0 + d
-    cdef const floating* X2 = X1 + d
-    cdef const floating* X3 = X2 + d
-    cdef const floating* c0
-    cdef const floating* c1
-    cdef const floating* c2
-    cdef const floating* c3
-    cdef const floating* c4
-    cdef const floating* c5
-    cdef const floating* c6
-    cdef const floating* c7
-    cdef floating a0, a1, a2, a3, a4, a5, a6, a7
-    cdef floating b0, b1, b2, b3, b4, b5, b6, b7
-    cdef floating e0, e1, e2, e3, e4, e5, e6, e7
-    cdef floating f0, f1, f2, f3, f4, f5, f6, f7
-    cdef floating y0, y1, y2, y3, y4, y5, y6, y7, y, a, b, e, f
-    cdef Py_ssize_t j, kb = 0, q
-    memset(D, 0, sizeof(floating) * R * k)
-    if nr == R:
-        while kb + KB <= d:
-            c0 = Ct + kb * k
-            c1 = c0 + k
-            c2 = c1 + k
-            c3 = c2 + k
-            c4 = c3 + k
-            c5 = c4 + k
-            c6 = c5 + k
-            c7 = c6 + k
-            a0 = X0[kb]; a1 = X0[kb + 1]; a2 = X0[kb + 2]; a3 = X0[kb + 3]
-            a4 = X0[kb + 4]; a5 = X0[kb + 5]; a6 = X0[kb + 6]; a7 = X0[kb + 7]
-            b0 = X1[kb]; b1 = X1[kb + 1]; b2 = X1[kb + 2]; b3 = X1[kb + 3]
-            b4 = X1[kb + 4]; b5 = X1[kb + 5]; b6 = X1[kb + 6]; b7 = X1[kb + 7]
-            e0 = X2[kb]; e1 = X2[kb + 1]; e2 = X2[kb + 2]; e3 = X2[kb + 3]
-            e4 = X2[kb + 4]; e5 = X2[kb + 5]; e6 = X2[kb + 6]; e7 = X2[kb + 7]
-            f0 = X3[kb]; f1 = X3[kb + 1]; f2 = X3[kb + 2]; f3 = X3[kb + 3]
-            f4 = X3[kb + 4]; f5 = X3[kb + 5]; f6 = X3[kb + 6]; f7 = X3[kb + 7]
-            for j in range(k):
-                y0 = c0[j]; y1 = c1[j]; y2 = c2[j]; y3 = c3[j]
-                y4 = c4[j]; y5 = c5[j]; y6 = c6[j]; y7 = c7[j]
-                D0[j] += (a0 * y0 + a1 * y1 + a2 * y2 + a3 * y3) + (
-                    a4 * y4 + a5 * y5 + a6 * y6 + a7 * y7)
-                D1[j] += (b0 * y0 + b1 * y1 + b2 * y2 + b3 * y3) + (
-                    b4 * y4 + b5 * y5 + b6 * y6 + b7 * y7)
-                D2[j] += (e0 * y0 + e1 * y1 + e2 * y2 + e3 * y3) + (
-                    e4 * y4 + e5 * y5 + e6 * y6 + e7 * y7)
-                D3[j] += (f0 * y0 + f1 * y1 + f2 * y2 + f3 * y3) + (
-                    f4 * y4 + f5 * y5 + f6 * y6 + f7 * y7)
-            kb = kb + KB
-        for q in range(kb, d):
-            c0 = Ct + q * k
-            a = X0[q]; b = X1[q]; e = X2[q]; f = X3[q]
-            for j in range(k):
-                y = c0[j]
-                D0[j] += a * y
-                D1[j] += b * y
-                D2[j] += e * y
-                D3[j] += f * y
+cdef extern from *:
+    """
+    #include <string.h>
+    #if defined(__GNUC__) || defined(__clang__)
+    #define FASTML_KM_VECTOR_EXT 1
+    typedef double fastml_v4d __attribute__((vector_size(32)));
+    typedef float fastml_v8f __attribute__((vector_size(32)));
+    #else
+    #define FASTML_KM_VECTOR_EXT 0
+    typedef double fastml_v4d;
+    typedef float fastml_v8f;
+    #endif
+    /* One register tile, 4 samples x (2 * L) centres, for element type T and
+       vector type VT of L lanes (see below). */
+    #if FASTML_KM_VECTOR_EXT
+    #define FASTML_KM_TILE(NAME, T, VT, L)                                              \
+    static inline void NAME(const T* X0, Py_ssize_t d, const T* Pj, T* D,               \
+                            Py_ssize_t kp) {                                            \
+        VT a00 = {0}, a01 = {0}, a10 = {0}, a11 = {0};                                  \
+        VT a20 = {0}, a21 = {0}, a30 = {0}, a31 = {0};                                  \
+        const T* X1 = X0 + d; const T* X2 = X1 + d; const T* X3 = X2 + d;               \
+        for (Py_ssize_t q = 0; q < d; q++) {                                            \
+            VT p0, p1; T x;                                                             \
+            memcpy(&p0, Pj + 2 * L * q, sizeof(p0));                                    \
+            memcpy(&p1, Pj + 2 * L * q + L, sizeof(p1));                                \
+            x = X0[q]; a00 += x * p0; a01 += x * p1;                                    \
+            x = X1[q]; a10 += x * p0; a11 += x * p1;                                    \
+            x = X2[q]; a20 += x * p0; a21 += x * p1;                                    \
+            x = X3[q]; a30 += x * p0; a31 += x * p1;                                    \
+        }                                                                               \
+        memcpy(D, &a00, sizeof(a00)); memcpy(D + L, &a01, sizeof(a01));                 \
+        memcpy(D + kp, &a10, sizeof(a10)); memcpy(D + kp + L, &a11, sizeof(a11));       \
+        memcpy(D + 2 * kp, &a20, sizeof(a20)); memcpy(D + 2 * kp + L, &a21, sizeof(a21)); \
+        memcpy(D + 3 * kp, &a30, sizeof(a30)); memcpy(D + 3 * kp + L, &a31, sizeof(a31)); \
+    }
+    #else
+    #define FASTML_KM_TILE(NAME, T, VT, L)                                              \
+    static inline void NAME(const T* X0, Py_ssize_t d, const T* Pj, T* D,               \
+                            Py_ssize_t kp) {                                            \
+        for (int r = 0; r < 4; r++) for (int w = 0; w < 2 * L; w++) {                   \
+            T s = 0;                                                                    \
+            for (Py_ssize_t q = 0; q < d; q++) s += X0[r * d + q] * Pj[2 * L * q + w];  \
+            D[r * kp + w] = s;                                                          \
+        }                                                                               \
+    }
+    #endif
+    FASTML_KM_TILE(fastml_km_tile8, double, fastml_v4d, 4)
+    FASTML_KM_TILE(fastml_km_tile16, float, fastml_v8f, 8)
+    """
+    void fastml_km_tile8(const double* X0, Py_ssize_t d, const double* Pj, double* D,
+                         Py_ssize_t kp) noexcept nogil
+    void fastml_km_tile16(const float* X0, Py_ssize_t d, const float* Pj, float* D,
+                          Py_ssize_t kp) noexcept nogil
+
+
+# The register tiles: 4 samples x W centres (W = 8 float64 / 16 float32, two
+# 256-bit vectors per sample; lanes = centres). Pj is a panel of W centres,
+# feature-major (Pj[W q + w]); per feature: 2 vector loads of the panel, one
+# broadcast per sample, 8 FMAs into 8 accumulators that stay in registers,
+# stored to D (rows kp apart) at the end. Written with GCC/Clang vector
+# extensions (portable: the compiler emits SSE2 pairs on the baseline build,
+# AVX2/FMA on x86-64-v3); other compilers get the plain loops.
+
+
+cdef inline void _dots(const floating* X0, Py_ssize_t d, const floating* P, Py_ssize_t kp,
+                       floating* D) noexcept nogil:
+    """D[r, :] = X0[r] . every (padded) centre, for the 4 rows starting at X0."""
+    cdef Py_ssize_t jp
+    if floating is double:
+        for jp in range(0, kp, 8):
+            fastml_km_tile8(X0, d, P + jp * d, D + jp, kp)
     else:
-        for q in range(d):
-            c0 = Ct + q * k
-            a = X0[q]
-            for j in range(k):
-                D0[j] += a * c0[j]
+        for jp in range(0, kp, 16):
+            fastml_km_tile16(X0, d, P + jp * d, D + jp, kp)
 
 
-cdef inline Py_ssize_t _argmin(const floating* Dr, const floating* cn, Py_ssize_t k,
-                               int64_t* K) noexcept nogil:
-    """Lowest j minimising cn[j] - 2 Dr[j] (vectorised integer reductions over keys)."""
+cdef inline Py_ssize_t _argmin(const floating* Dr, const floating* cn,
+                               Py_ssize_t k) noexcept nogil:
+    """Lowest j minimising cn[j] - 2 Dr[j]: two vectorised integer reductions over keys."""
     cdef Py_ssize_t j, best = k, c
-    cdef int64_t m, kj, b
-    cdef floating v
-    for j in range(k):
-        v = cn[j] - (Dr[j] + Dr[j])
-        if floating is double:
-            b = bits64(v)
-            K[j] = b ^ ((b >> 63) & MAG64)
-        else:
-            b = bits32(v)
-            K[j] = b ^ ((b >> 31) & MAG32)
-    m = K[0]
-    for j in range(k):
-        kj = K[j]
-        m = kj if kj < m else m
-    for j in range(k):
-        c = j if K[j] == m else k
-        best = c if c < best else best
+    cdef int64_t m64 = MAG64, b64
+    cdef int32_t m32 = MAG32, b32
+    if floating is double:
+        for j in range(k):
+            b64 = bits64(cn[j] - (Dr[j] + Dr[j]))
+            b64 = b64 ^ ((b64 >> 63) & MAG64)
+            m64 = b64 if b64 < m64 else m64
+        for j in range(k):
+            b64 = bits64(cn[j] - (Dr[j] + Dr[j]))
+            b64 = b64 ^ ((b64 >> 63) & MAG64)
+            c = j if b64 == m64 else k
+            best = c if c < best else best
+    else:
+        for j in range(k):
+            b32 = bits32(cn[j] - (Dr[j] + Dr[j]))
+            b32 = b32 ^ ((b32 >> 31) & MAG32)
+            m32 = b32 if b32 < m32 else m32
+        for j in range(k):
+            b32 = bits32(cn[j] - (Dr[j] + Dr[j]))
+            b32 = b32 ^ ((b32 >> 31) & MAG32)
+            c = j if b32 == m32 else k
+            best = c if c < best else best
     return best
 
 
 cdef double _group(const floating* X, Py_ssize_t n, Py_ssize_t d, const floating* w,
-                   const double* xsq, const floating* Ct, const floating* cn, Py_ssize_t k,
+                   const double* xsq, const floating* P, const floating* cn, Py_ssize_t k,
                    int32_t* labels, double* psums, double* pw, Py_ssize_t g, Py_ssize_t G,
-                   bint update, floating* D, int64_t* K) noexcept nogil:
+                   bint update, floating* D, floating* Xt) noexcept nogil:
     """Label group g's samples, add them into its partial sums; return its inertia."""
     cdef Py_ssize_t i0 = g * G
     cdef Py_ssize_t i1 = min(n, i0 + G)
@@ -175,11 +182,17 @@ cdef double _group(const floating* X, Py_ssize_t n, Py_ssize_t d, const floating
     cdef const floating* xrow
     cdef floating* Dr
     while i < i1:
-        nr = R if i + R <= i1 else 1
-        _dots(X, d, i, nr, Ct, k, D)
+        nr = R if i + R <= i1 else <int>(i1 - i)
+        if nr == R:
+            _dots(X + i * d, d, P, k, D)
+        else:  # the last rows, padded by repeating the last one
+            for r in range(R):
+                for f in range(d):
+                    Xt[r * d + f] = X[(i + min(r, nr - 1)) * d + f]
+            _dots(Xt, d, P, k, D)
         for r in range(nr):
             Dr = D + r * k
-            best = _argmin(Dr, cn, k, K)
+            best = _argmin(Dr, cn, k)
             ii = i + r
             labels[ii] = <int32_t>best
             dist = <double>(cn[best] - (Dr[best] + Dr[best])) + xsq[ii]
@@ -201,31 +214,49 @@ def _run(const floating[:, ::1] X, const floating[::1] sample_weight,
          double[:, ::1] sums, double[::1] weights, bint update):
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1], k = centers.shape[0]
     cdef Py_ssize_t G = group_rows(n, k, d)
+    cdef Py_ssize_t width = 8 if floating is double else 16
+    cdef Py_ssize_t kp = (k + width - 1) // width * width
     cdef Py_ssize_t n_groups = (n + G - 1) // G
     cdef Py_ssize_t g, j, f
     cdef int nt = clamp_threads(threads_for(n * k * max(d, 1)), n_groups)
-    cdef floating[:, ::1] Ct = np.ascontiguousarray(np.asarray(centers).T)
-    cdef floating[::1] cn = np.einsum("ij,ij->i", centers, centers)
+    P_, cn_ = pack_centers(np.asarray(centers), width)
+    cdef floating[:, :, ::1] P = P_
+    cdef floating[::1] cn = cn_
     cdef double[::1] pin = np.zeros(n_groups)
     cdef double[:, :, ::1] psums = np.zeros((n_groups if update else 1, k, d))
     cdef double[:, ::1] pw = np.zeros((n_groups if update else 1, k))
     cdef floating* D = NULL
-    cdef int64_t* K = NULL
+    cdef floating* Xt = NULL
     if n == 0:
         return 0.0
     with nogil, parallel(num_threads=nt):
-        D = <floating*>malloc(sizeof(floating) * R * k)
-        K = <int64_t*>malloc(sizeof(int64_t) * k)
+        D = <floating*>malloc(sizeof(floating) * R * kp)
+        Xt = <floating*>malloc(sizeof(floating) * R * d)
         for g in prange(n_groups, schedule="dynamic"):
-            pin[g] = _group(&X[0, 0], n, d, &sample_weight[0], &x_sq_norms[0], &Ct[0, 0],
-                            &cn[0], k, &labels[0], &psums[g if update else 0, 0, 0],
-                            &pw[g if update else 0, 0], g, G, update, D, K)
+            pin[g] = _group(&X[0, 0], n, d, &sample_weight[0], &x_sq_norms[0], &P[0, 0, 0],
+                            &cn[0], kp, &labels[0], &psums[g if update else 0, 0, 0],
+                            &pw[g if update else 0, 0], g, G, update, D, Xt)
         free(D)
-        free(K)
+        free(Xt)
     if update:
         np.sum(psums, axis=0, out=np.asarray(sums))  # fixed order: group 0, 1, 2, ...
         np.sum(pw, axis=0, out=np.asarray(weights))
     return float(np.sum(pin))
+
+
+def pack_centers(centers, width):
+    """Centres as panels of ``width``: P[p, q, l] = centers[width p + l, q]; padded norms.
+
+    Padding centres are zero with a norm of +inf, so they never win.
+    """
+    k, d = centers.shape
+    n_pan = (k + width - 1) // width
+    padded = np.zeros((n_pan * width, d), centers.dtype)
+    padded[:k] = centers
+    P = np.ascontiguousarray(padded.reshape(n_pan, width, d).transpose(0, 2, 1))
+    cn = np.full(n_pan * width, np.inf, centers.dtype)
+    cn[:k] = np.einsum("ij,ij->i", centers, centers)
+    return P, cn
 
 
 def lloyd(X, sample_weight, x_sq_norms, centers, labels, sums, weights):

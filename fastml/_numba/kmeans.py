@@ -15,16 +15,15 @@ Same names and signatures as ``fastml._python.kmeans`` (the oracle),
 How it is fast
 --------------
 The distances are ranked by ``||c||^2 - 2 x.c`` (``||x||^2`` is the same for
-every centre), as scikit-learn does with BLAS. The dot products of a tile of
-4 samples with all k centres come from a register-blocked micro-kernel: the
-centres are packed transposed (d x k) once per call, and for each block of 8
-features the loop over the centres (contiguous, vectorised by LLVM: lanes =
-centres) does ``D[r, j] += x[r, q] c[q, j]`` for 4 samples r and 8 features q,
-so each loaded centre vector serves 4 samples and each accumulator load/store
-serves 8 FMAs. The argmin over the k values of a sample is two vectorised
-integer reductions: the floats are mapped to integers that order the same way
-(sign-magnitude flip of the IEEE bits), a min-reduction finds the smallest,
-a second one the lowest index holding it.
+every centre), as scikit-learn does with BLAS. The centres are packed once
+per call into panels of 8 (float64) or 16 (float32) centres, feature-major,
+and the dot products come from a register-tiled micro-kernel
+(:func:`fastml._numba._simd.tile4`, LLVM IR: 4 samples x 2 vectors of
+centres, lanes = centres, 8 FMA accumulators in registers, the sample's
+feature broadcast). The argmin over the k values of a sample is two
+vectorised integer reductions: the floats are mapped to integers that order
+the same way (sign-magnitude flip of the IEEE bits), a min-reduction finds
+the smallest, a second one the lowest index holding it.
 
 Determinism: samples are cut into groups of a fixed number of rows
 (:func:`group_rows`, a function of n, k and d only); each group is handled by
@@ -39,6 +38,7 @@ from numba import prange
 
 from ._bits import as_bits
 from ._jit import apply_threads, jit
+from ._simd import tile4, tile_width
 
 __all__ = ["assign", "group_rows", "inertia", "lloyd", "warmup"]
 
@@ -67,113 +67,38 @@ def _key(v, sh, mask):
 
 
 @jit(inline="always")
-def _dots(X, i, nr, Ct, D, z):
-    """D[r, :] = X[i + r] . Ct for r < nr (nr = 4 or 1): the micro-kernel."""
-    d = X.shape[1]
-    k = Ct.shape[1]
-    D0 = D[0]
-    D1 = D[1]
-    D2 = D[2]
-    D3 = D[3]
-    for j in range(k):
-        D0[j] = z
-        D1[j] = z
-        D2[j] = z
-        D3[j] = z
-    kb = 0
-    if nr == 4:
-        X0 = X[i]
-        X1 = X[i + 1]
-        X2 = X[i + 2]
-        X3 = X[i + 3]
-        while kb + _KB <= d:
-            c0 = Ct[kb]
-            c1 = Ct[kb + 1]
-            c2 = Ct[kb + 2]
-            c3 = Ct[kb + 3]
-            c4 = Ct[kb + 4]
-            c5 = Ct[kb + 5]
-            c6 = Ct[kb + 6]
-            c7 = Ct[kb + 7]
-            a0, a1, a2, a3 = X0[kb], X0[kb + 1], X0[kb + 2], X0[kb + 3]
-            a4, a5, a6, a7 = X0[kb + 4], X0[kb + 5], X0[kb + 6], X0[kb + 7]
-            b0, b1, b2, b3 = X1[kb], X1[kb + 1], X1[kb + 2], X1[kb + 3]
-            b4, b5, b6, b7 = X1[kb + 4], X1[kb + 5], X1[kb + 6], X1[kb + 7]
-            e0, e1, e2, e3 = X2[kb], X2[kb + 1], X2[kb + 2], X2[kb + 3]
-            e4, e5, e6, e7 = X2[kb + 4], X2[kb + 5], X2[kb + 6], X2[kb + 7]
-            f0, f1, f2, f3 = X3[kb], X3[kb + 1], X3[kb + 2], X3[kb + 3]
-            f4, f5, f6, f7 = X3[kb + 4], X3[kb + 5], X3[kb + 6], X3[kb + 7]
-            for j in range(k):
-                y0 = c0[j]
-                y1 = c1[j]
-                y2 = c2[j]
-                y3 = c3[j]
-                y4 = c4[j]
-                y5 = c5[j]
-                y6 = c6[j]
-                y7 = c7[j]
-                D0[j] += (a0 * y0 + a1 * y1 + a2 * y2 + a3 * y3) + (
-                    a4 * y4 + a5 * y5 + a6 * y6 + a7 * y7
-                )
-                D1[j] += (b0 * y0 + b1 * y1 + b2 * y2 + b3 * y3) + (
-                    b4 * y4 + b5 * y5 + b6 * y6 + b7 * y7
-                )
-                D2[j] += (e0 * y0 + e1 * y1 + e2 * y2 + e3 * y3) + (
-                    e4 * y4 + e5 * y5 + e6 * y6 + e7 * y7
-                )
-                D3[j] += (f0 * y0 + f1 * y1 + f2 * y2 + f3 * y3) + (
-                    f4 * y4 + f5 * y5 + f6 * y6 + f7 * y7
-                )
-            kb += _KB
-        for q in range(kb, d):
-            cq = Ct[q]
-            a = X0[q]
-            b = X1[q]
-            e = X2[q]
-            f = X3[q]
-            for j in range(k):
-                y = cq[j]
-                D0[j] += a * y
-                D1[j] += b * y
-                D2[j] += e * y
-                D3[j] += f * y
-    else:
-        X0 = X[i]
-        for q in range(d):
-            cq = Ct[q]
-            a = X0[q]
-            for j in range(k):
-                D0[j] += a * cq[j]
-
-
-@jit(inline="always")
-def _group(X, w, xsq, Ct, cn, labels, psums, pw, g, G, update, sh, mask, z, D, K):
+def _group(X, w, xsq, P, cn, labels, psums, pw, g, G, update, sh, mask, D, Xt):
     """Label the samples of group ``g``; add them into ``psums[g]``, ``pw[g]`` if ``update``.
 
     Returns the group's inertia (float64) from the ranking values.
     """
     n = X.shape[0]
     d = X.shape[1]
-    k = Ct.shape[1]
+    k = cn.shape[0]  # padded to whole tiles (padding centres have norm +inf)
+    W = P.shape[2]
     i0 = g * G
     i1 = min(n, i0 + G)
     total = 0.0
     i = i0
     while i < i1:
-        nr = _R if i + _R <= i1 else 1
-        _dots(X, i, nr, Ct, D, z)
+        nr = min(_R, i1 - i)
+        if nr == _R:
+            for jp in range(P.shape[0]):
+                tile4(X, i, P, jp, D, jp * W)
+        else:  # the last rows, padded by repeating the last one
+            for r in range(_R):
+                Xt[r, :] = X[i + min(r, nr - 1)]
+            for jp in range(P.shape[0]):
+                tile4(Xt, 0, P, jp, D, jp * W)
         for r in range(nr):
             Dr = D[r]
-            Kr = K[r]
+            m = _key(cn[0] - (Dr[0] + Dr[0]), sh, mask)
             for j in range(k):
-                Kr[j] = _key(cn[j] - (Dr[j] + Dr[j]), sh, mask)
-            m = Kr[0]
-            for j in range(k):
-                kj = Kr[j]
+                kj = _key(cn[j] - (Dr[j] + Dr[j]), sh, mask)
                 m = kj if kj < m else m
             best = k
             for j in range(k):
-                c = j if Kr[j] == m else k
+                c = j if _key(cn[j] - (Dr[j] + Dr[j]), sh, mask) == m else k
                 best = c if c < best else best
             ii = i + r
             labels[ii] = best
@@ -192,12 +117,27 @@ def _group(X, w, xsq, Ct, cn, labels, psums, pw, g, G, update, sh, mask, z, D, K
 
 
 @jit(parallel=True)
-def _lloyd_groups(X, w, xsq, Ct, cn, labels, psums, pw, pin, G, update, sh, mask, z):
-    k = Ct.shape[1]
+def _lloyd_groups(X, w, xsq, P, cn, labels, psums, pw, pin, G, update, sh, mask):
     for g in prange(pin.shape[0]):
-        D = np.empty((_R, k), X.dtype)
-        K = np.empty((_R, k), np.int64)
-        pin[g] = _group(X, w, xsq, Ct, cn, labels, psums, pw, g, G, update, sh, mask, z, D, K)
+        D = np.empty((_R, cn.shape[0]), X.dtype)
+        Xt = np.empty((_R, X.shape[1]), X.dtype)
+        pin[g] = _group(X, w, xsq, P, cn, labels, psums, pw, g, G, update, sh, mask, D, Xt)
+
+
+def pack_centers(centers, width):
+    """Centres as panels of ``width``: P[p, q, l] = centers[width p + l, q]; padded norms.
+
+    Padding centres are zero with a norm of +inf, so they never win. Returns
+    (P, cn), cn of length ``width * n_panels`` in the data's dtype.
+    """
+    k, d = centers.shape
+    n_pan = -(-k // width)
+    padded = np.zeros((n_pan * width, d), centers.dtype)
+    padded[:k] = centers
+    P = np.ascontiguousarray(padded.reshape(n_pan, width, d).transpose(0, 2, 1))
+    cn = np.full(n_pan * width, np.inf, centers.dtype)
+    cn[:k] = np.einsum("ij,ij->i", centers, centers)
+    return P, cn
 
 
 @jit(parallel=True)
@@ -228,8 +168,7 @@ def _run(X, sample_weight, x_sq_norms, centers, labels, sums, weights, update):
     G = group_rows(n, k, d)
     n_groups = -(-n // G)
     apply_threads(n * k * max(d, 1))
-    Ct = np.ascontiguousarray(centers.T)
-    cn = np.einsum("ij,ij->i", centers, centers)
+    P, cn = pack_centers(centers, tile_width(X.dtype))
     pin = np.zeros(n_groups, np.float64)
     if update:
         psums = np.zeros((n_groups, k, d), np.float64)
@@ -242,7 +181,7 @@ def _run(X, sample_weight, x_sq_norms, centers, labels, sums, weights, update):
         X,
         sample_weight,
         x_sq_norms,
-        Ct,
+        P,
         cn,
         labels,
         psums,
@@ -252,7 +191,6 @@ def _run(X, sample_weight, x_sq_norms, centers, labels, sums, weights, update):
         update,
         np.int64(bits),
         np.int64((1 << bits) - 1),
-        X.dtype.type(0),
     )
     if update:
         np.sum(psums, axis=0, out=sums)  # fixed order: group 0, 1, 2, ...
