@@ -19,7 +19,6 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-
 __all__ = ["tile4", "tile_width"]
 
 
@@ -35,7 +34,9 @@ def tile4(typingctx, X, i, P, jp, D, col):
     X: (n, d) C-contiguous; P: (n_panels, d, 2 L) packed centres; D: (4, kp).
     No bounds checks: the caller guarantees i + 4 <= n and col + 2 L <= kp.
     """
-    if not (isinstance(X, types.Array) and X.ndim == 2 and X.dtype in (types.float64, types.float32)):
+    if not (
+        isinstance(X, types.Array) and X.ndim == 2 and X.dtype in (types.float64, types.float32)
+    ):
         return None
     L = 4 if X.dtype == types.float64 else 8
     sig = types.void(X, i, P, jp, D, col)
@@ -74,21 +75,29 @@ def tile4(typingctx, X, i, P, jp, D, col):
         with cgutils.for_range(builder, d) as loop:
             q = loop.index
             off = builder.mul(q, ir.Constant(i64, 2 * L))
-            p0 = builder.load(builder.bitcast(builder.gep(pbase, [off]), vty.as_pointer()), align=align)
+            p0 = builder.load(
+                builder.bitcast(builder.gep(pbase, [off]), vty.as_pointer()), align=align
+            )
             p1 = builder.load(
-                builder.bitcast(builder.gep(pbase, [builder.add(off, ir.Constant(i64, L))]), vty.as_pointer()),
+                builder.bitcast(
+                    builder.gep(pbase, [builder.add(off, ir.Constant(i64, L))]), vty.as_pointer()
+                ),
                 align=align,
             )
             for r in range(4):
                 x = builder.load(builder.gep(rows[r], [q]))
-                xv = builder.shuffle_vector(builder.insert_element(undef, x, ir.Constant(ir.IntType(32), 0)), undef, mask)
+                xv = builder.shuffle_vector(
+                    builder.insert_element(undef, x, ir.Constant(ir.IntType(32), 0)), undef, mask
+                )
                 for v, p in enumerate((p0, p1)):
                     a = accs[2 * r + v]
                     builder.store(builder.call(fma, [xv, p, builder.load(a)]), a)
         for r in range(4):
             drow = builder.gep(dbase, [builder.mul(kp, ir.Constant(i64, r))])
             for v in range(2):
-                ptr = builder.bitcast(builder.gep(drow, [ir.Constant(i64, v * L)]), vty.as_pointer())
+                ptr = builder.bitcast(
+                    builder.gep(drow, [ir.Constant(i64, v * L)]), vty.as_pointer()
+                )
                 builder.store(builder.load(accs[2 * r + v]), ptr, align=align)
         return context.get_dummy_value()
 
