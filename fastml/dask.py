@@ -27,10 +27,10 @@ import operator
 import numpy as np
 
 from . import distance as _distance
-from ._base import BaseEstimator, check_is_fitted
+from ._base import BaseEstimator, ClusterMixin, check_is_fitted
 from ._config import use_num_threads
 
-__all__ = ["Incremental", "cdist", "pairwise_distances_chunked"]
+__all__ = ["Incremental", "KMeans", "cdist", "pairwise_distances_chunked"]
 
 
 def _dask_array():
@@ -471,3 +471,337 @@ def _partial_fit_block(model, X, y, fit_kwargs):
     if isinstance(history, dict) and history.get("loss"):
         loss = float(history["loss"][-1])
     return model, (int(X.shape[0]), seconds, loss)
+
+
+# --------------------------------------------------------------------- k-means
+
+
+class KMeans(ClusterMixin, BaseEstimator):
+    """Lloyd's k-means on a row-chunked dask array, one map over blocks per iteration.
+
+    Each iteration is one task per block running fastml's fused
+    assign-and-accumulate kernel (:func:`fastml.cluster._lloyd_step`) on that
+    block, then a reduction of the per-block centre sums, weights and
+    inertia (tiny: ``n_clusters x n_features``) in block order. The
+    convergence rules, the centring of the data, and the re-seeding of empty
+    clusters (farthest points first, found by a per-block top-m and a merge)
+    are those of :class:`fastml.cluster.KMeans`, so from the same initial
+    centres both give the same clustering (up to the order of floating-point
+    sums). Labels stay on the workers between iterations.
+
+    Initialisation: ``init="k-means++"`` runs fastml's greedy k-means++ on a
+    uniform random sample of ``init_max_samples`` rows (all rows if fewer),
+    ``"random"`` picks ``n_clusters`` random rows, and an array is used as
+    given. A sample of 100 000 rows places k-means++ centres as well as the
+    full data for all practical purposes and costs one pass of reading.
+
+    Parameters
+    ----------
+    n_clusters : int, default 8
+    init : {"k-means++", "random"} or array of shape (n_clusters, n_features)
+    max_iter : int, default 300
+    tol : float, default 1e-4
+        Relative to the mean per-feature variance of X (scikit-learn's rule).
+    random_state : None or int
+    init_max_samples : int, default 100_000
+    backend : str, optional
+    threads_per_task : int, default 1
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+    labels_ : dask.array.Array of shape (n_samples,), int32 (ndarray for NumPy input)
+    inertia_ : float
+    n_iter_ : int
+    history_ : list of float
+        Inertia of each iteration (before its centre update).
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        init="k-means++",
+        max_iter=300,
+        tol=1e-4,
+        random_state=None,
+        init_max_samples=100_000,
+        backend=None,
+        threads_per_task=1,
+    ):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.init_max_samples = init_max_samples
+        self.backend = backend
+        self.threads_per_task = threads_per_task
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Cluster ``X``; return self.
+
+        Parameters
+        ----------
+        X : dask.array.Array or ndarray of shape (n_samples, n_features)
+            Chunked along rows only. NumPy input runs :class:`fastml.cluster.KMeans`.
+        y : ignored
+        sample_weight : dask.array.Array or ndarray of shape (n_samples,), optional
+        """
+        from . import cluster as _cluster
+
+        if not _is_dask(X):
+            est = _cluster.KMeans(
+                self.n_clusters,
+                init=self.init,
+                n_init=1,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                random_state=self.random_state,
+                backend=self.backend,
+            ).fit(X, sample_weight=sample_weight)
+            for name in (
+                "cluster_centers_",
+                "labels_",
+                "inertia_",
+                "n_iter_",
+                "history_",
+                "n_features_in_",
+            ):
+                setattr(self, name, getattr(est, name))
+            return self
+        import dask
+
+        da = _dask_array()
+        k = _cluster._check_int(self.n_clusters, "n_clusters")
+        max_iter = _cluster._check_int(self.max_iter, "max_iter")
+        tol = _cluster._check_nonneg_float(self.tol, "tol")
+        X = _rows_only(X, "X")
+        n, d = X.shape
+        if n < k:
+            raise ValueError(f"n_samples={n} should be >= n_clusters={k}")
+        dtype = _float_dtype(X)
+        X = X.astype(dtype)
+        init = _cluster._resolve_init(self.init, k, d, dtype)
+        if sample_weight is None:
+            w = da.ones(n, dtype=dtype, chunks=X.chunks[0])
+        else:
+            w = da.asarray(sample_weight).astype(dtype)
+            if w.shape != (n,):
+                raise ValueError(f"sample_weight must have shape ({n},); got {w.shape}")
+            w = w.rechunk(X.chunks[0])
+        self.n_features_in_ = d
+
+        # Centre the data (as the single-machine driver) and check it once.
+        mean, var, finite, wmin = dask.compute(
+            X.astype(np.float64).mean(axis=0),
+            X.astype(np.float64).var(axis=0),
+            da.isfinite(X).all(),
+            w.min(),
+        )
+        if not finite:
+            raise ValueError("X contains NaN or infinity")
+        if wmin < 0:
+            raise ValueError("sample_weight must be non-negative")
+        tol_abs = float(np.mean(var)) * tol
+        Xc = X - mean.astype(dtype)
+        starts = _row_offsets(X.chunks[0])
+        # Per block, once: (rows, weights, squared norms), kept on the workers.
+        blocks = dask.persist(
+            *[
+                dask.delayed(_prepare_block)(x, wt)
+                for x, wt in zip(Xc.to_delayed().ravel(), w.to_delayed().ravel(), strict=True)
+            ]
+        )
+
+        centers = self._initial_centers(Xc, w, init, k, mean, dtype)
+        run = functools.partial(_in_task, self.threads_per_task, _kmeans_block_step)
+        labels = [None] * len(blocks)
+        history = []
+        strict = False
+        it = 0
+        for it in range(max_iter):  # noqa: B007 - n_iter_ is it + 1
+            steps = [
+                dask.delayed(run, pure=False)(blocks[b], centers, labels[b], self.backend)
+                for b in range(len(blocks))
+            ]
+            steps = list(dask.persist(*steps))
+            stats = dask.compute(*[dask.delayed(_step_stats)(s) for s in steps])
+            labels = [dask.delayed(operator.getitem)(s, 0) for s in steps]
+            inertia = float(sum(s[0] for s in stats))
+            sums = functools.reduce(np.add, [s[1] for s in stats])
+            weights = functools.reduce(np.add, [s[2] for s in stats])
+            changed = sum(s[3] for s in stats)
+            history.append(inertia)
+            empty = np.flatnonzero(weights == 0)
+            if empty.size:
+                self._relocate(blocks, starts, centers, labels, sums, weights, empty)
+            new = _cluster._new_centers(sums, weights, centers, dtype)
+            diff = new.astype(np.float64) - centers
+            shift = float(np.einsum("ij,ij->", diff, diff))
+            centers = new
+            if changed == 0 and it > 0:
+                strict = True
+                break
+            if shift <= tol_abs:
+                break
+        final = functools.partial(_in_task, self.threads_per_task, _kmeans_block_final)
+        outs = [
+            dask.delayed(final, pure=True)(
+                blocks[b], centers, labels[b] if strict else None, self.backend
+            )
+            for b in range(len(blocks))
+        ]
+        outs = list(dask.persist(*outs))
+        inertia = float(sum(dask.compute(*[dask.delayed(operator.getitem)(o, 1) for o in outs])))
+        self.labels_ = da.concatenate(
+            [
+                da.from_delayed(dask.delayed(operator.getitem)(o, 0), (c,), np.int32)
+                for o, c in zip(outs, X.chunks[0], strict=True)
+            ]
+        )
+        self.cluster_centers_ = (centers + mean).astype(dtype)
+        self.inertia_ = inertia
+        self.n_iter_ = it + 1
+        self.history_ = history
+        self.converged_strictly_ = strict
+        return self
+
+    def _initial_centers(self, Xc, w, init, k, mean, dtype):
+        from . import cluster as _cluster
+
+        if isinstance(init, np.ndarray):
+            return (init.astype(np.float64) - mean).astype(dtype)
+        rng = _cluster._check_random_state(self.random_state)
+        n = Xc.shape[0]
+        m = min(n, _cluster._check_int(self.init_max_samples, "init_max_samples"))
+        idx = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
+        sample = np.asarray(Xc[idx].compute())
+        ws = np.asarray(w[idx].compute())
+        centers = _cluster._init_centers(sample, k, init, ws, rng, self.backend)
+        return np.ascontiguousarray(centers, dtype=dtype)
+
+    def _relocate(self, blocks, starts, centers, labels, sums, weights, empty):
+        """Re-seed empty clusters with the farthest samples over all blocks (in place).
+
+        Each block returns its ``m`` farthest samples (distance, global index,
+        row, weight, label); the merge keeps the ``m`` farthest overall, ties to
+        the lower index, exactly as the single-machine ``_relocate_empty``.
+        """
+        import dask
+
+        m = empty.size
+        tops = dask.compute(
+            *[
+                dask.delayed(_farthest_in_block)(blocks[b], centers, labels[b], m, starts[b])
+                for b in range(len(blocks))
+            ]
+        )
+        dist = np.concatenate([t[0] for t in tops])
+        gidx = np.concatenate([t[1] for t in tops])
+        rows = np.concatenate([t[2] for t in tops])
+        wts = np.concatenate([t[3] for t in tops])
+        labs = np.concatenate([t[4] for t in tops])
+        order = np.lexsort((gidx, -dist))[:m]
+        for new_id, j in zip(empty, order, strict=False):
+            # As the single-machine driver: the sample's weighted coordinates
+            # move from its cluster's sums to the empty cluster's; labels are
+            # left as they are (the next pass assigns afresh).
+            wi = float(wts[j])
+            xi = rows[j].astype(np.float64) * wi
+            sums[labs[j]] -= xi
+            weights[labs[j]] -= wi
+            sums[new_id] = xi
+            weights[new_id] = wi
+
+    def predict(self, X):
+        """Nearest centre of each row (lazy for dask input), int32."""
+        from . import cluster as _cluster
+
+        check_is_fitted(self, "cluster_centers_")
+        C = self.cluster_centers_
+        if not _is_dask(X):
+            X = np.asarray(X)
+            est = _cluster.KMeans(self.n_clusters, backend=self.backend)
+            est.cluster_centers_ = C
+            est.n_features_in_ = self.n_features_in_
+            return est.predict(X)
+        X = _rows_only(X, "X")
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but KMeans is expecting {self.n_features_in_} "
+                "features as input"
+            )
+        block = functools.partial(
+            _in_task, self.threads_per_task, _predict_block, centers=C, backend=self.backend
+        )
+        return X.map_blocks(block, dtype=np.int32, drop_axis=1, meta=np.empty((0,), np.int32))
+
+
+def _prepare_block(x, w):
+    from .cluster import _sq_norms
+
+    x = np.ascontiguousarray(x)
+    return x, np.ascontiguousarray(w, dtype=x.dtype), _sq_norms(x)
+
+
+def _kmeans_block_step(block, centers, prev_labels, backend):
+    """One Lloyd pass on one block: (labels, inertia, sums, weights, n_changed).
+
+    Calls the kernel of :func:`fastml.cluster._lloyd_step` directly: the
+    block was validated and its norms computed once, in :func:`_prepare_block`.
+    """
+    from .cluster import _kernels
+
+    x, w, xsq = block
+    n, d = x.shape
+    k = centers.shape[0]
+    labels = np.empty(n, np.int32)
+    sums = np.zeros((k, d))
+    weights = np.zeros(k)
+    kern = _kernels(backend, n, k, d)
+    inertia = float(kern.lloyd(x, w, xsq, np.ascontiguousarray(centers), labels, sums, weights))
+    changed = len(labels) if prev_labels is None else int(np.count_nonzero(labels != prev_labels))
+    return labels, inertia, sums, weights, changed
+
+
+def _step_stats(step):
+    return step[1], step[2], step[3], step[4]
+
+
+def _kmeans_block_final(block, centers, labels, backend):
+    """The block's final labels and exact inertia, as the single-machine driver.
+
+    After a strict convergence (no label changed) the last pass's labels are
+    kept; otherwise the samples are assigned to the final centres.
+    """
+    from .cluster import _kernels
+
+    x, w, xsq = block
+    kern = _kernels(backend, x.shape[0], centers.shape[0], x.shape[1])
+    centers = np.ascontiguousarray(centers, dtype=x.dtype)
+    if labels is None:
+        labels = np.empty(x.shape[0], np.int32)
+        kern.assign(x, w, xsq, centers, labels)
+    return labels, float(kern.inertia(x, w, centers, labels))
+
+
+def _farthest_in_block(block, centers, labels, m, start):
+    x, w, _ = block
+    diff = x.astype(np.float64) - centers[labels].astype(np.float64)
+    dist = np.einsum("ij,ij->i", diff, diff)
+    top = np.lexsort((np.arange(len(dist)), -dist))[:m]
+    return dist[top], top + start, x[top], w[top], labels[top]
+
+
+def _predict_block(x, *, centers, backend):
+    from .cluster import _kernels, _sq_norms
+
+    x = np.ascontiguousarray(x)
+    C = np.ascontiguousarray(centers, dtype=np.result_type(x.dtype, centers.dtype))
+    x = x.astype(C.dtype, copy=False)
+    kern = _kernels(backend, x.shape[0], C.shape[0], x.shape[1])
+    labels = np.empty(x.shape[0], np.int32)
+    kern.assign(x, np.ones(x.shape[0], x.dtype), _sq_norms(x), C, labels)
+    return labels

@@ -215,3 +215,54 @@ def test_incremental_errors(data):
         inc.fit(da.from_array(A, chunks=(50, -1)), A[:10, 0])
     with pytest.raises(ValueError, match="not fitted"):
         inc.predict(A)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kmeans_equals_single_machine(client, dtype):
+    from fastml.cluster import KMeans
+    from fastml.datasets import make_blobs
+
+    X, _ = make_blobs(3001, 5, centers=6, cluster_std=2.0, random_state=0, dtype=dtype)
+    init = X[:6].copy()
+    ref = KMeans(6, init=init, n_init=1, max_iter=50, tol=1e-4).fit(X)
+    dX = da.from_array(X, chunks=(700, -1))  # 700 x 4 + 201
+    got = fd.KMeans(6, init=init, max_iter=50, tol=1e-4).fit(dX)
+    assert got.n_iter_ == ref.n_iter_
+    assert got.cluster_centers_.dtype == dtype
+    rtol = 1e-9 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(got.inertia_, ref.inertia_, rtol=rtol)
+    np.testing.assert_allclose(got.history_, ref.history_, rtol=rtol)
+    labels = client.compute(got.labels_, sync=True)
+    np.testing.assert_array_equal(labels, ref.labels_)
+    np.testing.assert_array_equal(client.compute(got.predict(dX), sync=True), ref.predict(X))
+
+
+def test_kmeans_weights_empty_clusters_and_init(client):
+    from fastml.cluster import KMeans
+
+    rng = np.random.default_rng(2)
+    X = np.concatenate([rng.normal(0, 1, (300, 3)), rng.normal(20, 1, (200, 3))])
+    w = rng.uniform(0.5, 2.0, len(X))
+    # Two initial centres far from every point: their clusters start empty
+    # and are re-seeded with the farthest points, as on one machine.
+    init = np.array([[0.0, 0, 0], [500, 500, 500], [-500, -500, -500]])
+    ref = KMeans(3, init=init, n_init=1, max_iter=30).fit(X, sample_weight=w)
+    dX = da.from_array(X, chunks=(130, -1))
+    got = fd.KMeans(3, init=init, max_iter=30).fit(dX, sample_weight=da.from_array(w, 100))
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=1e-9)
+    np.testing.assert_allclose(got.inertia_, ref.inertia_, rtol=1e-9)
+    assert len(np.unique(client.compute(got.labels_, sync=True))) == 3
+
+    # k-means++ on a sample: reproducible for a seed, and a sensible clustering.
+    a = fd.KMeans(2, random_state=5, init_max_samples=100).fit(dX)
+    b = fd.KMeans(2, random_state=5, init_max_samples=100).fit(dX)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    assert sorted(np.round(a.cluster_centers_[:, 0] / 20)) == [0.0, 1.0]
+
+    with pytest.raises(ValueError, match="n_clusters"):
+        fd.KMeans(600).fit(dX)
+    with pytest.raises(ValueError, match="NaN"):
+        fd.KMeans(2).fit(da.from_array(np.full((10, 2), np.nan), chunks=(5, -1)))
+    with pytest.raises(ValueError, match="chunked along rows"):
+        fd.KMeans(2).fit(da.from_array(X, chunks=(100, 2)))
