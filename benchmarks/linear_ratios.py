@@ -13,8 +13,15 @@ Run: ``python benchmarks/linear_ratios.py [--sizes default] [--rounds 7] [--thre
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
+
+# Run from a source checkout: measure this checkout's fastml, not an installed one.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if os.path.isdir(os.path.join(_ROOT, "fastml")):
+    sys.path.insert(0, _ROOT)
 
 BARS = {
     # op: (fastml impl, peer impl, bar, what)

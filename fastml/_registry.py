@@ -101,7 +101,15 @@ def kernel_module(backend, kernel):
 SMALL_WORK = 1 << 22
 _AUTO_LARGE = ("numba", "cython", "numpy")
 _AUTO_SMALL = ("cython", "numba", "numpy")
-_AUTO_RULES: dict[tuple[str, str | None], tuple[str, ...]] = {}
+_AUTO_RULES: dict[tuple[str, str | None], tuple[str, ...]] = {
+    # Gradient descent (case "plain": SGD with batch size 1; "batch": mini- and
+    # full-batch steps): benchmarks/linear_ratios.py (200000 x 100 float64, 2
+    # threads, round-robin medians) measured the cython kernels faster than the
+    # numba ones at every setting: plain SGD epoch 1.2-1.6x, full-batch step
+    # 1.07x, mini-batch Adam epoch 1.04x; so cython first at any size.
+    ("sgd", "plain"): ("cython", "numba", "numpy"),
+    ("sgd", "batch"): ("cython", "numba", "numpy"),
+}
 
 
 def auto_backend(kernel, case=None, work=None):

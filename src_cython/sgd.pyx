@@ -166,11 +166,25 @@ cdef inline double _eta(int schedule, double eta0, double power_t, double t0, do
 
 
 cdef inline double _dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
-    cdef double s = 0.0
-    cdef Py_ssize_t j
-    for j in range(n):
-        s += a[j] * b[j]
-    return s
+    """Dot product with 8 independent partial sums: GCC vectorises a plain
+    reduction into one chain of dependent FMAs (latency-bound); 8 sums give
+    it two vectors of 4 that run in parallel."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, s4 = 0.0, s5 = 0.0, s6 = 0.0, s7 = 0.0
+    cdef Py_ssize_t j = 0
+    while j + 8 <= n:
+        s0 += a[j] * b[j]
+        s1 += a[j + 1] * b[j + 1]
+        s2 += a[j + 2] * b[j + 2]
+        s3 += a[j + 3] * b[j + 3]
+        s4 += a[j + 4] * b[j + 4]
+        s5 += a[j + 5] * b[j + 5]
+        s6 += a[j + 6] * b[j + 6]
+        s7 += a[j + 7] * b[j + 7]
+        j += 8
+    while j < n:
+        s0 += a[j] * b[j]
+        j += 1
+    return ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7))
 
 
 cdef inline void _axpy(double c, const floating* x, floating* y, Py_ssize_t n) noexcept nogil:

@@ -50,29 +50,22 @@ BATCH = 256
 
 
 def make_data(n, d, dtype="float64", seed=0):
-    """Binary classification data like scikit-learn's make_classification.
-
-    Uses :func:`fastml.datasets.make_classification` when it exists, else an
-    equivalent local generator (informative Gaussian features and labels from
-    a noisy linear rule, plus noise features), deterministic in ``seed``.
+    """Binary classification data: :func:`fastml.datasets.make_classification`
+    (scikit-learn's construction) with 10 informative and 2 redundant features
+    (with scikit-learn's default of 2 informative features the two classes
+    can sit on an XOR pattern that no linear model separates).
 
     Returns
     -------
     X : ndarray of shape (n, d), ``dtype``
     y : ndarray of shape (n,), int (0 or 1)
     """
-    try:
-        from fastml.datasets import make_classification
-    except ImportError:
-        rng = np.random.default_rng(seed)
-        X = rng.standard_normal((n, d))
-        informative = max(1, min(d, 20))
-        w = np.zeros(d)
-        w[:informative] = rng.standard_normal(informative)
-        z = X @ w / np.sqrt(informative) * 3.0
-        y = (rng.random(n) < 1.0 / (1.0 + np.exp(-z))).astype(np.int64)
-        return X.astype(dtype), y
-    X, y = make_classification(n, d, random_state=seed)
+    from ..datasets import make_classification
+
+    informative = min(10, d - 2)
+    X, y = make_classification(
+        n, d, n_informative=informative, n_redundant=2, random_state=seed, dtype=np.dtype(dtype)
+    )
     return np.ascontiguousarray(X, dtype=dtype), np.asarray(y)
 
 
