@@ -58,6 +58,39 @@ def _time_round_robin(case, rounds):
     return {impl: statistics.median(v) for impl, v in times.items()}, results
 
 
+def _epoch_vs_python(n, rounds=3):
+    """One plain-SGD epoch (the kernel, no estimator overhead) per backend, round-robin."""
+    import numpy as np
+
+    from fastml import _losses as L
+    from fastml import available_backends
+    from fastml._registry import kernel_module, resolve_backend
+    from fastml.bench.cases_linear import make_data
+
+    X, y = make_data(n, 100)
+    yk = np.where(y == 1, 1.0, -1.0)
+    sw = np.ones(n)
+    order = np.random.default_rng(0).permutation(n).astype(np.int64)
+    names = [b for b in ("python", "numba", "cython") if b in available_backends()]
+    names.append("auto")
+    mods = {b: kernel_module(resolve_backend(b, "sgd", "plain", X.size), "sgd") for b in names}
+
+    def run(mod):
+        theta = np.zeros((1, 101))
+        return mod.sgd_epoch(X, yk, sw, order, theta, np.zeros_like(theta), L.LOG_LOSS, 0.1,
+                             1e-4, 0.0, 0, 0.001, 0.5, 1.0, True, 1.0, 0.0)  # fmt: skip
+
+    for mod in mods.values():
+        run(mod)
+    times = {b: [] for b in names}
+    for _ in range(rounds):
+        for b, mod in mods.items():
+            t0 = time.perf_counter()
+            run(mod)
+            times[b].append(time.perf_counter() - t0)
+    return {b: statistics.median(v) for b, v in times.items()}
+
+
 def main(argv=None):
     import fastml
     from fastml.bench.cases_linear import linear_cases
@@ -68,6 +101,9 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default="float64")
+    ap.add_argument(
+        "--python-rows", type=int, default=10000, help="rows of the kernel epoch vs Python"
+    )
     args = ap.parse_args(argv)
 
     rows = []
@@ -108,8 +144,15 @@ def main(argv=None):
             for impl in ("fastml-auto", "fastml-numba", "fastml-cython"):
                 if impl in med:
                     ratio = med["fastml-python"] / med[impl]
-                    rows.append((f"SGD epoch, {impl} vs pure Python", case.size_label,
+                    rows.append((f"SGD fit (5 epochs), {impl} vs pure Python", case.size_label,
                                  f"{ratio:.0f}x", 200.0, ratio >= 200))  # fmt: skip
+        med = _epoch_vs_python(args.python_rows)
+        print("sgd_epoch kernel " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in med.items()))
+        for b in ("auto", "numba", "cython"):
+            if b in med:
+                ratio = med["python"] / med[b]
+                rows.append((f"SGD epoch kernel (no fit overhead), {b} vs pure Python",
+                             f"{args.python_rows}x100", f"{ratio:.0f}x", 200.0, ratio >= 200))  # fmt: skip
     print()
     print(f"fastml {fastml.__version__}, {args.dtype}, {args.threads} threads, medians of "
           f"{args.rounds} alternating rounds (pure Python: 3)")  # fmt: skip

@@ -98,14 +98,19 @@ _SGD_KW = dict(
 )
 
 
-def _fastml_sgd(backend):
-    from ..linear_model import SGDClassifier
+def _fastml_fit(settings):
+    """``backend -> impl``: fit SGDClassifier(**settings) and return its training log-loss."""
 
-    def run(d):
-        m = SGDClassifier(**_SGD_KW, backend=backend).fit(d["X"], d["y"])
-        return log_loss_of(m.coef_, m.intercept_, d["X"], d["y"])
+    def factory(backend):
+        from ..linear_model import SGDClassifier
 
-    return run
+        def run(d):
+            m = SGDClassifier(**settings, backend=backend).fit(d["X"], d["y"])
+            return log_loss_of(m.coef_, m.intercept_, d["X"], d["y"])
+
+        return run
+
+    return factory
 
 
 def _sklearn_sgd(d):
@@ -176,16 +181,6 @@ _ADAM_KW = dict(
     tol=None,
     random_state=0,
 )
-
-
-def _fastml_adam(backend):
-    from ..linear_model import SGDClassifier
-
-    def run(d):
-        m = SGDClassifier(**_ADAM_KW, backend=backend).fit(d["X"], d["y"])
-        return log_loss_of(m.coef_, m.intercept_, d["X"], d["y"])
-
-    return run
 
 
 def _torch_adam(d):
@@ -270,10 +265,16 @@ def _cases_at(shape, dtype, backends, peers, role, small):
     out = []
     # plain SGD, 5 epochs
     sgd_backends = [b for b in backends if b != "numpy" or small]
-    impls = auto_too({f"fastml-{b}": _fastml_sgd(b) for b in sgd_backends}, _fastml_sgd)
+    impls = auto_too(
+        {f"fastml-{b}": _fastml_fit(_SGD_KW)(b) for b in sgd_backends}, _fastml_fit(_SGD_KW)
+    )
     if "sklearn" in peers:
         impls["sklearn"] = _sklearn_sgd
-    ref = _sklearn_sgd if peer_available("sklearn") else _fastml_sgd("numpy" if small else "auto")
+    ref = (
+        _sklearn_sgd
+        if peer_available("sklearn")
+        else _fastml_fit(_SGD_KW)("numpy" if small else "auto")
+    )
     if impls:
         out.append(_case("sgd-log_loss", shape, dtype, n * EPOCHS, "sample", make, impls, ref,
                          0.01, role, _not_worse))  # fmt: skip
@@ -286,12 +287,14 @@ def _cases_at(shape, dtype, backends, peers, role, small):
         out.append(_case("fullbatch-step", shape, dtype, n, "row", make, impls, _step_reference,
                          1e-9 if tight else 1e-4, role, None, 1e-12 if tight else 1e-5))  # fmt: skip
     # one epoch of mini-batch Adam
-    impls = auto_too({f"fastml-{b}": _fastml_adam(b) for b in backends}, _fastml_adam)
+    impls = auto_too(
+        {f"fastml-{b}": _fastml_fit(_ADAM_KW)(b) for b in backends}, _fastml_fit(_ADAM_KW)
+    )
     if "torch" in peers:
         impls["torch"] = _torch_adam
     if impls:
         out.append(_case("minibatch-adam-256", shape, dtype, n, "sample", make, impls,
-                         _fastml_adam("numpy"), 0.01, role, _not_worse))  # fmt: skip
+                         _fastml_fit(_ADAM_KW)("numpy"), 0.01, role, _not_worse))  # fmt: skip
     return out
 
 
