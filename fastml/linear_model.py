@@ -555,9 +555,10 @@ class _GradientDescent(BaseEstimator):
     @staticmethod
     def _mean_loss(X, yk, sw, theta, code, epsilon):
         d = X.shape[1]
-        P = X.astype(np.float64) @ theta[:, :d].T.astype(np.float64) + theta[:, d]
-        loss, _ = L.per_sample_loss(code, P, yk.astype(np.float64), epsilon)
-        return float(np.dot(sw.astype(np.float64), loss) / len(loss))
+        f64 = np.float64
+        P = np.asarray(X, f64) @ np.asarray(theta[:, :d], f64).T + theta[:, d]
+        loss, _ = L.per_sample_loss(code, P, np.asarray(yk, f64), epsilon)
+        return float(np.dot(np.asarray(sw, f64), loss) / len(loss))
 
     def _publish(self, d):
         theta = self.theta_
