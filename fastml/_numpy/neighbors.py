@@ -211,3 +211,109 @@ def radius_neighbors(XA, XB, radius, metric, w, p, VI, exclude_self):
         _distance.cdist(A, B, out, metric, w, p, VI)
 
     return chunked_radius_neighbors(tile, XA, XB, radius, exclude_self)
+
+
+# ----------------------------------------------------------------------------
+# The euclidean filter shared by the compiled backends
+# ----------------------------------------------------------------------------
+
+_U32 = 2.0**-24  # float32 unit roundoff
+_U64 = 2.0**-53
+
+
+class EuclideanFilter:
+    """Inputs of the compiled backends' fast euclidean kneighbors kernels.
+
+    The kernels rank base points for query x by the float32 matrix-product
+    form ``a_j = ||y_j||^2 - 2 x.y_j`` (``||x - y_j||^2 - ||x||^2``) of the
+    data centred on the base's mean and scaled by a power of two (both exact
+    transformations of the distances' order), keep the ``kp = k + extra``
+    best candidates, recompute their distances exactly (``sum (x - y)^2`` in
+    float64 from the original data) and keep the k best by (distance, index).
+
+    Certificate. With ``u = 2^-24``, ``d`` features and squared norms
+    ``nx``, ``ny`` of the float32 rows, every computed ``a_j`` is within
+
+        E = 1.05 (d + 8) u (nx + max_j ny) + (float64 centring and denormal terms)
+
+    of ``s^2 ||x - y_j||^2 - nx`` (s the scale): the dot product's worst-case
+    rounding is ``d u ||x|| ||y||``, plus roundings of the norms, of the final
+    subtraction and of the data to float32. A point outside the candidates
+    has ``a_j >= T``, the worst kept value, so if ``T + nx - E > s^2 D_k``
+    (``D_k`` the k-th exact squared distance) no such point can reach or tie
+    the k-th neighbour, and the result is exactly the brute-force one. A
+    query without the certificate (``ok == 0``: ties or near-ties at the k-th
+    neighbour, masses of duplicates, data with a huge offset) is recomputed
+    by the exact chunked path.
+    """
+
+    def __init__(self, XA, XB, k, exclude_self, rows_multiple=1, base_multiple=1):
+        d = XA.shape[1]
+        nq, m = XA.shape[0], XB.shape[0]
+        mu = XB.mean(axis=0, dtype=np.float64)
+        A = XA - mu
+        B = A if exclude_self else XB - mu
+        amax = max(float(np.abs(A).max(initial=0.0)), float(np.abs(B).max(initial=0.0)))
+        e = 0 if amax == 0.0 or not np.isfinite(amax) else int(np.ceil(np.log2(amax)))
+        s = 2.0 ** (-e)
+        nqp = -(-nq // rows_multiple) * rows_multiple
+        mp = -(-m // base_multiple) * base_multiple
+        self.A32 = np.zeros((nqp, d), np.float32)
+        self.A32[:nq] = A * s
+        if exclude_self:
+            self.B32 = self.A32 if nqp == mp else np.zeros((mp, d), np.float32)
+            if self.B32 is not self.A32:
+                self.B32[:m] = self.A32[:m]
+        else:
+            self.B32 = np.zeros((mp, d), np.float32)
+            self.B32[:m] = B * s
+        nx = np.einsum("ij,ij->i", self.A32[:nq], self.A32[:nq], dtype=np.float64)
+        ny = np.einsum("ij,ij->i", self.B32[:m], self.B32[:m], dtype=np.float64)
+        self.ny32 = np.full(mp, np.inf, np.float32)  # padding rows never qualify
+        self.ny32[:m] = ny
+        self.nx = nx
+        # Error terms: float32 arithmetic, and the float64 centring of the data.
+        orig = max(float(np.abs(XA).max(initial=0.0)), float(np.abs(XB).max(initial=0.0)))
+        cent = d * (4.0 * _U64 * s * (orig + float(np.abs(mu).max(initial=0.0)))) ** 2
+        cent += (
+            8.0
+            * np.sqrt(d)
+            * _U64
+            * s
+            * (orig + float(np.abs(mu).max(initial=0.0)))
+            * (np.sqrt(nx) + np.sqrt(ny.max(initial=0.0)))
+        )
+        self.E = 1.05 * (d + 8) * _U32 * (nx + ny.max(initial=0.0)) + cent + d * 2.0**-120
+        self.scale2 = s * s
+        available = m - 1 if exclude_self else m
+        self.kp = int(min(available, k + max(8, k // 4)))
+        self.complete = self.kp == available  # every candidate is kept: nothing to certify
+        self.nq, self.m = nq, m
+
+
+def finish_uncertified(flt, ok, XA, XB, k, exclude_self, dist, ind, exact):
+    """Recompute the queries whose certificate failed with the exact chunked path.
+
+    ``exact(A, B, exclude_self, dist, ind)`` is the backend's exact kneighbors.
+    With ``exclude_self`` the rows are searched among all points for k + 1
+    neighbours, and the query itself is removed (exactly what excluding it
+    gives: its duplicates keep their places).
+    """
+    rows = np.flatnonzero(ok[: flt.nq] == 0)
+    if rows.size == 0:
+        return
+    A = np.ascontiguousarray(XA[rows])
+    if not exclude_self:
+        d, i = np.empty((rows.size, k)), np.empty((rows.size, k), np.int64)
+        exact(A, XB, False, d, i)
+    else:
+        d1, i1 = np.empty((rows.size, k + 1)), np.empty((rows.size, k + 1), np.int64)
+        exact(A, XB, False, d1, i1)
+        self_pos = np.argmax(i1 == rows[:, None], axis=1)
+        found = i1[np.arange(rows.size), self_pos] == rows
+        self_pos[~found] = k  # not among the k + 1: drop the last
+        keep = np.ones_like(i1, dtype=bool)
+        keep[np.arange(rows.size), self_pos] = False
+        d, i = d1[keep].reshape(rows.size, k), i1[keep].reshape(rows.size, k)
+    dist[rows] = d
+    ind[rows] = i
