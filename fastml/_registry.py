@@ -101,7 +101,14 @@ def kernel_module(backend, kernel):
 SMALL_WORK = 1 << 22
 _AUTO_LARGE = ("numba", "cython", "numpy")
 _AUTO_SMALL = ("cython", "numba", "numpy")
-_AUTO_RULES: dict[tuple[str, str | None], tuple[str, ...]] = {}
+_AUTO_RULES: dict[tuple[str, str | None], tuple[str, ...]] = {
+    # kneighbors with euclidean-type metrics: the Cython float32 register-tiled
+    # filter (4 x 16 micro-kernel) beat the Numba one (4 x 4 dot tile) by
+    # 1.1-1.5x, float32 and float64, at every size of
+    # benchmarks/bench_neighbors.py (fastml bench --suite neighbors, 2 threads).
+    ("neighbors", "euclidean"): ("cython", "numba", "numpy"),
+    ("neighbors", "sqeuclidean"): ("cython", "numba", "numpy"),
+}
 
 
 def auto_backend(kernel, case=None, work=None):
