@@ -350,7 +350,7 @@ def kneighbors(
             "X and Y must have the same number of columns (features); "
             f"got X.shape={X.shape} and Y.shape={Y.shape}"
         )
-    k = _check_k(n_neighbors, Y.shape[0] - (1 if self_query else 0))
+    k = _neighbors._check_k(n_neighbors, Y.shape[0], self_query)
     if not isinstance(split_every, int) or split_every < 2:
         raise ValueError(f"split_every must be an integer >= 2; got {split_every!r}")
     metric_kwargs = _global_metric_kwargs(metric, X, Y, metric_kwargs)
@@ -398,19 +398,6 @@ def kneighbors(
     if not return_distance:
         return ind
     return da.concatenate(dist_parts), ind
-
-
-def _check_k(n_neighbors, available):
-    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, int | np.integer):
-        raise TypeError(f"n_neighbors must be a positive integer; got {n_neighbors!r}")
-    if n_neighbors < 1:
-        raise ValueError(f"n_neighbors must be a positive integer; got {n_neighbors}")
-    if n_neighbors > available:
-        raise ValueError(
-            f"n_neighbors={n_neighbors} must be at most the number of candidate neighbours "
-            f"({available})"
-        )
-    return int(n_neighbors)
 
 
 def _local_topk(x, y, start, *, len_y, same, k, metric, backend, kwargs):
