@@ -104,11 +104,18 @@ _AUTO_SMALL = ("cython", "numba", "numpy")
 _AUTO_RULES: dict[tuple[str, str | None], tuple[str, ...]] = {
     # Gradient descent (case "plain": SGD with batch size 1; "batch": mini- and
     # full-batch steps): benchmarks/linear_ratios.py (200000 x 100 float64, 2
-    # threads, round-robin medians) measured the cython kernels faster than the
-    # numba ones at every setting: plain SGD epoch 1.2-1.6x, full-batch step
-    # 1.07x, mini-batch Adam epoch 1.04x; so cython first at any size.
+    # threads, round-robin medians): the cython plain-SGD epoch was 1.4x faster
+    # than numba's in every run; full-batch step and mini-batch Adam epoch were
+    # within the noise of a shared machine (+-15%) of each other. Cython first
+    # at any size (it has no JIT compile either).
     ("sgd", "plain"): ("cython", "numba", "numpy"),
     ("sgd", "batch"): ("cython", "numba", "numpy"),
+    # kneighbors with euclidean-type metrics: the Cython float32 register-tiled
+    # filter (4 x 16 micro-kernel) beat the Numba one (4 x 4 dot tile) by
+    # 1.1-1.5x, float32 and float64, at every size of
+    # benchmarks/bench_neighbors.py (fastml bench --suite neighbors, 2 threads).
+    ("neighbors", "euclidean"): ("cython", "numba", "numpy"),
+    ("neighbors", "sqeuclidean"): ("cython", "numba", "numpy"),
 }
 
 

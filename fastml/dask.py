@@ -30,7 +30,7 @@ from . import distance as _distance
 from ._base import BaseEstimator, ClusterMixin, check_is_fitted
 from ._config import use_num_threads
 
-__all__ = ["Incremental", "KMeans", "cdist", "pairwise_distances_chunked"]
+__all__ = ["Incremental", "KMeans", "cdist", "kneighbors", "pairwise_distances_chunked"]
 
 
 def _dask_array():
@@ -277,6 +277,156 @@ def _reduce_block(x, y, start, *, reduce_func, metric, backend, kwargs, single):
     D = _distance.cdist(x, y, metric, backend=backend, **kwargs)
     out = reduce_func(D, start)
     return (out,) if single else tuple(out)
+
+
+# --------------------------------------------------------------------- neighbours
+
+
+def kneighbors(
+    X,
+    Y=None,
+    n_neighbors=5,
+    *,
+    metric="euclidean",
+    return_distance=True,
+    backend=None,
+    threads_per_task=1,
+    split_every=4,
+    **metric_kwargs,
+):
+    """k nearest rows of ``Y`` for every row of ``X``, both possibly partitioned.
+
+    Each (query block, base block) task runs :func:`fastml.neighbors.kneighbors`
+    and returns its local top-k with global base indices; the local lists of
+    one query block are merged by a tree reduction (``split_every`` lists per
+    merge), keeping the k smallest by (distance, index). That is exactly the
+    list one call over all of ``Y`` returns, ties included: both order by
+    distance, then by the lower index.
+
+    Parameters
+    ----------
+    X : dask.array.Array or ndarray of shape (mA, n)
+        Queries, chunked along rows only.
+    Y : dask.array.Array or ndarray of shape (mB, n), optional
+        Base points, chunked along rows only. Default: ``X``, and then a
+        point is not its own neighbour.
+    n_neighbors : int, default 5
+    metric : str or callable, default "euclidean"
+    return_distance : bool, default True
+    backend : str, optional
+    threads_per_task : int, default 1
+    split_every : int, default 4
+        Fan-in of the merge tree.
+    **metric_kwargs
+        As in :func:`fastml.cdist`.
+
+    Returns
+    -------
+    distances : dask.array.Array of shape (mA, n_neighbors)
+        Only with ``return_distance=True``.
+    indices : dask.array.Array of shape (mA, n_neighbors), int64
+        Rows of ``Y`` (or ``X``), nearest first.
+    """
+    from . import neighbors as _neighbors
+
+    if not (_is_dask(X) or _is_dask(Y)):
+        return _neighbors.kneighbors(
+            X,
+            Y,
+            n_neighbors,
+            metric=metric,
+            return_distance=return_distance,
+            backend=backend,
+            **metric_kwargs,
+        )
+    import dask
+
+    da = _dask_array()
+    self_query = Y is None
+    X = _rows_only(X, "X")
+    Y = X if self_query else _rows_only(Y, "Y")
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(
+            "X and Y must have the same number of columns (features); "
+            f"got X.shape={X.shape} and Y.shape={Y.shape}"
+        )
+    k = _neighbors._check_k(n_neighbors, Y.shape[0], self_query)
+    if not isinstance(split_every, int) or split_every < 2:
+        raise ValueError(f"split_every must be an integer >= 2; got {split_every!r}")
+    metric_kwargs = _global_metric_kwargs(metric, X, Y, metric_kwargs)
+    dtype = _float_dtype(X, Y)
+    # Fail now, not inside a task.
+    probe = np.zeros((2, X.shape[1]), dtype)
+    _neighbors.kneighbors(probe, probe, 1, metric=metric, backend=backend, **metric_kwargs)
+
+    starts = _row_offsets(Y.chunks[0])
+    x_blocks = X.to_delayed().ravel()
+    y_blocks = Y.to_delayed().ravel()
+    local = functools.partial(
+        _in_task,
+        threads_per_task,
+        _local_topk,
+        k=k,
+        metric=metric,
+        backend=backend,
+        kwargs=metric_kwargs,
+    )
+    merge = functools.partial(_merge_topk, k=k)
+    dist_parts, ind_parts = [], []
+    for i, xb in enumerate(x_blocks):
+        lists = [
+            dask.delayed(local, pure=True)(
+                xb, yb, int(starts[j]), len_y=Y.chunks[0][j], same=self_query and i == j
+            )
+            for j, yb in enumerate(y_blocks)
+        ]
+        while len(lists) > 1:
+            lists = [
+                dask.delayed(merge, pure=True)(*lists[s : s + split_every])
+                if len(lists[s : s + split_every]) > 1
+                else lists[s]
+                for s in range(0, len(lists), split_every)
+            ]
+        rows = X.chunks[0][i]
+        dist_parts.append(
+            da.from_delayed(dask.delayed(operator.getitem)(lists[0], 0), (rows, k), dtype)
+        )
+        ind_parts.append(
+            da.from_delayed(dask.delayed(operator.getitem)(lists[0], 1), (rows, k), np.int64)
+        )
+    ind = da.concatenate(ind_parts)
+    if not return_distance:
+        return ind
+    return da.concatenate(dist_parts), ind
+
+
+def _local_topk(x, y, start, *, len_y, same, k, metric, backend, kwargs):
+    """Top-k of ``x``'s rows among one block of base rows, with global indices."""
+    from . import neighbors as _neighbors
+
+    kk = min(k, len_y - (1 if same else 0))
+    if kk < 1:  # a one-row diagonal block: no candidate besides the point itself
+        dtype = np.result_type(x.dtype, y.dtype, np.float32)
+        return (
+            np.full((len(x), 0), np.inf, dtype=dtype),
+            np.empty((len(x), 0), dtype=np.int64),
+        )
+    d, i = _neighbors.kneighbors(
+        x, None if same else y, kk, metric=metric, backend=backend, **kwargs
+    )
+    return d, i.astype(np.int64) + start
+
+
+def _merge_topk(*lists, k):
+    """The k smallest (distance, index) pairs of each row over several local lists."""
+    d = np.concatenate([lst[0] for lst in lists], axis=1)
+    i = np.concatenate([lst[1] for lst in lists], axis=1)
+    # Sort by index, then stably by distance: ties keep the lower index first.
+    order = np.argsort(i, axis=1, kind="stable")
+    d = np.take_along_axis(d, order, axis=1)
+    i = np.take_along_axis(i, order, axis=1)
+    order = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(d, order, axis=1), np.take_along_axis(i, order, axis=1)
 
 
 # --------------------------------------------------------------------- incremental

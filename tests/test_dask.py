@@ -266,3 +266,37 @@ def test_kmeans_weights_empty_clusters_and_init(client):
         fd.KMeans(2).fit(da.from_array(np.full((10, 2), np.nan), chunks=(5, -1)))
     with pytest.raises(ValueError, match="chunked along rows"):
         fd.KMeans(2).fit(da.from_array(X, chunks=(100, 2)))
+
+
+@pytest.mark.parametrize("self_query", [False, True])
+def test_kneighbors_equals_single_machine(client, data, self_query):
+    from fastml.neighbors import kneighbors
+
+    A, B = data
+    A = np.round(A, 1)  # coarse values: plenty of exact distance ties
+    B = np.round(B, 1)
+    dA = da.from_array(A, chunks=(40, -1))
+    dB = None if self_query else da.from_array(B, chunks=(23, -1))
+    dist, ind = fd.kneighbors(dA, dB, 7, metric="cityblock", split_every=2)
+    dist, ind = client.compute([dist, ind], sync=True)
+    ref_d, ref_i = kneighbors(A, None if self_query else B, 7, metric="cityblock")
+    np.testing.assert_array_equal(ind, ref_i)
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-12)
+    only_ind = fd.kneighbors(dA, dB, 7, metric="cityblock", return_distance=False)
+    np.testing.assert_array_equal(client.compute(only_ind, sync=True), ref_i)
+
+
+def test_kneighbors_float32_euclidean_threads(data):
+    from fastml.neighbors import kneighbors
+
+    A, B = (x.astype(np.float32) for x in data)
+    dist, ind = fd.kneighbors(
+        da.from_array(A, chunks=(50, -1)), da.from_array(B, chunks=(30, -1)), 5
+    )
+    dist, ind = dist.compute(scheduler="threads"), ind.compute(scheduler="threads")
+    ref_d, ref_i = kneighbors(A, B, 5)
+    assert dist.dtype == np.float32
+    np.testing.assert_array_equal(ind, ref_i)
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-6)
+    with pytest.raises(ValueError, match="n_neighbors"):
+        fd.kneighbors(da.from_array(A, chunks=(50, -1)), B[:3], 4)
