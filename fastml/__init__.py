@@ -8,7 +8,14 @@ compiled (and cached on disk), when a Numba kernel is first used.
 
 from __future__ import annotations
 
-from ._config import get_backend, get_num_threads, set_backend, set_num_threads, use_backend
+from ._config import (
+    get_backend,
+    get_num_threads,
+    set_backend,
+    set_num_threads,
+    use_backend,
+    use_num_threads,
+)
 from ._registry import available_backends
 from ._version import __version__
 from .distance import cdist, pairwise_distances_chunked, pdist, squareform
@@ -26,6 +33,7 @@ __all__ = [
     "show_config",
     "squareform",
     "use_backend",
+    "use_num_threads",
     "warmup",
 ]
 

@@ -26,6 +26,7 @@ __all__ = [
     "set_backend",
     "set_num_threads",
     "use_backend",
+    "use_num_threads",
 ]
 
 #: Every backend fastml knows, slowest first. "auto" is a choice, not a backend.
@@ -36,6 +37,9 @@ _context_backend: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "fastml_backend", default=None
 )
 _num_threads: int | None = None
+_context_threads: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "fastml_num_threads", default=None
+)
 
 
 def _check_backend_name(name, argname="backend"):
@@ -121,6 +125,34 @@ def _default_num_threads():
         return max(1, os.cpu_count() or 1)
 
 
+def _check_threads(n):
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"n must be a positive int or None; got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"n must be a positive int or None; got {n}")
+    return int(n)
+
+
+@contextlib.contextmanager
+def use_num_threads(n):
+    """Use ``n`` threads for the compiled kernels inside a ``with`` block.
+
+    Like :func:`use_backend`, the setting is local to the current thread or
+    task (a :class:`contextvars.ContextVar`): ``fastml.dask`` runs each task
+    with one thread this way, so concurrent tasks do not oversubscribe the cores.
+
+    Parameters
+    ----------
+    n : int
+        A positive thread count.
+    """
+    token = _context_threads.set(_check_threads(n))
+    try:
+        yield
+    finally:
+        _context_threads.reset(token)
+
+
 def set_num_threads(n):
     """Set the number of threads used by the Numba and OpenMP (Cython) kernels.
 
@@ -132,14 +164,7 @@ def set_num_threads(n):
         start more threads than its pool was created with.
     """
     global _num_threads
-    if n is None:
-        _num_threads = None
-        return
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"n must be a positive int or None; got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"n must be a positive int or None; got {n}")
-    _num_threads = int(n)
+    _num_threads = None if n is None else _check_threads(n)
 
 
 #: Element operations a kernel must have per thread before another thread is
@@ -165,10 +190,14 @@ def get_num_threads():
     Returns
     -------
     int
-        The value given to :func:`set_num_threads`, else the
+        The innermost :func:`use_num_threads`, else the value given to
+        :func:`set_num_threads`, else the
         ``FASTML_NUM_THREADS`` environment variable, else the number of
         cores available to this process.
     """
+    local = _context_threads.get()
+    if local is not None:
+        return local
     if _num_threads is not None:
         return _num_threads
     env = os.environ.get("FASTML_NUM_THREADS", "").strip()

@@ -107,6 +107,12 @@ _AUTO_RULES: dict[tuple[str, str | None], tuple[str, ...]] = {
     # cython 1.2x faster than numba in float32, on par in float64; and no
     # JIT cost at small sizes.
     ("kmeans", None): ("cython", "numba", "numpy"),
+    # kneighbors with euclidean-type metrics: the Cython float32 register-tiled
+    # filter (4 x 16 micro-kernel) beat the Numba one (4 x 4 dot tile) by
+    # 1.1-1.5x, float32 and float64, at every size of
+    # benchmarks/bench_neighbors.py (fastml bench --suite neighbors, 2 threads).
+    ("neighbors", "euclidean"): ("cython", "numba", "numpy"),
+    ("neighbors", "sqeuclidean"): ("cython", "numba", "numpy"),
 }
 
 

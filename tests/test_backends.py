@@ -291,6 +291,29 @@ def test_num_threads_default_env_and_none(monkeypatch):
     assert fastml.get_num_threads() == 3
 
 
+def test_use_num_threads_is_local_and_nests():
+    import threading
+
+    fastml.set_num_threads(2)
+    seen = {}
+    try:
+        with fastml.use_num_threads(1):
+            assert fastml.get_num_threads() == 1
+            t = threading.Thread(target=lambda: seen.setdefault("other", fastml.get_num_threads()))
+            t.start()
+            t.join()
+            with pytest.raises(RuntimeError), fastml.use_num_threads(3):
+                assert fastml.get_num_threads() == 3
+                raise RuntimeError
+            assert fastml.get_num_threads() == 1
+        assert fastml.get_num_threads() == 2
+        assert seen["other"] == 2  # another thread does not see this block's setting
+        with pytest.raises(ValueError, match="positive"):
+            fastml.use_num_threads(0).__enter__()
+    finally:
+        fastml.set_num_threads(None)
+
+
 @pytest.mark.parametrize("val", ["0", "-2", "two", "1.5"])
 def test_num_threads_bad_env(monkeypatch, val):
     monkeypatch.setenv("FASTML_NUM_THREADS", val)

@@ -40,6 +40,7 @@ SUITES = {
     "neighbors": "fastml.bench.cases_neighbors:neighbors_cases",
     "kmeans": "fastml.bench.cases_kmeans:kmeans_cases",
     "linear": "fastml.bench.cases_linear:linear_cases",
+    "dask": "fastml.bench.cases_dask:dask_cases",
     "startup": None,  # import and compile times: fastml.bench.startup
 }
 

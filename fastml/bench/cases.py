@@ -70,6 +70,7 @@ PEERS = {
     "sklearn": "sklearn",
     "faiss": "faiss",
     "torch": "torch",
+    "dask-ml": "dask_ml",
 }
 
 

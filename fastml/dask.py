@@ -1,0 +1,957 @@
+"""fastml on Dask: the same kernels on data larger than one machine.
+
+Install with ``pip install "fastml[dask]"``. Every function here takes
+``dask.array`` inputs partitioned by rows (each block holds all the
+columns) and builds a Dask graph whose tasks call fastml's single-machine
+functions on one block, so the compiled kernels do the work and Dask does the
+scheduling: the threaded scheduler (fastml's kernels release the GIL, so
+threads scale), or a ``dask.distributed`` cluster. NumPy input is accepted
+too and simply runs the single-machine function.
+
+Each task runs its kernel with ``threads_per_task`` threads (default 1):
+Dask already runs one task per worker thread, and more threads per task
+would oversubscribe the cores.
+
+The results equal the single-machine functions': cdist block by block is the
+same computation; neighbour lists merged by (distance, index) are the lists
+one call returns (ties broken by the lower index in both); k-means sums the
+same per-block sums (the order of a floating-point sum may differ in the
+last bits).
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+
+import numpy as np
+
+from . import distance as _distance
+from ._base import BaseEstimator, ClusterMixin, check_is_fitted
+from ._config import use_num_threads
+
+__all__ = ["Incremental", "KMeans", "cdist", "kneighbors", "pairwise_distances_chunked"]
+
+
+def _dask_array():
+    try:
+        import dask.array as da
+    except ImportError:
+        raise ImportError(
+            'fastml.dask needs dask: install it with `pip install "fastml[dask]"` '
+            '(or `pip install "dask[array,distributed]"`)'
+        ) from None
+    return da
+
+
+def _is_dask(x):
+    return type(x).__module__.split(".")[0] == "dask" and hasattr(x, "chunks")
+
+
+def _rows_only(x, name):
+    """``x`` as a 2-D dask array whose blocks each hold every column."""
+    da = _dask_array()
+    x = da.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_samples, n_features); "
+            f"got {x.ndim}-D with shape {x.shape}"
+        )
+    if len(x.chunks[1]) != 1:
+        raise ValueError(
+            f"{name} must be chunked along rows only (each block holding all {x.shape[1]} "
+            f"columns); got column chunks {x.chunks[1]}. Rechunk with "
+            f"{name}.rechunk({{1: -1}})"
+        )
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real numeric or boolean array; got dtype {x.dtype}")
+    return x
+
+
+def _float_dtype(*arrays):
+    dts = [np.dtype(a.dtype) for a in arrays]
+    return np.dtype(np.float32) if all(d == np.float32 for d in dts) else np.dtype(np.float64)
+
+
+def _in_task(threads, fn, *args, **kwargs):
+    """Run ``fn`` inside a task with ``threads`` kernel threads."""
+    with use_num_threads(threads):
+        return fn(*args, **kwargs)
+
+
+def _row_offsets(chunks):
+    return np.concatenate([[0], np.cumsum(chunks)]).astype(np.int64)
+
+
+# --------------------------------------------------------------------- distances
+
+
+def _global_metric_kwargs(metric, XA, XB, kwargs):
+    """SciPy's data-dependent defaults (seuclidean's V, mahalanobis's VI) from all rows.
+
+    A block alone would give a different V or VI, so they are computed once
+    (a small reduction over both inputs) and passed to every task.
+    """
+    name = metric if isinstance(metric, str) else None
+    if name in ("seuclidean",) and kwargs.get("V") is None:
+        da = _dask_array()
+        both = da.concatenate([XA, XB]).astype(np.float64)
+        kwargs = {**kwargs, "V": np.asarray(both.var(axis=0, ddof=1).compute())}
+    elif name in ("mahalanobis",) and kwargs.get("VI") is None:
+        da = _dask_array()
+        both = da.concatenate([XA, XB]).astype(np.float64)
+        n = both.shape[0]
+        if n <= both.shape[1]:
+            raise ValueError(
+                "mahalanobis without VI needs more rows than columns in XA and XB together "
+                f"(SciPy's rule); got {n} rows and {both.shape[1]} columns"
+            )
+        mean = both.mean(axis=0)
+        centred = both - mean
+        cov = np.asarray((centred.T @ centred).compute()) / (n - 1)
+        kwargs = {**kwargs, "VI": np.linalg.inv(cov).T.copy()}
+    return kwargs
+
+
+def cdist(XA, XB, metric="euclidean", *, backend=None, threads_per_task=1, **kwargs):
+    """Distances between the rows of two (dask) arrays, as a lazy dask array.
+
+    Parameters
+    ----------
+    XA : dask.array.Array or array_like of shape (mA, n)
+        Chunked along rows only.
+    XB : dask.array.Array or array_like of shape (mB, n)
+        Chunked along rows only.
+    metric : str or callable, default "euclidean"
+        Any metric of :func:`fastml.cdist`, with its keyword arguments.
+    backend : str, optional
+        fastml backend the tasks use (default: the configured one).
+    threads_per_task : int, default 1
+        Kernel threads inside each task.
+    **kwargs
+        Metric arguments (``p``, ``w``, ``V``, ``VI``). SciPy's default ``V``
+        (seuclidean) and ``VI`` (mahalanobis) depend on all rows: they are
+        computed once, eagerly, from XA and XB together.
+
+    Returns
+    -------
+    dask.array.Array of shape (mA, mB)
+        Block (i, j) is ``fastml.cdist(XA_block_i, XB_block_j)``; float32
+        when both inputs are float32, else float64. With two NumPy inputs:
+        the NumPy result of :func:`fastml.cdist`.
+    """
+    if not (_is_dask(XA) or _is_dask(XB)):
+        return _distance.cdist(XA, XB, metric, backend=backend, **kwargs)
+    XA = _rows_only(XA, "XA")
+    XB = _rows_only(XB, "XB")
+    if XA.shape[1] != XB.shape[1]:
+        raise ValueError(
+            "XA and XB must have the same number of columns (features); "
+            f"got XA.shape={XA.shape} and XB.shape={XB.shape}"
+        )
+    kwargs = _global_metric_kwargs(metric, XA, XB, kwargs)
+    dtype = _float_dtype(XA, XB)
+    # Fail now, not inside a task: check metric and arguments on one row each.
+    _distance.cdist(
+        np.zeros((1, XA.shape[1]), dtype),
+        np.zeros((1, XB.shape[1]), dtype),
+        metric,
+        backend=backend,
+        **kwargs,
+    )
+    block = functools.partial(
+        _in_task, threads_per_task, _cdist_block, metric=metric, backend=backend, kwargs=kwargs
+    )
+    da = _dask_array()
+    return da.blockwise(
+        block,
+        "ij",
+        XA,
+        "ik",
+        XB,
+        "jk",
+        dtype=dtype,
+        concatenate=True,
+        meta=np.empty((0, 0), dtype),
+    )
+
+
+def _cdist_block(a, b, *, metric, backend, kwargs):
+    return _distance.cdist(a, b, metric, backend=backend, **kwargs)
+
+
+def pairwise_distances_chunked(
+    X,
+    Y=None,
+    *,
+    reduce_func=None,
+    metric="euclidean",
+    backend=None,
+    threads_per_task=1,
+    **kwargs,
+):
+    """Reduce the distance matrix one row block of ``X`` at a time, lazily.
+
+    The dask counterpart of :func:`fastml.pairwise_distances_chunked`: the
+    row blocks are ``X``'s chunks, each task computes ``D = cdist(X_block, Y)``
+    and ``reduce_func(D, start)`` (``start`` = the block's first row), and
+    the reduced blocks are concatenated into lazy dask arrays. Only one
+    block's distances exist per task at a time.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (mA, n)
+        Chunked along rows only.
+    Y : dask.array.Array or ndarray of shape (mB, n), optional
+        Default: ``X``. Every task needs all of ``Y``.
+    reduce_func : callable, optional
+        ``reduce_func(D_chunk, start) -> array or tuple of arrays``, each with
+        one row per row of ``D_chunk`` (as scikit-learn's). Its output's
+        dtypes and trailing shapes are found by calling it once on a
+        ``(1, mB)`` block of zeros. Default: the distance rows themselves.
+    metric, backend, threads_per_task, **kwargs
+        As in :func:`cdist`.
+
+    Returns
+    -------
+    dask.array.Array or tuple of dask.array.Array
+        The reduced rows of all blocks, in row order.
+    """
+    da = _dask_array()
+    if not _is_dask(X):
+        X = da.asarray(np.asarray(X))
+    X = _rows_only(X, "X")
+    Y = X if Y is None else _rows_only(Y, "Y")
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(
+            "X and Y must have the same number of columns (features); "
+            f"got X.shape={X.shape} and Y.shape={Y.shape}"
+        )
+    kwargs = _global_metric_kwargs(metric, X, Y, kwargs)
+    if reduce_func is None:
+        return cdist(
+            X, Y, metric, backend=backend, threads_per_task=threads_per_task, **kwargs
+        ).rechunk({1: -1})
+    dtype = _float_dtype(X, Y)
+    sample = reduce_func(np.zeros((1, Y.shape[0]), dtype), 0)
+    single = not isinstance(sample, tuple)
+    outputs = (sample,) if single else sample
+    for out in outputs:
+        if np.ndim(out) < 1 or np.shape(out)[0] != 1:
+            raise ValueError(
+                "reduce_func must return arrays with one row per row of its distance block; "
+                f"got shape {np.shape(out)} for a 1-row block"
+            )
+    import dask
+
+    Y_whole = Y.rechunk({0: -1})
+    starts = _row_offsets(X.chunks[0])
+    blocks = X.to_delayed().ravel()
+    y_delayed = Y_whole.to_delayed().ravel()[0]
+    per_output = [[] for _ in outputs]
+    for i, x_block in enumerate(blocks):
+        task = dask.delayed(_in_task, pure=True)(
+            threads_per_task,
+            _reduce_block,
+            x_block,
+            y_delayed,
+            int(starts[i]),
+            reduce_func=reduce_func,
+            metric=metric,
+            backend=backend,
+            kwargs=kwargs,
+            single=single,
+        )
+        rows = X.chunks[0][i]
+        for j, out in enumerate(outputs):
+            arr = np.asarray(out)
+            part = dask.delayed(operator.getitem, pure=True)(task, j)
+            per_output[j].append(
+                da.from_delayed(part, shape=(rows, *arr.shape[1:]), dtype=arr.dtype)
+            )
+    results = tuple(da.concatenate(parts) for parts in per_output)
+    return results[0] if single else results
+
+
+def _reduce_block(x, y, start, *, reduce_func, metric, backend, kwargs, single):
+    D = _distance.cdist(x, y, metric, backend=backend, **kwargs)
+    out = reduce_func(D, start)
+    return (out,) if single else tuple(out)
+
+
+# --------------------------------------------------------------------- neighbours
+
+
+def kneighbors(
+    X,
+    Y=None,
+    n_neighbors=5,
+    *,
+    metric="euclidean",
+    return_distance=True,
+    backend=None,
+    threads_per_task=1,
+    split_every=4,
+    **metric_kwargs,
+):
+    """k nearest rows of ``Y`` for every row of ``X``, both possibly partitioned.
+
+    Each (query block, base block) task runs :func:`fastml.neighbors.kneighbors`
+    and returns its local top-k with global base indices; the local lists of
+    one query block are merged by a tree reduction (``split_every`` lists per
+    merge), keeping the k smallest by (distance, index). That is exactly the
+    list one call over all of ``Y`` returns, ties included: both order by
+    distance, then by the lower index.
+
+    Parameters
+    ----------
+    X : dask.array.Array or ndarray of shape (mA, n)
+        Queries, chunked along rows only.
+    Y : dask.array.Array or ndarray of shape (mB, n), optional
+        Base points, chunked along rows only. Default: ``X``, and then a
+        point is not its own neighbour.
+    n_neighbors : int, default 5
+    metric : str or callable, default "euclidean"
+    return_distance : bool, default True
+    backend : str, optional
+    threads_per_task : int, default 1
+    split_every : int, default 4
+        Fan-in of the merge tree.
+    **metric_kwargs
+        As in :func:`fastml.cdist`.
+
+    Returns
+    -------
+    distances : dask.array.Array of shape (mA, n_neighbors)
+        Only with ``return_distance=True``.
+    indices : dask.array.Array of shape (mA, n_neighbors), int64
+        Rows of ``Y`` (or ``X``), nearest first.
+    """
+    from . import neighbors as _neighbors
+
+    if not (_is_dask(X) or _is_dask(Y)):
+        return _neighbors.kneighbors(
+            X,
+            Y,
+            n_neighbors,
+            metric=metric,
+            return_distance=return_distance,
+            backend=backend,
+            **metric_kwargs,
+        )
+    import dask
+
+    da = _dask_array()
+    self_query = Y is None
+    X = _rows_only(X, "X")
+    Y = X if self_query else _rows_only(Y, "Y")
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(
+            "X and Y must have the same number of columns (features); "
+            f"got X.shape={X.shape} and Y.shape={Y.shape}"
+        )
+    k = _neighbors._check_k(n_neighbors, Y.shape[0], self_query)
+    if not isinstance(split_every, int) or split_every < 2:
+        raise ValueError(f"split_every must be an integer >= 2; got {split_every!r}")
+    metric_kwargs = _global_metric_kwargs(metric, X, Y, metric_kwargs)
+    dtype = _float_dtype(X, Y)
+    # Fail now, not inside a task.
+    probe = np.zeros((2, X.shape[1]), dtype)
+    _neighbors.kneighbors(probe, probe, 1, metric=metric, backend=backend, **metric_kwargs)
+
+    starts = _row_offsets(Y.chunks[0])
+    x_blocks = X.to_delayed().ravel()
+    y_blocks = Y.to_delayed().ravel()
+    local = functools.partial(
+        _in_task,
+        threads_per_task,
+        _local_topk,
+        k=k,
+        metric=metric,
+        backend=backend,
+        kwargs=metric_kwargs,
+    )
+    merge = functools.partial(_merge_topk, k=k)
+    dist_parts, ind_parts = [], []
+    for i, xb in enumerate(x_blocks):
+        lists = [
+            dask.delayed(local, pure=True)(
+                xb, yb, int(starts[j]), len_y=Y.chunks[0][j], same=self_query and i == j
+            )
+            for j, yb in enumerate(y_blocks)
+        ]
+        while len(lists) > 1:
+            lists = [
+                dask.delayed(merge, pure=True)(*lists[s : s + split_every])
+                if len(lists[s : s + split_every]) > 1
+                else lists[s]
+                for s in range(0, len(lists), split_every)
+            ]
+        rows = X.chunks[0][i]
+        dist_parts.append(
+            da.from_delayed(dask.delayed(operator.getitem)(lists[0], 0), (rows, k), dtype)
+        )
+        ind_parts.append(
+            da.from_delayed(dask.delayed(operator.getitem)(lists[0], 1), (rows, k), np.int64)
+        )
+    ind = da.concatenate(ind_parts)
+    if not return_distance:
+        return ind
+    return da.concatenate(dist_parts), ind
+
+
+def _local_topk(x, y, start, *, len_y, same, k, metric, backend, kwargs):
+    """Top-k of ``x``'s rows among one block of base rows, with global indices."""
+    from . import neighbors as _neighbors
+
+    kk = min(k, len_y - (1 if same else 0))
+    if kk < 1:  # a one-row diagonal block: no candidate besides the point itself
+        dtype = np.result_type(x.dtype, y.dtype, np.float32)
+        return (
+            np.full((len(x), 0), np.inf, dtype=dtype),
+            np.empty((len(x), 0), dtype=np.int64),
+        )
+    d, i = _neighbors.kneighbors(
+        x, None if same else y, kk, metric=metric, backend=backend, **kwargs
+    )
+    return d, i.astype(np.int64) + start
+
+
+def _merge_topk(*lists, k):
+    """The k smallest (distance, index) pairs of each row over several local lists."""
+    d = np.concatenate([lst[0] for lst in lists], axis=1)
+    i = np.concatenate([lst[1] for lst in lists], axis=1)
+    # Sort by index, then stably by distance: ties keep the lower index first.
+    order = np.argsort(i, axis=1, kind="stable")
+    d = np.take_along_axis(d, order, axis=1)
+    i = np.take_along_axis(i, order, axis=1)
+    order = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(d, order, axis=1), np.take_along_axis(i, order, axis=1)
+
+
+# --------------------------------------------------------------------- incremental
+
+
+class Incremental(BaseEstimator):
+    """Train an estimator with ``partial_fit`` by streaming the blocks of a dask array.
+
+    Like dask-ml's ``Incremental``: the blocks are visited one after another
+    (in a shuffled order per epoch if ``shuffle_blocks``), each in a task that
+    calls ``partial_fit`` on the model the previous task returned. The data
+    stay where they are (on the workers); only the model, a few arrays of
+    coefficients, travels between tasks. Works with any estimator that has
+    ``partial_fit`` (fastml's ``SGDClassifier`` / ``SGDRegressor``, or
+    scikit-learn's).
+
+    Parameters
+    ----------
+    estimator : estimator with ``partial_fit``
+        Copied (``copy.deepcopy``) at the start of :meth:`fit`; never modified.
+    epochs : int, default 1
+        Passes over all the blocks per call of :meth:`fit`.
+    shuffle_blocks : bool, default True
+        Visit the blocks in a new random order every epoch.
+    random_state : None or int
+        Seeds the block order.
+    threads_per_task : int, default 1
+        Kernel threads inside each task.
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        The trained copy.
+    history_ : dict of lists
+        One entry per block visited: ``epoch``, ``block``, ``n_samples``,
+        ``time`` (seconds of that ``partial_fit``) and, when the estimator
+        keeps a ``history_`` with a ``loss``, that block's ``loss``.
+    n_blocks_seen_ : int
+    """
+
+    def __init__(
+        self, estimator, *, epochs=1, shuffle_blocks=True, random_state=None, threads_per_task=1
+    ):
+        self.estimator = estimator
+        self.epochs = epochs
+        self.shuffle_blocks = shuffle_blocks
+        self.random_state = random_state
+        self.threads_per_task = threads_per_task
+
+    @property
+    def _estimator_type(self):
+        return getattr(self.estimator, "_estimator_type", None)
+
+    def fit(self, X, y=None, **fit_kwargs):
+        """Train a fresh copy of ``estimator`` on all blocks; return self.
+
+        Parameters
+        ----------
+        X : dask.array.Array or ndarray of shape (n_samples, n_features)
+            Chunked along rows only.
+        y : dask.array.Array or ndarray of shape (n_samples,), optional
+            Re-chunked to match ``X``'s rows.
+        **fit_kwargs
+            Passed to every ``partial_fit`` (e.g. ``classes``; computed from
+            ``y`` for classifiers when not given).
+        """
+        import copy
+
+        self.estimator_ = copy.deepcopy(self.estimator)
+        self.history_ = {"epoch": [], "block": [], "n_samples": [], "time": []}
+        self.n_blocks_seen_ = 0
+        return self._train(X, y, fit_kwargs)
+
+    def partial_fit(self, X, y=None, **fit_kwargs):
+        """Like :meth:`fit`, but continue from the current ``estimator_`` if any."""
+        if not hasattr(self, "estimator_"):
+            return self.fit(X, y, **fit_kwargs)
+        return self._train(X, y, fit_kwargs)
+
+    def _train(self, X, y, fit_kwargs):
+        import inspect
+
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs must be a positive integer; got {self.epochs!r}")
+        if not hasattr(self.estimator_, "partial_fit"):
+            raise TypeError(
+                f"estimator must have a partial_fit method; {type(self.estimator).__name__} has not"
+            )
+        takes_classes = "classes" in inspect.signature(self.estimator_.partial_fit).parameters
+        if not _is_dask(X):
+            X_blocks = [np.asarray(X)]
+            y_blocks = [None if y is None else np.asarray(y)]
+        else:
+            X = _rows_only(X, "X")
+            X_blocks = list(X.to_delayed().ravel())
+            y_blocks = [None] * len(X_blocks)
+            if y is not None:
+                da = _dask_array()
+                y = da.asarray(y)
+                if y.shape[0] != X.shape[0]:
+                    raise ValueError(
+                        f"X and y must have the same number of rows; got {X.shape[0]} and "
+                        f"{y.shape[0]}"
+                    )
+                y = y.rechunk({0: X.chunks[0], **{a: -1 for a in range(1, y.ndim)}})
+                y_blocks = list(y.to_delayed().ravel())
+        if takes_classes and "classes" not in fit_kwargs and y is not None:
+            if getattr(self, "_classes", None) is None:
+                self._classes = np.unique(np.asarray(y.compute() if _is_dask(y) else y))
+            fit_kwargs = {**fit_kwargs, "classes": self._classes}
+        import dask
+
+        rng = np.random.default_rng(self.random_state)
+        model = dask.delayed(self.estimator_, traverse=False)
+        records = []
+        step = functools.partial(_in_task, self.threads_per_task, _partial_fit_block)
+        first_epoch = max(self.history_["epoch"], default=-1) + 1
+        for epoch in range(first_epoch, first_epoch + self.epochs):
+            order = rng.permutation(len(X_blocks)) if self.shuffle_blocks else range(len(X_blocks))
+            for b in order:
+                out = dask.delayed(step, nout=2, pure=False)(
+                    model, X_blocks[b], y_blocks[b], fit_kwargs
+                )
+                model = out[0]
+                records.append((epoch, int(b), out[1]))
+        model, stats = dask.compute(model, [r[2] for r in records])
+        self.estimator_ = model
+        for (epoch, block, _), (n, seconds, loss) in zip(records, stats, strict=True):
+            self.history_["epoch"].append(epoch)
+            self.history_["block"].append(block)
+            self.history_["n_samples"].append(n)
+            self.history_["time"].append(seconds)
+            if loss is not None:
+                self.history_.setdefault("loss", []).append(loss)
+        self.n_blocks_seen_ += len(records)
+        if hasattr(model, "n_features_in_"):
+            self.n_features_in_ = model.n_features_in_
+        if hasattr(model, "classes_"):
+            self.classes_ = model.classes_
+        return self
+
+    def _map(self, method, X):
+        check_is_fitted(self, "estimator_")
+        fn = getattr(self.estimator_, method)
+        if not _is_dask(X):
+            return fn(X)
+        X = _rows_only(X, "X")
+        sample = fn(np.zeros((1, X.shape[1]), dtype=X.dtype))
+        sample = np.asarray(sample)
+        return X.map_blocks(
+            lambda block: fn(block),
+            dtype=sample.dtype,
+            chunks=(X.chunks[0], *sample.shape[1:]),
+            drop_axis=1 if sample.ndim == 1 else None,
+            meta=np.empty((0,) * sample.ndim, sample.dtype),
+        )
+
+    def predict(self, X):
+        """``estimator_.predict`` on every block (lazy for dask input)."""
+        return self._map("predict", X)
+
+    def predict_proba(self, X):
+        """``estimator_.predict_proba`` on every block (lazy for dask input)."""
+        return self._map("predict_proba", X)
+
+    def decision_function(self, X):
+        """``estimator_.decision_function`` on every block (lazy for dask input)."""
+        return self._map("decision_function", X)
+
+    def score(self, X, y, sample_weight=None):
+        """``estimator_.score`` on the whole data (computed; a float)."""
+        check_is_fitted(self, "estimator_")
+        X = np.asarray(X.compute() if _is_dask(X) else X)
+        y = np.asarray(y.compute() if _is_dask(y) else y)
+        return self.estimator_.score(X, y, sample_weight=sample_weight)
+
+
+def _partial_fit_block(model, X, y, fit_kwargs):
+    """One ``partial_fit`` on one block; returns (model, (n_samples, seconds, loss))."""
+    import copy
+    import time
+
+    model = copy.deepcopy(model)  # tasks must not mutate their inputs (retries, threads)
+    t0 = time.perf_counter()
+    if y is None:
+        model.partial_fit(X, **fit_kwargs)
+    else:
+        model.partial_fit(X, y, **fit_kwargs)
+    seconds = time.perf_counter() - t0
+    history = getattr(model, "history_", None)
+    loss = None
+    if isinstance(history, dict) and history.get("loss"):
+        loss = float(history["loss"][-1])
+    return model, (int(X.shape[0]), seconds, loss)
+
+
+# --------------------------------------------------------------------- k-means
+
+
+class KMeans(ClusterMixin, BaseEstimator):
+    """Lloyd's k-means on a row-chunked dask array, one map over blocks per iteration.
+
+    Each iteration is one task per block running fastml's fused
+    assign-and-accumulate kernel (:func:`fastml.cluster._lloyd_step`) on that
+    block, then a reduction of the per-block centre sums, weights and
+    inertia (tiny: ``n_clusters x n_features``) in block order. The
+    convergence rules, the centring of the data, and the re-seeding of empty
+    clusters (farthest points first, found by a per-block top-m and a merge)
+    are those of :class:`fastml.cluster.KMeans`, so from the same initial
+    centres both give the same clustering (up to the order of floating-point
+    sums). Labels stay on the workers between iterations.
+
+    Initialisation: ``init="k-means++"`` runs fastml's greedy k-means++ on a
+    uniform random sample of ``init_max_samples`` rows (all rows if fewer),
+    ``"random"`` picks ``n_clusters`` random rows, and an array is used as
+    given. A sample of 100 000 rows places k-means++ centres as well as the
+    full data for all practical purposes and costs one pass of reading.
+
+    Parameters
+    ----------
+    n_clusters : int, default 8
+    init : {"k-means++", "random"} or array of shape (n_clusters, n_features)
+    max_iter : int, default 300
+    tol : float, default 1e-4
+        Relative to the mean per-feature variance of X (scikit-learn's rule).
+    random_state : None or int
+    init_max_samples : int, default 100_000
+    backend : str, optional
+    threads_per_task : int, default 1
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+    labels_ : dask.array.Array of shape (n_samples,), int32 (ndarray for NumPy input)
+    inertia_ : float
+    n_iter_ : int
+    history_ : list of float
+        Inertia of each iteration (before its centre update).
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        init="k-means++",
+        max_iter=300,
+        tol=1e-4,
+        random_state=None,
+        init_max_samples=100_000,
+        backend=None,
+        threads_per_task=1,
+    ):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.init_max_samples = init_max_samples
+        self.backend = backend
+        self.threads_per_task = threads_per_task
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Cluster ``X``; return self.
+
+        Parameters
+        ----------
+        X : dask.array.Array or ndarray of shape (n_samples, n_features)
+            Chunked along rows only. NumPy input runs :class:`fastml.cluster.KMeans`.
+        y : ignored
+        sample_weight : dask.array.Array or ndarray of shape (n_samples,), optional
+        """
+        from . import cluster as _cluster
+
+        if not _is_dask(X):
+            est = _cluster.KMeans(
+                self.n_clusters,
+                init=self.init,
+                n_init=1,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                random_state=self.random_state,
+                backend=self.backend,
+            ).fit(X, sample_weight=sample_weight)
+            for name in (
+                "cluster_centers_",
+                "labels_",
+                "inertia_",
+                "n_iter_",
+                "history_",
+                "n_features_in_",
+            ):
+                setattr(self, name, getattr(est, name))
+            return self
+        import dask
+
+        da = _dask_array()
+        k = _cluster._check_int(self.n_clusters, "n_clusters")
+        max_iter = _cluster._check_int(self.max_iter, "max_iter")
+        tol = _cluster._check_nonneg_float(self.tol, "tol")
+        X = _rows_only(X, "X")
+        n, d = X.shape
+        if n < k:
+            raise ValueError(f"n_samples={n} should be >= n_clusters={k}")
+        dtype = _float_dtype(X)
+        X = X.astype(dtype)
+        init = _cluster._resolve_init(self.init, k, d, dtype)
+        if sample_weight is None:
+            w = da.ones(n, dtype=dtype, chunks=X.chunks[0])
+        else:
+            w = da.asarray(sample_weight).astype(dtype)
+            if w.shape != (n,):
+                raise ValueError(f"sample_weight must have shape ({n},); got {w.shape}")
+            w = w.rechunk(X.chunks[0])
+        self.n_features_in_ = d
+
+        # Centre the data (as the single-machine driver) and check it once.
+        mean, var, finite, wmin = dask.compute(
+            X.astype(np.float64).mean(axis=0),
+            X.astype(np.float64).var(axis=0),
+            da.isfinite(X).all(),
+            w.min(),
+        )
+        if not finite:
+            raise ValueError("X contains NaN or infinity")
+        if wmin < 0:
+            raise ValueError("sample_weight must be non-negative")
+        tol_abs = float(np.mean(var)) * tol
+        Xc = X - mean.astype(dtype)
+        starts = _row_offsets(X.chunks[0])
+        # Per block, once: (rows, weights, squared norms), kept on the workers.
+        blocks = dask.persist(
+            *[
+                dask.delayed(_prepare_block)(x, wt)
+                for x, wt in zip(Xc.to_delayed().ravel(), w.to_delayed().ravel(), strict=True)
+            ]
+        )
+
+        centers = self._initial_centers(Xc, w, init, k, mean, dtype)
+        run = functools.partial(_in_task, self.threads_per_task, _kmeans_block_step)
+        labels = [None] * len(blocks)
+        history = []
+        strict = False
+        it = 0
+        for it in range(max_iter):  # noqa: B007 - n_iter_ is it + 1
+            steps = [
+                dask.delayed(run, pure=False)(blocks[b], centers, labels[b], self.backend)
+                for b in range(len(blocks))
+            ]
+            steps = list(dask.persist(*steps))
+            stats = dask.compute(*[dask.delayed(_step_stats)(s) for s in steps])
+            labels = [dask.delayed(operator.getitem)(s, 0) for s in steps]
+            inertia = float(sum(s[0] for s in stats))
+            sums = functools.reduce(np.add, [s[1] for s in stats])
+            weights = functools.reduce(np.add, [s[2] for s in stats])
+            changed = sum(s[3] for s in stats)
+            history.append(inertia)
+            empty = np.flatnonzero(weights == 0)
+            if empty.size:
+                self._relocate(blocks, starts, centers, labels, sums, weights, empty)
+            new = _cluster._new_centers(sums, weights, centers, dtype)
+            diff = new.astype(np.float64) - centers
+            shift = float(np.einsum("ij,ij->", diff, diff))
+            centers = new
+            if changed == 0 and it > 0:
+                strict = True
+                break
+            if shift <= tol_abs:
+                break
+        final = functools.partial(_in_task, self.threads_per_task, _kmeans_block_final)
+        outs = [
+            dask.delayed(final, pure=True)(
+                blocks[b], centers, labels[b] if strict else None, self.backend
+            )
+            for b in range(len(blocks))
+        ]
+        outs = list(dask.persist(*outs))
+        inertia = float(sum(dask.compute(*[dask.delayed(operator.getitem)(o, 1) for o in outs])))
+        self.labels_ = da.concatenate(
+            [
+                da.from_delayed(dask.delayed(operator.getitem)(o, 0), (c,), np.int32)
+                for o, c in zip(outs, X.chunks[0], strict=True)
+            ]
+        )
+        self.cluster_centers_ = (centers + mean).astype(dtype)
+        self.inertia_ = inertia
+        self.n_iter_ = it + 1
+        self.history_ = history
+        self.converged_strictly_ = strict
+        return self
+
+    def _initial_centers(self, Xc, w, init, k, mean, dtype):
+        from . import cluster as _cluster
+
+        if isinstance(init, np.ndarray):
+            return (init.astype(np.float64) - mean).astype(dtype)
+        rng = _cluster._check_random_state(self.random_state)
+        n = Xc.shape[0]
+        m = min(n, _cluster._check_int(self.init_max_samples, "init_max_samples"))
+        idx = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
+        sample = np.asarray(Xc[idx].compute())
+        ws = np.asarray(w[idx].compute())
+        centers = _cluster._init_centers(sample, k, init, ws, rng, self.backend)
+        return np.ascontiguousarray(centers, dtype=dtype)
+
+    def _relocate(self, blocks, starts, centers, labels, sums, weights, empty):
+        """Re-seed empty clusters with the farthest samples over all blocks (in place).
+
+        Each block returns its ``m`` farthest samples (distance, global index,
+        row, weight, label); the merge keeps the ``m`` farthest overall, ties to
+        the lower index, exactly as the single-machine ``_relocate_empty``.
+        """
+        import dask
+
+        m = empty.size
+        tops = dask.compute(
+            *[
+                dask.delayed(_farthest_in_block)(blocks[b], centers, labels[b], m, starts[b])
+                for b in range(len(blocks))
+            ]
+        )
+        dist = np.concatenate([t[0] for t in tops])
+        gidx = np.concatenate([t[1] for t in tops])
+        rows = np.concatenate([t[2] for t in tops])
+        wts = np.concatenate([t[3] for t in tops])
+        labs = np.concatenate([t[4] for t in tops])
+        order = np.lexsort((gidx, -dist))[:m]
+        for new_id, j in zip(empty, order, strict=False):
+            # As the single-machine driver: the sample's weighted coordinates
+            # move from its cluster's sums to the empty cluster's; labels are
+            # left as they are (the next pass assigns afresh).
+            wi = float(wts[j])
+            xi = rows[j].astype(np.float64) * wi
+            sums[labs[j]] -= xi
+            weights[labs[j]] -= wi
+            sums[new_id] = xi
+            weights[new_id] = wi
+
+    def predict(self, X):
+        """Nearest centre of each row (lazy for dask input), int32."""
+        from . import cluster as _cluster
+
+        check_is_fitted(self, "cluster_centers_")
+        C = self.cluster_centers_
+        if not _is_dask(X):
+            X = np.asarray(X)
+            est = _cluster.KMeans(self.n_clusters, backend=self.backend)
+            est.cluster_centers_ = C
+            est.n_features_in_ = self.n_features_in_
+            return est.predict(X)
+        X = _rows_only(X, "X")
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but KMeans is expecting {self.n_features_in_} "
+                "features as input"
+            )
+        block = functools.partial(
+            _in_task, self.threads_per_task, _predict_block, centers=C, backend=self.backend
+        )
+        return X.map_blocks(block, dtype=np.int32, drop_axis=1, meta=np.empty((0,), np.int32))
+
+
+def _prepare_block(x, w):
+    from .cluster import _sq_norms
+
+    x = np.ascontiguousarray(x)
+    return x, np.ascontiguousarray(w, dtype=x.dtype), _sq_norms(x)
+
+
+def _kmeans_block_step(block, centers, prev_labels, backend):
+    """One Lloyd pass on one block: (labels, inertia, sums, weights, n_changed).
+
+    Calls the kernel of :func:`fastml.cluster._lloyd_step` directly: the
+    block was validated and its norms computed once, in :func:`_prepare_block`.
+    """
+    from .cluster import _kernels
+
+    x, w, xsq = block
+    n, d = x.shape
+    k = centers.shape[0]
+    labels = np.empty(n, np.int32)
+    sums = np.zeros((k, d))
+    weights = np.zeros(k)
+    kern = _kernels(backend, n, k, d)
+    inertia = float(kern.lloyd(x, w, xsq, np.ascontiguousarray(centers), labels, sums, weights))
+    changed = len(labels) if prev_labels is None else int(np.count_nonzero(labels != prev_labels))
+    return labels, inertia, sums, weights, changed
+
+
+def _step_stats(step):
+    return step[1], step[2], step[3], step[4]
+
+
+def _kmeans_block_final(block, centers, labels, backend):
+    """The block's final labels and exact inertia, as the single-machine driver.
+
+    After a strict convergence (no label changed) the last pass's labels are
+    kept; otherwise the samples are assigned to the final centres.
+    """
+    from .cluster import _kernels
+
+    x, w, xsq = block
+    kern = _kernels(backend, x.shape[0], centers.shape[0], x.shape[1])
+    centers = np.ascontiguousarray(centers, dtype=x.dtype)
+    if labels is None:
+        labels = np.empty(x.shape[0], np.int32)
+        kern.assign(x, w, xsq, centers, labels)
+    return labels, float(kern.inertia(x, w, centers, labels))
+
+
+def _farthest_in_block(block, centers, labels, m, start):
+    x, w, _ = block
+    diff = x.astype(np.float64) - centers[labels].astype(np.float64)
+    dist = np.einsum("ij,ij->i", diff, diff)
+    top = np.lexsort((np.arange(len(dist)), -dist))[:m]
+    return dist[top], top + start, x[top], w[top], labels[top]
+
+
+def _predict_block(x, *, centers, backend):
+    from .cluster import _kernels, _sq_norms
+
+    x = np.ascontiguousarray(x)
+    C = np.ascontiguousarray(centers, dtype=np.result_type(x.dtype, centers.dtype))
+    x = x.astype(C.dtype, copy=False)
+    kern = _kernels(backend, x.shape[0], C.shape[0], x.shape[1])
+    labels = np.empty(x.shape[0], np.int32)
+    kern.assign(x, np.ones(x.shape[0], x.dtype), _sq_norms(x), C, labels)
+    return labels

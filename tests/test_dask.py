@@ -1,0 +1,302 @@
+"""fastml.dask: results equal the single-machine functions, on a real cluster.
+
+A ``dask.distributed.LocalCluster`` of two worker processes on 127.0.0.1 is
+started once for the module and closed at the end. Uneven chunks everywhere:
+the row counts are not multiples of the chunk sizes.
+"""
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+import fastml
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+fd = pytest.importorskip("fastml.dask")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        worker_dashboard_address=None,
+    )
+    c = distributed.Client(cluster)
+    try:
+        yield c
+    finally:
+        c.close()
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((157, 9))
+    B = rng.standard_normal((101, 9))
+    return A, B
+
+
+@pytest.mark.parametrize(
+    ("metric", "kwargs"),
+    [
+        ("euclidean", {}),
+        ("cityblock", {}),
+        ("minkowski", {"p": 3.0}),
+        ("cosine", {}),
+        ("seuclidean", {}),  # V from all rows of both inputs, as SciPy
+        ("mahalanobis", {}),  # VI likewise
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cdist_equals_single_machine(client, data, metric, kwargs, dtype):
+    A, B = (x.astype(dtype) for x in data)
+    dA = da.from_array(A, chunks=(40, -1))  # 40, 40, 40, 37
+    dB = da.from_array(B, chunks=(33, -1))  # 33, 33, 33, 2
+    lazy = fd.cdist(dA, dB, metric, **kwargs)
+    assert lazy.shape == (157, 101) and lazy.chunks == (dA.chunks[0], dB.chunks[0])
+    got = client.compute(lazy).result()
+    want = fastml.cdist(A, B, metric, **kwargs)
+    assert got.dtype == want.dtype == dtype
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-6 if dtype == np.float32 else 0)
+
+
+def test_cdist_threaded_scheduler_and_numpy_input(data):
+    A, B = data
+    dA = da.from_array(A, chunks=(50, -1))
+    got = fd.cdist(dA, B, "sqeuclidean").compute(scheduler="threads")
+    np.testing.assert_allclose(got, fastml.cdist(A, B, "sqeuclidean"), rtol=1e-12)
+    plain = fd.cdist(A, B, "sqeuclidean")  # no dask input: the single-machine path
+    assert isinstance(plain, np.ndarray)
+    np.testing.assert_array_equal(plain, fastml.cdist(A, B, "sqeuclidean"))
+
+
+def test_pairwise_reduction(client, data):
+    A, B = data
+    dA = da.from_array(A, chunks=(60, -1))
+
+    def nearest(D, start):
+        return D.argmin(axis=1), D.min(axis=1)
+
+    idx, dist = fd.pairwise_distances_chunked(dA, B, reduce_func=nearest, metric="cityblock")
+    idx, dist = client.compute([idx, dist], sync=True)
+    D = fastml.cdist(A, B, "cityblock")
+    np.testing.assert_array_equal(idx, D.argmin(axis=1))
+    np.testing.assert_allclose(dist, D.min(axis=1), rtol=1e-12)
+
+    # ``start`` is each block's first row: recover the diagonal of cdist(A, A).
+    diag = fd.pairwise_distances_chunked(
+        dA, reduce_func=lambda D, start: D[np.arange(len(D)), start + np.arange(len(D))]
+    )
+    np.testing.assert_allclose(client.compute(diag, sync=True), 0.0, atol=1e-12)
+    full = fd.pairwise_distances_chunked(dA, metric="euclidean")
+    np.testing.assert_allclose(client.compute(full, sync=True), fastml.cdist(A, A), rtol=1e-12)
+
+
+def test_bad_input_errors(data):
+    A, B = data
+    with pytest.raises(ValueError, match=r"XA must be chunked along rows only.*rechunk"):
+        fd.cdist(da.from_array(A, chunks=(50, 4)), B)
+    with pytest.raises(ValueError, match="same number of columns"):
+        fd.cdist(da.from_array(A, chunks=(50, -1)), B[:, :3])
+    with pytest.raises(ValueError, match="2-D"):
+        fd.cdist(da.from_array(A[0], chunks=3), B)
+    with pytest.raises(ValueError, match="unknown metric|metric"):
+        fd.cdist(da.from_array(A, chunks=(50, -1)), B, "nope")
+    with pytest.raises(ValueError, match="one row per row"):
+        fd.pairwise_distances_chunked(
+            da.from_array(A, chunks=(50, -1)), B, reduce_func=lambda D, s: D.sum()
+        )
+
+
+def test_missing_dask_is_a_clear_error(monkeypatch, data):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_dask(name, *args, **kwargs):
+        if name == "dask" or name.startswith("dask."):
+            raise ImportError("No module named 'dask'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_dask)
+    with pytest.raises(ImportError, match=r"pip install \"fastml\[dask\]\""):
+        fd._dask_array()
+
+
+def _slow_block_metric(u, v):
+    time.sleep(0.0005)
+    return float(np.abs(u - v).sum())
+
+
+def test_worker_killed_mid_computation(client):
+    """The engine reruns the lost tasks; the result is still right and complete."""
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((64, 4))
+    B = rng.standard_normal((48, 4))
+    dA = da.from_array(A, chunks=(8, -1))
+    # A plain Python metric is slow enough to leave tasks running when a worker dies.
+    lazy = fd.cdist(dA, B, _slow_block_metric, backend="python")
+    future = client.compute(lazy)
+    deadline = time.monotonic() + 30
+    while not any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    busy = [addr for addr, keys in client.processing().items() if keys]
+    assert busy, "no task started within 30 s"
+    victim = client.run(os.getpid)[busy[0]]
+    os.kill(victim, signal.SIGKILL)  # a worker that is running a task right now
+    got = future.result(timeout=120)
+    np.testing.assert_allclose(got, fastml.cdist(A, B, "cityblock"), rtol=1e-12)
+    client.wait_for_workers(2, timeout=60)
+    assert victim not in client.run(os.getpid).values()
+
+
+def _blocks_of(X, chunks):
+    edges = np.concatenate([[0], np.cumsum(chunks)])
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+@pytest.mark.parametrize("scheduler", ["distributed", "threads"])
+def test_incremental_equals_partial_fit_over_the_blocks(client, scheduler):
+    sklearn_linear = pytest.importorskip("sklearn.linear_model")
+    from fastml.datasets import make_classification
+
+    X, y = make_classification(1000, 6, random_state=0)
+    dX = da.from_array(X, chunks=(230, -1))  # 230 x 4 + 80
+    dy = da.from_array(y, chunks=300)  # re-chunked to X's rows inside
+    est = sklearn_linear.SGDClassifier(loss="log_loss", shuffle=False, random_state=0)
+    inc = fd.Incremental(est, epochs=2, shuffle_blocks=True, random_state=3)
+    if scheduler == "threads":
+        import dask
+
+        with dask.config.set(scheduler="threads"):
+            inc.fit(dX, dy)
+    else:
+        inc.fit(dX, dy)
+    assert not hasattr(est, "coef_")  # the user's estimator is untouched
+
+    ref = sklearn_linear.SGDClassifier(loss="log_loss", shuffle=False, random_state=0)
+    blocks = _blocks_of(X, dX.chunks[0])
+    assert len(inc.history_["block"]) == 2 * len(blocks)
+    for b in inc.history_["block"]:  # the order the wrapper visited, shuffled per epoch
+        ref.partial_fit(X[blocks[b]], y[blocks[b]], classes=np.array([0, 1]))
+    np.testing.assert_allclose(inc.estimator_.coef_, ref.coef_, rtol=1e-12)
+    np.testing.assert_allclose(inc.estimator_.intercept_, ref.intercept_, rtol=1e-12)
+    assert sorted(inc.history_["block"][:5]) == list(range(5))
+    assert inc.history_["block"][:5] != inc.history_["block"][5:]  # reshuffled each epoch
+    assert sum(inc.history_["n_samples"]) == 2 * len(X)
+
+    pred = inc.predict(dX)
+    np.testing.assert_array_equal(client.compute(pred, sync=True), ref.predict(X))
+    proba = client.compute(inc.predict_proba(dX), sync=True)
+    np.testing.assert_allclose(proba, ref.predict_proba(X), rtol=1e-12)
+    assert inc.score(dX, dy) == pytest.approx(ref.score(X, y))
+
+
+def test_incremental_errors(data):
+    A, _ = data
+    with pytest.raises(TypeError, match="partial_fit"):
+        fd.Incremental(object()).fit(da.from_array(A, chunks=(50, -1)))
+    sklearn_linear = pytest.importorskip("sklearn.linear_model")
+    inc = fd.Incremental(sklearn_linear.SGDRegressor(), epochs=0)
+    with pytest.raises(ValueError, match="epochs"):
+        inc.fit(da.from_array(A, chunks=(50, -1)), A[:, 0])
+    inc = fd.Incremental(sklearn_linear.SGDRegressor())
+    with pytest.raises(ValueError, match="same number of rows"):
+        inc.fit(da.from_array(A, chunks=(50, -1)), A[:10, 0])
+    with pytest.raises(ValueError, match="not fitted"):
+        inc.predict(A)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kmeans_equals_single_machine(client, dtype):
+    from fastml.cluster import KMeans
+    from fastml.datasets import make_blobs
+
+    X, _ = make_blobs(3001, 5, centers=6, cluster_std=2.0, random_state=0, dtype=dtype)
+    init = X[:6].copy()
+    ref = KMeans(6, init=init, n_init=1, max_iter=50, tol=1e-4).fit(X)
+    dX = da.from_array(X, chunks=(700, -1))  # 700 x 4 + 201
+    got = fd.KMeans(6, init=init, max_iter=50, tol=1e-4).fit(dX)
+    assert got.n_iter_ == ref.n_iter_
+    assert got.cluster_centers_.dtype == dtype
+    rtol = 1e-9 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(got.inertia_, ref.inertia_, rtol=rtol)
+    np.testing.assert_allclose(got.history_, ref.history_, rtol=rtol)
+    labels = client.compute(got.labels_, sync=True)
+    np.testing.assert_array_equal(labels, ref.labels_)
+    np.testing.assert_array_equal(client.compute(got.predict(dX), sync=True), ref.predict(X))
+
+
+def test_kmeans_weights_empty_clusters_and_init(client):
+    from fastml.cluster import KMeans
+
+    rng = np.random.default_rng(2)
+    X = np.concatenate([rng.normal(0, 1, (300, 3)), rng.normal(20, 1, (200, 3))])
+    w = rng.uniform(0.5, 2.0, len(X))
+    # Two initial centres far from every point: their clusters start empty
+    # and are re-seeded with the farthest points, as on one machine.
+    init = np.array([[0.0, 0, 0], [500, 500, 500], [-500, -500, -500]])
+    ref = KMeans(3, init=init, n_init=1, max_iter=30).fit(X, sample_weight=w)
+    dX = da.from_array(X, chunks=(130, -1))
+    got = fd.KMeans(3, init=init, max_iter=30).fit(dX, sample_weight=da.from_array(w, 100))
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=1e-9)
+    np.testing.assert_allclose(got.inertia_, ref.inertia_, rtol=1e-9)
+    assert len(np.unique(client.compute(got.labels_, sync=True))) == 3
+
+    # k-means++ on a sample: reproducible for a seed, and a sensible clustering.
+    a = fd.KMeans(2, random_state=5, init_max_samples=100).fit(dX)
+    b = fd.KMeans(2, random_state=5, init_max_samples=100).fit(dX)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    assert sorted(np.round(a.cluster_centers_[:, 0] / 20)) == [0.0, 1.0]
+
+    with pytest.raises(ValueError, match="n_clusters"):
+        fd.KMeans(600).fit(dX)
+    with pytest.raises(ValueError, match="NaN"):
+        fd.KMeans(2).fit(da.from_array(np.full((10, 2), np.nan), chunks=(5, -1)))
+    with pytest.raises(ValueError, match="chunked along rows"):
+        fd.KMeans(2).fit(da.from_array(X, chunks=(100, 2)))
+
+
+@pytest.mark.parametrize("self_query", [False, True])
+def test_kneighbors_equals_single_machine(client, data, self_query):
+    from fastml.neighbors import kneighbors
+
+    A, B = data
+    A = np.round(A, 1)  # coarse values: plenty of exact distance ties
+    B = np.round(B, 1)
+    dA = da.from_array(A, chunks=(40, -1))
+    dB = None if self_query else da.from_array(B, chunks=(23, -1))
+    dist, ind = fd.kneighbors(dA, dB, 7, metric="cityblock", split_every=2)
+    dist, ind = client.compute([dist, ind], sync=True)
+    ref_d, ref_i = kneighbors(A, None if self_query else B, 7, metric="cityblock")
+    np.testing.assert_array_equal(ind, ref_i)
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-12)
+    only_ind = fd.kneighbors(dA, dB, 7, metric="cityblock", return_distance=False)
+    np.testing.assert_array_equal(client.compute(only_ind, sync=True), ref_i)
+
+
+def test_kneighbors_float32_euclidean_threads(data):
+    from fastml.neighbors import kneighbors
+
+    A, B = (x.astype(np.float32) for x in data)
+    dist, ind = fd.kneighbors(
+        da.from_array(A, chunks=(50, -1)), da.from_array(B, chunks=(30, -1)), 5
+    )
+    dist, ind = dist.compute(scheduler="threads"), ind.compute(scheduler="threads")
+    ref_d, ref_i = kneighbors(A, B, 5)
+    assert dist.dtype == np.float32
+    np.testing.assert_array_equal(ind, ref_i)
+    np.testing.assert_allclose(dist, ref_d, rtol=1e-6)
+    with pytest.raises(ValueError, match="n_neighbors"):
+        fd.kneighbors(da.from_array(A, chunks=(50, -1)), B[:3], 4)

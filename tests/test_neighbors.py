@@ -1,0 +1,382 @@
+"""fastml.neighbors: kneighbors / radius_neighbors on every backend, metric and dtype.
+
+Oracles: a brute-force float64 reference (fastml.cdist on the numpy backend,
+then a stable sort, i.e. ties by the lower index) and scikit-learn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import BACKENDS, COMPILED_BACKENDS, FAST_BACKENDS
+
+import fastml
+from fastml import neighbors as nb
+from fastml._numpy import neighbors as np_neighbors
+
+METRICS = [
+    ("euclidean", {}),
+    ("sqeuclidean", {}),
+    ("cityblock", {}),
+    ("chebyshev", {}),
+    ("minkowski", {"p": 3.0}),
+    ("minkowski", {"p": 1.5}),
+    ("cosine", {}),
+    ("correlation", {}),
+    ("seuclidean", {"V": np.array([0.5, 1.0, 2.0, 1.5, 0.7])}),
+    ("mahalanobis", {"VI": np.diag([1.0, 2.0, 0.5, 1.0, 3.0])}),
+    ("canberra", {}),
+    ("braycurtis", {}),
+    ("hamming", {}),
+    ("jaccard", {}),
+    ("euclidean", {"w": np.array([1.0, 0.5, 2.0, 0.0, 1.0])}),
+]
+INTEGER_METRICS = ("hamming", "jaccard")
+
+
+def _data(metric, dtype, shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for shape in shapes:
+        if metric in INTEGER_METRICS:
+            out.append(rng.integers(0, 3, size=shape).astype(dtype))
+        else:
+            out.append(rng.standard_normal(shape).astype(dtype))
+    return out
+
+
+def reference(X, Y, k, metric="euclidean", **kw):
+    """Brute force in float64: full distance matrix, stable sort (ties: lower index)."""
+    exclude = Y is None
+    Y = X if Y is None else Y
+    D = fastml.cdist(
+        np.asarray(X, np.float64), np.asarray(Y, np.float64), metric, backend="numpy", **kw
+    )
+    key = np.where(np.isnan(D), np.inf, D)
+    if exclude:
+        np.fill_diagonal(key, np.nan)  # after everything (argsort puts NaN last)
+    order = np.argsort(key, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(D, order, 1), order, D
+
+
+def assert_knn(dist, ind, X, Y, k, metric="euclidean", dtype=np.float64, **kw):
+    """Neighbours equal the reference's, except where two candidates genuinely tie
+    (their reference distances agree to the dtype's precision)."""
+    ref_d, ref_i, D = reference(X, Y, k, metric, **kw)
+    assert ind.shape == ref_i.shape and ind.dtype == np.intp
+    assert dist.dtype == np.dtype(dtype)
+    rtol = 1e-5 if np.dtype(dtype) == np.float32 else 1e-9
+    atol = 1e-6 if np.dtype(dtype) == np.float32 else 1e-12
+    np.testing.assert_allclose(dist, ref_d, rtol=rtol, atol=atol, equal_nan=True)
+    diff = ind != ref_i
+    if diff.any():
+        rows = np.nonzero(diff)[0]
+        got = D[rows, ind[diff]]
+        np.testing.assert_allclose(got, ref_d[diff], rtol=rtol, atol=atol, equal_nan=True)
+    if Y is None:
+        assert not (ind == np.arange(len(X))[:, None]).any()
+    for row in ind:
+        assert len(set(row.tolist())) == k
+
+
+@pytest.mark.parametrize(("metric", "kw"), METRICS, ids=[f"{m}{list(kw)}" for m, kw in METRICS])
+def test_every_metric_matches_reference(backend, dtype, metric, kw):
+    X, Y = _data(metric, dtype, [(23, 5), (41, 5)])
+    kw = {key: (v.astype(dtype) if key == "w" else v) for key, v in kw.items()}
+    d, i = nb.kneighbors(X, Y, 6, metric=metric, backend=backend, **kw)
+    assert_knn(d, i, X, Y, 6, metric, dtype, **kw)
+    d, i = nb.kneighbors(Y, None, 4, metric=metric, backend=backend, **kw)
+    assert_knn(d, i, Y, None, 4, metric, dtype, **kw)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan", "chebyshev", "cosine", "canberra"])
+def test_matches_sklearn(fast_backend, dtype, metric):
+    sk = pytest.importorskip("sklearn.neighbors")
+    X, Y = _data(metric, dtype, [(40, 6), (70, 6)], seed=3)
+    model = sk.NearestNeighbors(n_neighbors=5, algorithm="brute", metric=metric).fit(Y)
+    d_ref, i_ref = model.kneighbors(X.astype(np.float64))
+    d, i = nb.kneighbors(X, Y, 5, metric=metric, backend=fast_backend)
+    np.testing.assert_array_equal(i, i_ref)
+    np.testing.assert_allclose(d, d_ref, rtol=1e-5, atol=1e-6)
+    d_ref, i_ref = model.kneighbors()
+    d, i = nb.kneighbors(Y, None, 5, metric=metric, backend=fast_backend)
+    np.testing.assert_array_equal(i, i_ref)
+    np.testing.assert_allclose(d, d_ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cityblock"])
+def test_larger_sizes_several_blocks(fast_backend, dtype, metric, monkeypatch):
+    """Several query and base blocks (and, for euclidean, several kernel tasks)."""
+    monkeypatch.setattr(np_neighbors, "TILE_ELEMS", 5000)
+    monkeypatch.setattr(np_neighbors, "BASE_BLOCK", 128)
+    X, Y = _data(metric, dtype, [(200, 48), (700, 48)], seed=5)
+    Y[7] = Y[3]  # a duplicate base point
+    d, i = nb.kneighbors(X, Y, 10, metric=metric, backend=fast_backend)
+    assert_knn(d, i, X, Y, 10, metric, dtype)
+    d, i = nb.kneighbors(Y, None, 10, metric=metric, backend=fast_backend)
+    assert_knn(d, i, Y, None, 10, metric, dtype)
+
+
+def test_ties_lower_index_wins(backend, dtype):
+    # Base points on a line: query 0 is at distance 1 from points 1 and 2 (tie),
+    # and at distance 2 from points 3 and 4.
+    Y = np.array([[5.0], [-1.0], [1.0], [2.0], [-2.0], [1.0]], dtype)
+    X = np.array([[0.0]], dtype)
+    d, i = nb.kneighbors(X, Y, 5, backend=backend)
+    np.testing.assert_array_equal(i, [[1, 2, 5, 3, 4]])
+    np.testing.assert_allclose(d, [[1, 1, 1, 2, 2]])
+
+
+def test_duplicates_and_self_exclusion(backend, dtype):
+    X = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [0.0, 0.0], [3.0, 3.0]], dtype)
+    d, i = nb.kneighbors(X, None, 2, backend=backend)
+    # A point is not its own neighbour, but its duplicates are (lower index first).
+    np.testing.assert_array_equal(i[0], [2, 3])
+    np.testing.assert_array_equal(i[2], [0, 3])
+    np.testing.assert_array_equal(i[3], [0, 2])
+    np.testing.assert_array_equal(d[0], [0, 0])
+
+
+@pytest.mark.parametrize("backend", COMPILED_BACKENDS)
+def test_many_duplicates_fall_back_exactly(backend, dtype):
+    """More exact duplicates than kept candidates: the certificate fails, the exact path answers."""
+    rng = np.random.default_rng(2)
+    Y = rng.standard_normal((200, 8)).astype(dtype)
+    Y[:60] = Y[100]
+    X = np.vstack([Y[100:101], rng.standard_normal((5, 8)).astype(dtype)])
+    d, i = nb.kneighbors(X, Y, 12, backend=backend)
+    np.testing.assert_array_equal(i[0], np.arange(12))
+    assert_knn(d, i, X, Y, 12, "euclidean", dtype)
+    d, i = nb.kneighbors(Y, None, 12, backend=backend)
+    assert_knn(d, i, Y, None, 12, "euclidean", dtype)
+
+
+def test_close_points_far_from_origin(backend):
+    """Where ||x||^2 - 2x.y + ||y||^2 loses every digit, the distances are still exact."""
+    rng = np.random.default_rng(4)
+    base = 1e6 + rng.standard_normal((50, 16)) * 1e-3
+    X = 1e6 + rng.standard_normal((7, 16)) * 1e-3
+    d, i = nb.kneighbors(X, base, 5, backend=backend)
+    ref_d, ref_i, _ = reference(X, base, 5)
+    np.testing.assert_array_equal(i, ref_i)
+    np.testing.assert_allclose(d, ref_d, rtol=1e-9)
+
+
+def test_k_equals_n_and_errors(backend):
+    X = np.arange(12.0).reshape(6, 2)
+    d, i = nb.kneighbors(X, X, 6, backend=backend)
+    assert i.shape == (6, 6)
+    d, i = nb.kneighbors(X, None, 5, backend=backend)
+    assert i.shape == (6, 5)
+    with pytest.raises(ValueError, match="n_neighbors <= n_samples_fit"):
+        nb.kneighbors(X, X, 7, backend=backend)
+    with pytest.raises(ValueError, match="n_neighbors <= n_samples_fit"):
+        nb.kneighbors(X, None, 6, backend=backend)
+
+
+def test_bad_input():
+    X = np.ones((4, 3))
+    with pytest.raises(ValueError, match="n_neighbors > 0"):
+        nb.kneighbors(X, X, 0)
+    with pytest.raises(TypeError, match="n_neighbors"):
+        nb.kneighbors(X, X, 2.5)
+    with pytest.raises(ValueError, match="same number of columns"):
+        nb.kneighbors(X, np.ones((4, 2)), 2)
+    with pytest.raises(ValueError, match="NaN"):
+        nb.kneighbors(np.array([[np.nan, 1.0, 2.0]]), X, 2)
+    with pytest.raises(ValueError, match="unknown metric"):
+        nb.kneighbors(X, X, 2, metric="nope")
+    with pytest.raises(ValueError, match="2-D"):
+        nb.kneighbors(np.ones(3), X, 1)
+    with pytest.raises(ValueError, match="radius"):
+        nb.radius_neighbors(X, X, -1.0)
+    with pytest.raises(ValueError, match="unknown backend"):
+        nb.kneighbors(X, X, 2, backend="fortran")
+
+
+def test_return_distance_false_and_dtype(dtype):
+    X = np.random.default_rng(0).standard_normal((10, 3)).astype(dtype)
+    i = nb.kneighbors(X, X, 3, return_distance=False)
+    assert i.dtype == np.intp and i.shape == (10, 3)
+    d, _ = nb.kneighbors(X, X, 3)
+    assert d.dtype == dtype
+    d, _ = nb.kneighbors(X.astype(np.int64), X.astype(np.int64), 3)
+    assert d.dtype == np.float64
+
+
+def test_callable_metrics():
+    X = np.random.default_rng(1).standard_normal((12, 3))
+
+    def l1(u, v):
+        return float(np.abs(u - v).sum())
+
+    d, i = nb.kneighbors(X, X, 4, metric=l1)
+    d2, i2 = nb.kneighbors(X, X, 4, metric="cityblock")
+    np.testing.assert_array_equal(i, i2)
+    np.testing.assert_allclose(d, d2)
+    if "numba" in BACKENDS:
+        import numba
+
+        jl1 = numba.njit(lambda u, v: np.abs(u - v).sum())
+        d, i = nb.kneighbors(X, None, 4, metric=jl1, backend="numba")
+        d2, i2 = nb.kneighbors(X, None, 4, metric="cityblock")
+        np.testing.assert_array_equal(i, i2)
+    with pytest.raises(TypeError, match="callable"):
+        nb.kneighbors(X, X, 2, metric=l1, backend="numpy")
+
+
+def test_blocks_merge_like_one_call(fast_backend):
+    """The distributed contract: per-block results, offset and merged by (distance, index)."""
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((30, 4))
+    Y = np.round(rng.standard_normal((90, 4)), 1)  # some ties
+    k = 7
+    full_d, full_i = nb.kneighbors(X, Y, k, backend=fast_backend)
+    parts_d, parts_i = [], []
+    for a in range(0, 90, 25):
+        d, i = nb.kneighbors(X, Y[a : a + 25], k, backend=fast_backend)
+        parts_d.append(d)
+        parts_i.append(i + a)
+    D = np.concatenate(parts_d, axis=1)
+    ID = np.concatenate(parts_i, axis=1)
+    order = np.lexsort((ID, D), axis=1)[:, :k]
+    np.testing.assert_array_equal(np.take_along_axis(ID, order, 1), full_i)
+    np.testing.assert_array_equal(np.take_along_axis(D, order, 1), full_d)
+
+
+# ----------------------------------------------------------------------------
+# radius_neighbors
+# ----------------------------------------------------------------------------
+
+
+def _as_lists(obj):
+    return [np.asarray(a).tolist() for a in obj]
+
+
+def test_radius_edge_cases(backend, dtype):
+    X = np.array([[0.0], [1.0], [1.0], [3.0]], dtype)
+    # radius 0: only exact duplicates (the boundary is included); self excluded
+    d, i = nb.radius_neighbors(X, None, 0.0, backend=backend)
+    assert _as_lists(i) == [[], [2], [1], []]
+    assert d[1].dtype == dtype and i[1].dtype == np.intp
+    # nothing within the radius
+    d, i = nb.radius_neighbors(np.array([[100.0]], dtype), X, 1.0, backend=backend)
+    assert _as_lists(i) == [[]] and _as_lists(d) == [[]]
+    # everything
+    d, i = nb.radius_neighbors(np.array([[0.5]], dtype), X, 10.0, backend=backend)
+    assert _as_lists(i) == [[0, 1, 2, 3]]
+    np.testing.assert_allclose(d[0], [0.5, 0.5, 0.5, 2.5])
+    d, i = nb.radius_neighbors(np.array([[2.9]], dtype), X, 10.0, sort_results=True)
+    assert _as_lists(i) == [[3, 1, 2, 0]]
+    # boundary included
+    d, i = nb.radius_neighbors(np.array([[0.0]], dtype), X, 1.0, backend=backend)
+    assert _as_lists(i) == [[0, 1, 2]]
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cityblock", "cosine"])
+def test_radius_matches_sklearn(fast_backend, metric):
+    sk = pytest.importorskip("sklearn.neighbors")
+    rng = np.random.default_rng(8)
+    X, Y = rng.standard_normal((30, 3)), rng.standard_normal((200, 3))
+    r = 0.3 if metric == "cosine" else 1.0
+    model = sk.NearestNeighbors(radius=r, algorithm="brute", metric=metric).fit(Y)
+    for q, args in ((X, (X, Y)), (None, (Y, None))):
+        d_ref, i_ref = model.radius_neighbors(q, sort_results=True)
+        d, i = nb.radius_neighbors(
+            *args, radius=r, metric=metric, sort_results=True, backend=fast_backend
+        )
+        assert _as_lists(i) == _as_lists(i_ref)
+        for a, b in zip(d, d_ref, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-7)
+
+
+# ----------------------------------------------------------------------------
+# Estimators
+# ----------------------------------------------------------------------------
+
+
+def test_nearest_neighbors_estimator():
+    sk = pytest.importorskip("sklearn.neighbors")
+    from sklearn.base import clone
+
+    rng = np.random.default_rng(9)
+    X, Q = rng.standard_normal((60, 4)), rng.standard_normal((10, 4))
+    ours = nb.NearestNeighbors(n_neighbors=4, radius=1.2).fit(X)
+    theirs = sk.NearestNeighbors(n_neighbors=4, radius=1.2).fit(X)
+    for q in (None, Q):
+        d, i = ours.kneighbors(q)
+        d_ref, i_ref = theirs.kneighbors(q)
+        np.testing.assert_array_equal(i, i_ref)
+        np.testing.assert_allclose(d, d_ref, atol=1e-7)
+        for mode in ("connectivity", "distance"):
+            g = ours.kneighbors_graph(q, mode=mode)
+            g_ref = theirs.kneighbors_graph(q, mode=mode)
+            assert g.shape == g_ref.shape
+            assert abs(g - g_ref).max() < 1e-7
+            g = ours.radius_neighbors_graph(q, mode=mode)
+            g_ref = theirs.radius_neighbors_graph(q, mode=mode)
+            assert abs(g - g_ref).max() < 1e-7
+        d, i = ours.radius_neighbors(q, sort_results=True)
+        d_ref, i_ref = theirs.radius_neighbors(q, sort_results=True)
+        assert _as_lists(i) == _as_lists(i_ref)
+    # minkowski p, metric_params, clone, params
+    ours = nb.NearestNeighbors(n_neighbors=3, p=1).fit(X)
+    theirs = sk.NearestNeighbors(n_neighbors=3, p=1).fit(X)
+    np.testing.assert_array_equal(ours.kneighbors(Q)[1], theirs.kneighbors(Q)[1])
+    assert clone(ours).get_params() == ours.get_params()
+    with pytest.raises(ValueError, match="features"):
+        ours.kneighbors(np.ones((2, 3)))
+    with pytest.raises(fastml._base.NotFittedError):
+        nb.NearestNeighbors().kneighbors(Q)
+    with pytest.raises(ValueError, match="mode"):
+        ours.kneighbors_graph(mode="weights")
+    with pytest.raises(ValueError, match="NaN"):
+        nb.NearestNeighbors().fit(np.array([[np.nan, 1.0]]))
+
+
+@pytest.mark.parametrize("weights", ["uniform", "distance", lambda d: np.exp(-d)])
+def test_classifier_matches_sklearn(weights, dtype):
+    sk = pytest.importorskip("sklearn.neighbors")
+    rng = np.random.default_rng(10)
+    X = rng.standard_normal((80, 3)).astype(dtype)
+    y = np.array(["a", "b", "c"])[rng.integers(0, 3, 80)]
+    Q = np.vstack([X[:5], rng.standard_normal((20, 3)).astype(dtype)])  # 5 exact matches
+    ours = nb.KNeighborsClassifier(5, weights=weights).fit(X, y)
+    theirs = sk.KNeighborsClassifier(5, weights=weights, algorithm="brute").fit(X, y)
+    np.testing.assert_array_equal(ours.classes_, theirs.classes_)
+    np.testing.assert_allclose(ours.predict_proba(Q), theirs.predict_proba(Q), atol=1e-5)
+    np.testing.assert_array_equal(ours.predict(Q), theirs.predict(Q))
+    assert ours.score(Q, theirs.predict(Q)) == 1.0
+
+
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+def test_regressor_matches_sklearn(weights):
+    sk = pytest.importorskip("sklearn.neighbors")
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((70, 3))
+    y = rng.standard_normal(70)
+    Q = np.vstack([X[:4], X[:1], rng.standard_normal((15, 3))])
+    ours = nb.KNeighborsRegressor(4, weights=weights).fit(X, y)
+    theirs = sk.KNeighborsRegressor(4, weights=weights, algorithm="brute").fit(X, y)
+    pred = ours.predict(Q)
+    # Exact matches: all the weight goes to the matching training point(s).
+    if weights == "distance":
+        np.testing.assert_allclose(pred[:4], y[:4])
+    np.testing.assert_allclose(pred, theirs.predict(Q), rtol=1e-5, atol=1e-6)
+    Y2 = np.column_stack([y, 2 * y])
+    ours2 = nb.KNeighborsRegressor(4, weights=weights).fit(X, Y2)
+    np.testing.assert_allclose(ours2.predict(Q)[:, 1], 2 * pred)
+    with pytest.raises(ValueError, match="weights"):
+        nb.KNeighborsRegressor(weights="nope").fit(X, y)
+    with pytest.raises(ValueError, match="y must have shape"):
+        nb.KNeighborsRegressor().fit(X, y[:5])
+
+
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+def test_estimator_backends_agree(backend):
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((50, 3)).astype(np.float32)
+    y = rng.integers(0, 2, 50)
+    p1 = nb.KNeighborsClassifier(3, backend=backend).fit(X, y).predict_proba(X)
+    p2 = nb.KNeighborsClassifier(3, backend="python").fit(X, y).predict_proba(X)
+    np.testing.assert_allclose(p1, p2)
