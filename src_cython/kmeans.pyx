@@ -16,15 +16,13 @@ How it is fast
 --------------
 Distances are ranked by ``||c||^2 - 2 x.c``, as scikit-learn does with BLAS.
 The centres are packed once per call into panels of 8 (float64) or 16
-(float32) centres, feature-major; the micro-kernel (``FASTML_KM_TILE``, C
-with GCC/Clang vector extensions, so portable across the CPU variants) keeps
-a tile of 4 samples x 2 vectors of centres in 8 accumulator registers: per
-feature, 2 vector loads of the panel, 4 broadcasts, 8 FMAs. The argmin over
-the k values of a sample is two vectorised integer reductions over keys that
-order like the floats (IEEE bits with the magnitude flipped for negative
-values): a min, then the lowest index holding it. Built per CPU variant
-(setup.py ``DISPATCHED``), without ``-fassociative-math``: the compiler must
-not split the feature loop into lanes.
+(float32) centres, feature-major. The micro-kernel (``FASTML_KM_BEST``, C
+with GCC/Clang vector extensions, so portable across the CPU variants) finds
+the nearest centre of 4 samples at a time: per panel, a register tile of 4
+samples x 2 vectors of centres in 8 accumulators (per feature: 2 vector
+loads of the panel, 4 broadcasts, 8 FMAs), whose ranks update a running
+(minimum, index) per lane by compare and blend; no distance is stored. Built
+per CPU variant (setup.py ``DISPATCHED``), without ``-fassociative-math``.
 
 Determinism: samples are cut into groups of a fixed number of rows (a
 function of n, k and d only, :func:`group_rows`); each group is processed by
@@ -41,7 +39,7 @@ from libc.string cimport memset
 
 import numpy as np
 
-from _common cimport FASTML_COMPILE_ARGS, bits32, bits64, clamp_threads
+from _common cimport FASTML_COMPILE_ARGS, clamp_threads
 
 from fastml._config import threads_for
 
@@ -52,8 +50,6 @@ _compile_args = FASTML_COMPILE_ARGS.decode()
 DEF R = 4          # samples per register tile
 cdef Py_ssize_t MIN_GROUP = 2048
 cdef Py_ssize_t MAX_PARTIAL = 1 << 23
-cdef int64_t MAG64 = 0x7FFFFFFFFFFFFFFF  # magnitude bits of a float64
-cdef int32_t MAG32 = 0x7FFFFFFF
 
 
 def group_rows(Py_ssize_t n, Py_ssize_t k, Py_ssize_t d):
@@ -70,108 +66,111 @@ cdef extern from *:
     #define FASTML_KM_VECTOR_EXT 1
     typedef double fastml_v4d __attribute__((vector_size(32)));
     typedef float fastml_v8f __attribute__((vector_size(32)));
+    typedef long long fastml_v4l __attribute__((vector_size(32)));
+    typedef int fastml_v8i __attribute__((vector_size(32)));
     #else
     #define FASTML_KM_VECTOR_EXT 0
     typedef double fastml_v4d;
     typedef float fastml_v8f;
+    typedef long long fastml_v4l;
+    typedef int fastml_v8i;
     #endif
-    /* One register tile, 4 samples x (2 * L) centres, for element type T and
-       vector type VT of L lanes (see below). */
+    #include <math.h>
+    #include <stdint.h>
+    /* The micro-kernel, for element type T, vector type VT of L lanes (256 bits)
+       and IT, the integer vector of the same shape (ST its element type).
+       NAME(X0, d, P, cn, kp, lab, val): for the 4 samples at X0 (rows d apart),
+       lab[r] = the lowest index j minimising cn[j] - 2 X0[r] . c_j over the kp
+       (padded) centres packed in P, val[r] = that minimum. Per panel of 2 L
+       centres: a 4 x 2L register tile of dot products (8 accumulators, per
+       feature 2 vector loads of the panel, 4 broadcasts, 8 FMAs), then the
+       ranks update a running (minimum, index) per lane (compare + blend);
+       strict < over increasing j keeps the lowest index of each lane, and the
+       final pass over the lanes breaks ties by index. */
     #if FASTML_KM_VECTOR_EXT
-    #define FASTML_KM_TILE(NAME, T, VT, L)                                              \
-    static inline void NAME(const T* X0, Py_ssize_t d, const T* Pj, T* D,               \
-                            Py_ssize_t kp) {                                            \
-        VT a00 = {0}, a01 = {0}, a10 = {0}, a11 = {0};                                  \
-        VT a20 = {0}, a21 = {0}, a30 = {0}, a31 = {0};                                  \
+    #define FASTML_KM_UPD(VT, IT, B, I, RANK, J) {                                              \
+        VT r_ = (RANK); IT m_ = (IT)(r_ < B);                                           \
+        B = (VT)(((IT)r_ & m_) | ((IT)B & ~m_)); I = (J & m_) | (I & ~m_); }
+    #define FASTML_KM_FIN(T, ST, L, B, I, LAB, VAL) {                                \
+        T bv_ = B[0]; ST bi_ = 0x7FFFFFFF;                                              \
+        for (int l_ = 1; l_ < L; l_++) bv_ = B[l_] < bv_ ? B[l_] : bv_;                 \
+        for (int l_ = 0; l_ < L; l_++) bi_ = (B[l_] == bv_ && I[l_] < bi_) ? I[l_] : bi_; \
+        if (!(bv_ == bv_)) bi_ = 0;  /* every rank NaN (cannot happen for finite X) */  \
+        LAB = (int32_t)bi_; VAL = bv_; }
+    #define FASTML_KM_BEST(NAME, T, VT, IT, ST, L)                                      \
+    static inline void NAME(const T* X0, Py_ssize_t d, const T* P, const T* cn,         \
+                            Py_ssize_t kp, int32_t* lab, T* val) {                      \
+        VT b0, b1, b2, b3; IT i0, i1, i2, i3, lanes;                                    \
         const T* X1 = X0 + d; const T* X2 = X1 + d; const T* X3 = X2 + d;               \
-        for (Py_ssize_t q = 0; q < d; q++) {                                            \
-            VT p0, p1; T x;                                                             \
-            memcpy(&p0, Pj + 2 * L * q, sizeof(p0));                                    \
-            memcpy(&p1, Pj + 2 * L * q + L, sizeof(p1));                                \
-            x = X0[q]; a00 += x * p0; a01 += x * p1;                                    \
-            x = X1[q]; a10 += x * p0; a11 += x * p1;                                    \
-            x = X2[q]; a20 += x * p0; a21 += x * p1;                                    \
-            x = X3[q]; a30 += x * p0; a31 += x * p1;                                    \
+        for (int l = 0; l < L; l++) {                                                   \
+            b0[l] = b1[l] = b2[l] = b3[l] = (T)INFINITY;                                \
+            i0[l] = i1[l] = i2[l] = i3[l] = 0; lanes[l] = (ST)l; }                      \
+        for (Py_ssize_t jp = 0; jp < kp; jp += 2 * L) {                                 \
+            const T* Pj = P + jp * d;                                                   \
+            VT a00 = {0}, a01 = {0}, a10 = {0}, a11 = {0};                              \
+            VT a20 = {0}, a21 = {0}, a30 = {0}, a31 = {0};                              \
+            VT p0, p1, c0, c1; IT j0, j1; T x;                                          \
+            for (Py_ssize_t q = 0; q < d; q++) {                                        \
+                memcpy(&p0, Pj + 2 * L * q, sizeof(p0));                                \
+                memcpy(&p1, Pj + 2 * L * q + L, sizeof(p1));                            \
+                x = X0[q]; a00 += x * p0; a01 += x * p1;                                \
+                x = X1[q]; a10 += x * p0; a11 += x * p1;                                \
+                x = X2[q]; a20 += x * p0; a21 += x * p1;                                \
+                x = X3[q]; a30 += x * p0; a31 += x * p1;                                \
+            }                                                                           \
+            memcpy(&c0, cn + jp, sizeof(c0)); memcpy(&c1, cn + jp + L, sizeof(c1));     \
+            j0 = lanes + (ST)jp; j1 = lanes + (ST)(jp + L);                             \
+            FASTML_KM_UPD(VT, IT, b0, i0, c0 - (a00 + a00), j0);                                \
+            FASTML_KM_UPD(VT, IT, b0, i0, c1 - (a01 + a01), j1);                                \
+            FASTML_KM_UPD(VT, IT, b1, i1, c0 - (a10 + a10), j0);                                \
+            FASTML_KM_UPD(VT, IT, b1, i1, c1 - (a11 + a11), j1);                                \
+            FASTML_KM_UPD(VT, IT, b2, i2, c0 - (a20 + a20), j0);                                \
+            FASTML_KM_UPD(VT, IT, b2, i2, c1 - (a21 + a21), j1);                                \
+            FASTML_KM_UPD(VT, IT, b3, i3, c0 - (a30 + a30), j0);                                \
+            FASTML_KM_UPD(VT, IT, b3, i3, c1 - (a31 + a31), j1);                                \
         }                                                                               \
-        memcpy(D, &a00, sizeof(a00)); memcpy(D + L, &a01, sizeof(a01));                 \
-        memcpy(D + kp, &a10, sizeof(a10)); memcpy(D + kp + L, &a11, sizeof(a11));       \
-        memcpy(D + 2 * kp, &a20, sizeof(a20)); memcpy(D + 2 * kp + L, &a21, sizeof(a21)); \
-        memcpy(D + 3 * kp, &a30, sizeof(a30)); memcpy(D + 3 * kp + L, &a31, sizeof(a31)); \
+        FASTML_KM_FIN(T, ST, L, b0, i0, lab[0], val[0]); FASTML_KM_FIN(T, ST, L, b1, i1, lab[1], val[1]);   \
+        FASTML_KM_FIN(T, ST, L, b2, i2, lab[2], val[2]); FASTML_KM_FIN(T, ST, L, b3, i3, lab[3], val[3]);   \
     }
     #else
-    #define FASTML_KM_TILE(NAME, T, VT, L)                                              \
-    static inline void NAME(const T* X0, Py_ssize_t d, const T* Pj, T* D,               \
-                            Py_ssize_t kp) {                                            \
-        for (int r = 0; r < 4; r++) for (int w = 0; w < 2 * L; w++) {                   \
-            T s = 0;                                                                    \
-            for (Py_ssize_t q = 0; q < d; q++) s += X0[r * d + q] * Pj[2 * L * q + w];  \
-            D[r * kp + w] = s;                                                          \
+    #define FASTML_KM_BEST(NAME, T, VT, IT, ST, L)                                      \
+    static inline void NAME(const T* X0, Py_ssize_t d, const T* P, const T* cn,         \
+                            Py_ssize_t kp, int32_t* lab, T* val) {                      \
+        for (int r = 0; r < 4; r++) {                                                   \
+            T bv = (T)INFINITY; int32_t bi = 0;                                         \
+            for (Py_ssize_t j = 0; j < kp; j++) {                                       \
+                const T* Pj = P + (j / (2 * L)) * (2 * L) * d + j % (2 * L);            \
+                T s = 0, rank;                                                          \
+                for (Py_ssize_t q = 0; q < d; q++) s += X0[r * d + q] * Pj[2 * L * q];  \
+                rank = cn[j] - (s + s);                                                 \
+                if (rank < bv) { bv = rank; bi = (int32_t)j; }                          \
+            }                                                                           \
+            lab[r] = bi; val[r] = bv;                                                   \
         }                                                                               \
     }
     #endif
-    FASTML_KM_TILE(fastml_km_tile8, double, fastml_v4d, 4)
-    FASTML_KM_TILE(fastml_km_tile16, float, fastml_v8f, 8)
+    FASTML_KM_BEST(fastml_km_best8, double, fastml_v4d, fastml_v4l, long long, 4)
+    FASTML_KM_BEST(fastml_km_best16, float, fastml_v8f, fastml_v8i, int, 8)
     """
-    void fastml_km_tile8(const double* X0, Py_ssize_t d, const double* Pj, double* D,
-                         Py_ssize_t kp) noexcept nogil
-    void fastml_km_tile16(const float* X0, Py_ssize_t d, const float* Pj, float* D,
-                          Py_ssize_t kp) noexcept nogil
+    void fastml_km_best8(const double* X0, Py_ssize_t d, const double* P, const double* cn,
+                         Py_ssize_t kp, int32_t* lab, double* val) noexcept nogil
+    void fastml_km_best16(const float* X0, Py_ssize_t d, const float* P, const float* cn,
+                          Py_ssize_t kp, int32_t* lab, float* val) noexcept nogil
 
 
-# The register tiles: 4 samples x W centres (W = 8 float64 / 16 float32, two
-# 256-bit vectors per sample; lanes = centres). Pj is a panel of W centres,
-# feature-major (Pj[W q + w]); per feature: 2 vector loads of the panel, one
-# broadcast per sample, 8 FMAs into 8 accumulators that stay in registers,
-# stored to D (rows kp apart) at the end. Written with GCC/Clang vector
-# extensions (portable: the compiler emits SSE2 pairs on the baseline build,
-# AVX2/FMA on x86-64-v3); other compilers get the plain loops.
-
-
-cdef inline void _dots(const floating* X0, Py_ssize_t d, const floating* P, Py_ssize_t kp,
-                       floating* D) noexcept nogil:
-    """D[r, :] = X0[r] . every (padded) centre, for the 4 rows starting at X0."""
-    cdef Py_ssize_t jp
+cdef inline void _best(const floating* X0, Py_ssize_t d, const floating* P,
+                       const floating* cn, Py_ssize_t kp, int32_t* lab,
+                       floating* val) noexcept nogil:
     if floating is double:
-        for jp in range(0, kp, 8):
-            fastml_km_tile8(X0, d, P + jp * d, D + jp, kp)
+        fastml_km_best8(X0, d, P, cn, kp, lab, val)
     else:
-        for jp in range(0, kp, 16):
-            fastml_km_tile16(X0, d, P + jp * d, D + jp, kp)
-
-
-cdef inline Py_ssize_t _argmin(const floating* Dr, const floating* cn,
-                               Py_ssize_t k) noexcept nogil:
-    """Lowest j minimising cn[j] - 2 Dr[j]: two vectorised integer reductions over keys."""
-    cdef Py_ssize_t j, best = k, c
-    cdef int64_t m64 = MAG64, b64
-    cdef int32_t m32 = MAG32, b32
-    if floating is double:
-        for j in range(k):
-            b64 = bits64(cn[j] - (Dr[j] + Dr[j]))
-            b64 = b64 ^ ((b64 >> 63) & MAG64)
-            m64 = b64 if b64 < m64 else m64
-        for j in range(k):
-            b64 = bits64(cn[j] - (Dr[j] + Dr[j]))
-            b64 = b64 ^ ((b64 >> 63) & MAG64)
-            c = j if b64 == m64 else k
-            best = c if c < best else best
-    else:
-        for j in range(k):
-            b32 = bits32(cn[j] - (Dr[j] + Dr[j]))
-            b32 = b32 ^ ((b32 >> 31) & MAG32)
-            m32 = b32 if b32 < m32 else m32
-        for j in range(k):
-            b32 = bits32(cn[j] - (Dr[j] + Dr[j]))
-            b32 = b32 ^ ((b32 >> 31) & MAG32)
-            c = j if b32 == m32 else k
-            best = c if c < best else best
-    return best
+        fastml_km_best16(X0, d, P, cn, kp, lab, val)
 
 
 cdef double _group(const floating* X, Py_ssize_t n, Py_ssize_t d, const floating* w,
                    const double* xsq, const floating* P, const floating* cn, Py_ssize_t k,
                    int32_t* labels, double* psums, double* pw, Py_ssize_t g, Py_ssize_t G,
-                   bint update, floating* D, floating* Xt) noexcept nogil:
+                   bint update, floating* Xt) noexcept nogil:
     """Label group g's samples, add them into its partial sums; return its inertia."""
     cdef Py_ssize_t i0 = g * G
     cdef Py_ssize_t i1 = min(n, i0 + G)
@@ -180,22 +179,22 @@ cdef double _group(const floating* X, Py_ssize_t n, Py_ssize_t d, const floating
     cdef double total = 0, dist, wi
     cdef double* srow
     cdef const floating* xrow
-    cdef floating* Dr
+    cdef int32_t lab[R]
+    cdef floating val[R]
     while i < i1:
         nr = R if i + R <= i1 else <int>(i1 - i)
         if nr == R:
-            _dots(X + i * d, d, P, k, D)
+            _best(X + i * d, d, P, cn, k, lab, val)
         else:  # the last rows, padded by repeating the last one
             for r in range(R):
                 for f in range(d):
                     Xt[r * d + f] = X[(i + min(r, nr - 1)) * d + f]
-            _dots(Xt, d, P, k, D)
+            _best(Xt, d, P, cn, k, lab, val)
         for r in range(nr):
-            Dr = D + r * k
-            best = _argmin(Dr, cn, k)
+            best = lab[r]
             ii = i + r
             labels[ii] = <int32_t>best
-            dist = <double>(cn[best] - (Dr[best] + Dr[best])) + xsq[ii]
+            dist = <double>val[r] + xsq[ii]
             wi = w[ii]
             if dist > 0:  # rounding can make the form slightly negative
                 total += wi * dist
@@ -225,18 +224,15 @@ def _run(const floating[:, ::1] X, const floating[::1] sample_weight,
     cdef double[::1] pin = np.zeros(n_groups)
     cdef double[:, :, ::1] psums = np.zeros((n_groups if update else 1, k, d))
     cdef double[:, ::1] pw = np.zeros((n_groups if update else 1, k))
-    cdef floating* D = NULL
     cdef floating* Xt = NULL
     if n == 0:
         return 0.0
     with nogil, parallel(num_threads=nt):
-        D = <floating*>malloc(sizeof(floating) * R * kp)
         Xt = <floating*>malloc(sizeof(floating) * R * d)
         for g in prange(n_groups, schedule="dynamic"):
             pin[g] = _group(&X[0, 0], n, d, &sample_weight[0], &x_sq_norms[0], &P[0, 0, 0],
                             &cn[0], kp, &labels[0], &psums[g if update else 0, 0, 0],
-                            &pw[g if update else 0, 0], g, G, update, D, Xt)
-        free(D)
+                            &pw[g if update else 0, 0], g, G, update, Xt)
         free(Xt)
     if update:
         np.sum(psums, axis=0, out=np.asarray(sums))  # fixed order: group 0, 1, 2, ...

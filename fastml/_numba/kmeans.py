@@ -17,13 +17,11 @@ How it is fast
 The distances are ranked by ``||c||^2 - 2 x.c`` (``||x||^2`` is the same for
 every centre), as scikit-learn does with BLAS. The centres are packed once
 per call into panels of 8 (float64) or 16 (float32) centres, feature-major,
-and the dot products come from a register-tiled micro-kernel
-(:func:`fastml._numba._simd.tile4`, LLVM IR: 4 samples x 2 vectors of
-centres, lanes = centres, 8 FMA accumulators in registers, the sample's
-feature broadcast). The argmin over the k values of a sample is two
-vectorised integer reductions: the floats are mapped to integers that order
-the same way (sign-magnitude flip of the IEEE bits), a min-reduction finds
-the smallest, a second one the lowest index holding it.
+and :func:`fastml._numba._simd.best4` (LLVM IR) finds the nearest centre of 4
+samples at a time: per panel a register tile of 4 samples x 2 vectors of
+centres (lanes = centres, 8 FMA accumulators in registers, the sample's
+feature broadcast), whose ranks update a running (minimum, index) per lane;
+no distance is stored.
 
 Determinism: samples are cut into groups of a fixed number of rows
 (:func:`group_rows`, a function of n, k and d only); each group is handled by
@@ -36,9 +34,8 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from ._bits import as_bits
 from ._jit import apply_threads, jit
-from ._simd import tile4, tile_width
+from ._simd import best4, tile_width
 
 __all__ = ["assign", "group_rows", "inertia", "lloyd", "warmup"]
 
@@ -56,26 +53,13 @@ def group_rows(n, k, d):
 
 
 @jit(inline="always")
-def _key(v, sh, mask):
-    """An integer that orders like the float ``v`` (finite or inf; not NaN).
-
-    The IEEE bits of a negative float order backwards as a signed integer:
-    flipping its magnitude bits (``mask``, ``sh`` = width - 1) fixes that.
-    """
-    b = as_bits(v)
-    return b ^ ((b >> sh) & mask)
-
-
-@jit(inline="always")
-def _group(X, w, xsq, P, cn, labels, psums, pw, g, G, update, sh, mask, D, Xt):
+def _group(X, w, xsq, P, cn, labels, psums, pw, g, G, update, lab, val, Xt):
     """Label the samples of group ``g``; add them into ``psums[g]``, ``pw[g]`` if ``update``.
 
     Returns the group's inertia (float64) from the ranking values.
     """
     n = X.shape[0]
     d = X.shape[1]
-    k = cn.shape[0]  # padded to whole tiles (padding centres have norm +inf)
-    W = P.shape[2]
     i0 = g * G
     i1 = min(n, i0 + G)
     total = 0.0
@@ -83,26 +67,16 @@ def _group(X, w, xsq, P, cn, labels, psums, pw, g, G, update, sh, mask, D, Xt):
     while i < i1:
         nr = min(_R, i1 - i)
         if nr == _R:
-            for jp in range(P.shape[0]):
-                tile4(X, i, P, jp, D, jp * W)
+            best4(X, i, P, cn, lab, val)
         else:  # the last rows, padded by repeating the last one
             for r in range(_R):
                 Xt[r, :] = X[i + min(r, nr - 1)]
-            for jp in range(P.shape[0]):
-                tile4(Xt, 0, P, jp, D, jp * W)
+            best4(Xt, 0, P, cn, lab, val)
         for r in range(nr):
-            Dr = D[r]
-            m = _key(cn[0] - (Dr[0] + Dr[0]), sh, mask)
-            for j in range(k):
-                kj = _key(cn[j] - (Dr[j] + Dr[j]), sh, mask)
-                m = kj if kj < m else m
-            best = k
-            for j in range(k):
-                c = j if _key(cn[j] - (Dr[j] + Dr[j]), sh, mask) == m else k
-                best = c if c < best else best
+            best = lab[r]
             ii = i + r
             labels[ii] = best
-            dist = np.float64(cn[best] - (Dr[best] + Dr[best])) + xsq[ii]
+            dist = np.float64(val[r]) + xsq[ii]
             wi = np.float64(w[ii])
             if dist > 0.0:  # rounding can make the form slightly negative
                 total += wi * dist
@@ -117,11 +91,12 @@ def _group(X, w, xsq, P, cn, labels, psums, pw, g, G, update, sh, mask, D, Xt):
 
 
 @jit(parallel=True)
-def _lloyd_groups(X, w, xsq, P, cn, labels, psums, pw, pin, G, update, sh, mask):
+def _lloyd_groups(X, w, xsq, P, cn, labels, psums, pw, pin, G, update):
     for g in prange(pin.shape[0]):
-        D = np.empty((_R, cn.shape[0]), X.dtype)
+        lab = np.empty(_R, np.int32)
+        val = np.empty(_R, X.dtype)
         Xt = np.empty((_R, X.shape[1]), X.dtype)
-        pin[g] = _group(X, w, xsq, P, cn, labels, psums, pw, g, G, update, sh, mask, D, Xt)
+        pin[g] = _group(X, w, xsq, P, cn, labels, psums, pw, g, G, update, lab, val, Xt)
 
 
 def pack_centers(centers, width):
@@ -176,22 +151,7 @@ def _run(X, sample_weight, x_sq_norms, centers, labels, sums, weights, update):
     else:
         psums = np.zeros((1, 1, d), np.float64)
         pw = np.zeros((1, 1), np.float64)
-    bits = 63 if X.dtype == np.float64 else 31
-    _lloyd_groups(
-        X,
-        sample_weight,
-        x_sq_norms,
-        P,
-        cn,
-        labels,
-        psums,
-        pw,
-        pin,
-        G,
-        update,
-        np.int64(bits),
-        np.int64((1 << bits) - 1),
-    )
+    _lloyd_groups(X, sample_weight, x_sq_norms, P, cn, labels, psums, pw, pin, G, update)
     if update:
         np.sum(psums, axis=0, out=sums)  # fixed order: group 0, 1, 2, ...
         np.sum(pw, axis=0, out=weights)

@@ -5,8 +5,8 @@ Same names and signatures as ``fastml._python.kmeans`` (the oracle),
 for the full parameter description). Samples are processed in chunks of
 ``_CHUNK`` rows: the ranking values ``||c||^2 - 2 x.c`` of a chunk come from
 one matrix product (BLAS, in the data's dtype), ``argmin`` picks the lowest
-index on ties, and the weighted sums are accumulated in float64 with
-``np.add.at``. Never more than a chunk x k matrix is held.
+index on ties, and the weighted sums are accumulated in float64 with one
+``np.bincount`` per feature. Never more than a chunk x k matrix is held.
 """
 
 from __future__ import annotations
@@ -35,8 +35,11 @@ def _pass(X, sample_weight, x_sq_norms, centers, labels, sums, weights):
         best = rank[np.arange(len(lab)), lab].astype(np.float64) + x_sq_norms[i0 : i0 + _CHUNK]
         total += float(np.dot(w, np.maximum(best, 0.0)))
         if sums is not None:
-            np.add.at(sums, lab, x * w[:, None])
-            weights += np.bincount(lab, weights=w, minlength=centers.shape[0])
+            k = centers.shape[0]
+            xw = x * w[:, None]
+            for f in range(x.shape[1]):  # one bincount per feature: far faster than np.add.at
+                sums[:, f] += np.bincount(lab, weights=xw[:, f], minlength=k)
+            weights += np.bincount(lab, weights=w, minlength=k)
     return total
 
 
