@@ -43,7 +43,7 @@ def show_config(file=None):
     print("\n".join(config_lines()), file=file)
 
 
-def warmup(kernels=("distance",), dtypes=("float64", "float32")):
+def warmup(kernels=("distance", "neighbors"), dtypes=("float64", "float32")):
     """Compile (or load from the on-disk cache) the common Numba signatures now.
 
     Call it once at start-up to move Numba's first-call cost out of the
