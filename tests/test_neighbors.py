@@ -380,3 +380,36 @@ def test_estimator_backends_agree(backend):
     p1 = nb.KNeighborsClassifier(3, backend=backend).fit(X, y).predict_proba(X)
     p2 = nb.KNeighborsClassifier(3, backend="python").fit(X, y).predict_proba(X)
     np.testing.assert_allclose(p1, p2)
+
+
+# ----------------------------------------------------------------------------
+# Property test: small integer data (many ties), every fast backend
+# ----------------------------------------------------------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(2, 30),
+    d=st.integers(1, 4),
+    k=st.integers(1, 29),
+    seed=st.integers(0, 2**31 - 1),
+    metric=st.sampled_from(["euclidean", "sqeuclidean", "cityblock"]),
+    self_query=st.booleans(),
+)
+def test_property_ties_by_index(n, d, k, seed, metric, self_query):
+    rng = np.random.default_rng(seed)
+    Y = rng.integers(-2, 3, size=(n, d)).astype(np.float64)
+    X = None if self_query else rng.integers(-2, 3, size=(7, d)).astype(np.float64)
+    k = min(k, n - 1 if self_query else n)
+    if k < 1:
+        return
+    Q = Y if self_query else X
+    for backend in FAST_BACKENDS:
+        dist, ind = nb.kneighbors(Q, None if self_query else Y, k, metric=metric, backend=backend)
+        ref_d, ref_i, _ = reference(Q, None if self_query else Y, k, metric)
+        np.testing.assert_array_equal(ind, ref_i)  # exact data: ties resolved by index
+        np.testing.assert_allclose(dist, ref_d, rtol=1e-12)

@@ -10,10 +10,11 @@ into per-query sorted top-k lists by a parallel insertion (:func:`_merge`).
 euclidean and sqeuclidean: a float32 filter by the matrix-product form, then
 an exact float64 recompute of the candidates and a certificate
 (:class:`fastml._numpy.neighbors.EuclideanFilter`); the dot products come from
-the distance module's 4 x 4 register tile (``_tile44`` with ``_upd_dot``:
-sixteen reductions vectorised over the features, the form LLVM vectorises
-best; a feature-major micro-kernel like the Cython one is not vectorised
-into registers by Numba). Queries go to threads in blocks of ``_QB`` rows,
+a 3 x 4 register tile (:func:`_dot34`: twelve reductions vectorised over
+the features, the form LLVM vectorises best; a feature-major micro-kernel
+like the Cython one is not kept in registers by Numba, and the distance
+module's 4 x 4 tile measured 20% slower here: sixteen vector accumulators
+plus loads exceed AVX2's sixteen registers). Queries go to threads in blocks of ``_QB`` rows,
 base points are walked in blocks of ``_NB`` rows that stay in L2.
 """
 
@@ -25,7 +26,6 @@ from numba import prange
 from .._numpy import neighbors as _generic
 from . import distance as _distance
 from ._jit import apply_threads, jit
-from .distance import _tile44, _upd_dot
 
 __all__ = [
     "kneighbors",
@@ -82,7 +82,7 @@ def _merge(D, j0, self_offset, dist, ind):
             empty = ind[r, k - 1] == _SENTINEL
 
 
-_QB = 64  # query rows per parallel task (multiple of 4)
+_QB = 48  # query rows per parallel task (multiple of 3)
 _NB = 512  # base rows per cache block (multiple of 4)
 
 
@@ -96,6 +96,33 @@ def _push(cv, ci, r, kp, v, j):
         pos -= 1
     cv[r, pos] = v
     ci[r, pos] = j
+
+
+@jit(inline="always")
+def _dot34(A, B, i, j, z):
+    """Dot products of rows i..i+2 of A with rows j..j+3 of B (row-major 3 x 4)."""
+    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = s20 = s21 = s22 = s23 = z
+    for k in range(A.shape[1]):
+        a0 = A[i, k]
+        a1 = A[i + 1, k]
+        a2 = A[i + 2, k]
+        b = B[j, k]
+        s00 += a0 * b
+        s10 += a1 * b
+        s20 += a2 * b
+        b = B[j + 1, k]
+        s01 += a0 * b
+        s11 += a1 * b
+        s21 += a2 * b
+        b = B[j + 2, k]
+        s02 += a0 * b
+        s12 += a1 * b
+        s22 += a2 * b
+        b = B[j + 3, k]
+        s03 += a0 * b
+        s13 += a1 * b
+        s23 += a2 * b
+    return s00, s01, s02, s03, s10, s11, s12, s13, s20, s21, s22, s23
 
 
 @jit(inline="always")
@@ -123,8 +150,6 @@ def _euclidean(A, B, ny, XA, XB, nq, m, k, kp, exclude_self, nx, E, scale2, comp
                take_sqrt, dist, ind, ok):  # fmt: skip
     mp = B.shape[0]
     d = A.shape[1]
-    w = np.zeros(d, np.float32)
-    p = np.float32(2)
     z = np.float32(0)
     n_tasks = (nq + _QB - 1) // _QB
     for t in prange(n_tasks):
@@ -134,29 +159,15 @@ def _euclidean(A, B, ny, XA, XB, nq, m, k, kp, exclude_self, nx, E, scale2, comp
         ci = np.full((_QB, kp), -1, np.int64)
         for j0 in range(0, mp, _NB):
             j1 = min(j0 + _NB, mp)
-            for i in range(q0, q1, 4):  # A has a multiple of 4 rows
+            for i in range(q0, q1, 3):  # A has a multiple of 3 rows
                 for j in range(j0, j1, 4):
-                    tt = _tile44(A, B, i, j, w, p, z, _upd_dot)
+                    tt = _dot34(A, B, i, j, z)
                     # rows past nq are padding: their lists are never read
                     r = i - q0
                     _row4(cv, ci, r, kp, ny, j, i, tt[0], tt[1], tt[2], tt[3], exclude_self)
                     _row4(cv, ci, r + 1, kp, ny, j, i + 1, tt[4], tt[5], tt[6], tt[7], exclude_self)
                     _row4(
                         cv, ci, r + 2, kp, ny, j, i + 2, tt[8], tt[9], tt[10], tt[11], exclude_self
-                    )
-                    _row4(
-                        cv,
-                        ci,
-                        r + 3,
-                        kp,
-                        ny,
-                        j,
-                        i + 3,
-                        tt[12],
-                        tt[13],
-                        tt[14],
-                        tt[15],
-                        exclude_self,
                     )
         dd = np.empty(kp)
         di = np.empty(kp, np.int64)
@@ -212,7 +223,7 @@ def kneighbors(XA, XB, k, metric, w, p, VI, exclude_self, dist, ind):
     """
 
     if metric in ("euclidean", "sqeuclidean") and XA.shape[1] > 0:
-        flt = _generic.EuclideanFilter(XA, XB, k, exclude_self, 4, 4)
+        flt = _generic.EuclideanFilter(XA, XB, k, exclude_self, 3, 4)
         ok = np.zeros(flt.A32.shape[0], np.uint8)
         nq, m = XA.shape[0], XB.shape[0]
         apply_threads(nq * m * XA.shape[1])

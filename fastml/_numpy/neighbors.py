@@ -221,6 +221,18 @@ _U32 = 2.0**-24  # float32 unit roundoff
 _U64 = 2.0**-53
 
 
+_CHUNK = 1 << 15  # rows per float64 temporary (16 MiB at d = 64)
+
+
+def _centred32(X, mu, s, rows):
+    """float32 ``(X - mu) * s``, zero-padded to ``rows`` rows, computed in float64 chunks."""
+    out = np.zeros((rows, X.shape[1]), np.float32)
+    for a in range(0, X.shape[0], _CHUNK):
+        chunk = X[a : a + _CHUNK]
+        out[a : a + chunk.shape[0]] = (chunk - mu) * s
+    return out
+
+
 class EuclideanFilter:
     """Inputs of the compiled backends' fast euclidean kneighbors kernels.
 
@@ -251,22 +263,23 @@ class EuclideanFilter:
         d = XA.shape[1]
         nq, m = XA.shape[0], XB.shape[0]
         mu = XB.mean(axis=0, dtype=np.float64)
-        A = XA - mu
-        B = A if exclude_self else XB - mu
-        amax = max(float(np.abs(A).max(initial=0.0)), float(np.abs(B).max(initial=0.0)))
+        # Centring in float64, in row chunks (no full-size float64 temporaries).
+        amax = 0.0
+        for Z in (XA,) if exclude_self else (XA, XB):
+            for a in range(0, Z.shape[0], _CHUNK):
+                amax = max(amax, float(np.abs(Z[a : a + _CHUNK] - mu).max(initial=0.0)))
         e = 0 if amax == 0.0 or not np.isfinite(amax) else int(np.ceil(np.log2(amax)))
         s = 2.0 ** (-e)
         nqp = -(-nq // rows_multiple) * rows_multiple
         mp = -(-m // base_multiple) * base_multiple
-        self.A32 = np.zeros((nqp, d), np.float32)
-        self.A32[:nq] = A * s
-        if exclude_self:
-            self.B32 = self.A32 if nqp == mp else np.zeros((mp, d), np.float32)
-            if self.B32 is not self.A32:
-                self.B32[:m] = self.A32[:m]
-        else:
+        self.A32 = _centred32(XA, mu, s, nqp)
+        if exclude_self and nqp == mp:
+            self.B32 = self.A32
+        elif exclude_self:
             self.B32 = np.zeros((mp, d), np.float32)
-            self.B32[:m] = B * s
+            self.B32[:m] = self.A32[:m]
+        else:
+            self.B32 = _centred32(XB, mu, s, mp)
         nx = np.einsum("ij,ij->i", self.A32[:nq], self.A32[:nq], dtype=np.float64)
         ny = np.einsum("ij,ij->i", self.B32[:m], self.B32[:m], dtype=np.float64)
         self.ny32 = np.full(mp, np.inf, np.float32)  # padding rows never qualify

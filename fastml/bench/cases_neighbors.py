@@ -66,7 +66,8 @@ def _reference(d):
     for a in range(0, len(X), 1000):
         Q = X[a : a + 1000]
         G = ny[None, :] - 2.0 * (Q @ Y.T)  # candidate ranking, then exact recompute
-        cand = np.argpartition(G, K + 20, axis=1)[:, : K + 21]
+        kk = min(K + 20, G.shape[1] - 1)
+        cand = np.argpartition(G, kk, axis=1)[:, : kk + 1]
         diff = Q[:, None, :] - Y[cand]
         exact = np.einsum("ijk,ijk->ij", diff, diff)
         order = np.lexsort((cand, exact), axis=1)[:, :K]
