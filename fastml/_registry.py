@@ -110,11 +110,11 @@ _AUTO_RULES: dict[tuple[str, str | None], tuple[str, ...]] = {
     # at any size (it has no JIT compile either).
     ("sgd", "plain"): ("cython", "numba", "numpy"),
     ("sgd", "batch"): ("cython", "numba", "numpy"),
-    # k-means Lloyd passes: `fastml bench --suite kmeans --sizes default`
-    # (benchmarks/bench_kmeans.py; 100000 x 32, k=64, 20 iterations, 2 threads):
-    # cython 1.2x faster than numba in float32, on par in float64; and no
-    # JIT cost at small sizes.
-    ("kmeans", None): ("cython", "numba", "numpy"),
+    # k-means Lloyd passes follow the default rule (cython below SMALL_WORK,
+    # numba above): benchmarks/side_by_side_kmeans.py (100000 x 32, k=64, 20
+    # iterations, 2 threads, 7 alternating rounds, a quiet machine): numba
+    # 12.3 ms vs cython 15.4 ms per iteration in float64, 9.4 vs 9.2 ms in
+    # float32.
     # kneighbors with euclidean-type metrics: the Cython float32 register-tiled
     # filter (4 x 16 micro-kernel) beat the Numba one (4 x 4 dot tile) by
     # 1.1-1.5x, float32 and float64, at every size of
