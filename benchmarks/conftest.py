@@ -24,3 +24,33 @@ def bench_sizes():
     if value not in ("quick", "default", "full"):
         raise pytest.UsageError(f"FASTML_BENCH_SIZES must be quick, default or full; got {value!r}")
     return value
+
+
+def parametrize_cases(cases):
+    """``@parametrize_cases(CASES)``: one test per (case, implementation)."""
+    params = [(case, impl) for case in cases for impl in case.impls]
+    return pytest.mark.parametrize(
+        ("case", "impl"), params, ids=[f"{c.op}-{c.size_label}-{c.dtype}-{i}" for c, i in params]
+    )
+
+
+_current = {}
+
+
+def run_case(benchmark, case, impl, rounds):
+    """Check one implementation of ``case`` (its untimed first call), then time it.
+
+    Only one case's inputs and reference are kept alive at a time (they are
+    large). The first call is the warm-up (Numba's JIT compile) and the
+    correctness check, so a fast wrong kernel cannot be timed.
+    """
+    benchmark.group = case.group
+    benchmark.extra_info.update(units=case.units, unit=case.unit, impl=impl, dtype=case.dtype)
+    previous = _current.get("case")
+    if previous is not None and previous is not case:
+        previous.release()
+    _current["case"] = case
+    inputs = case.inputs()
+    fn = case.impls[impl]
+    case.check(fn(inputs), inputs, impl)
+    benchmark.pedantic(fn, args=(inputs,), rounds=rounds, iterations=1, warmup_rounds=0)
