@@ -58,14 +58,26 @@ def _run(shape, dtype, out, fill, inputs, compute_dtype=None):
     return out
 
 
-def _callable_kernel(metric, backend, kwargs, kind):
-    """Pick the backend and kernel for a callable ``metric``."""
+def callable_backend(metric, backend, kwargs, kernel):
+    """The backend and the function to call for a callable ``metric``.
+
+    Shared by every kernel that accepts callables (distance, neighbors):
+    "auto" picks numba for a Numba-jitted function and python otherwise;
+    other backends reject callables; keyword arguments are bound with
+    ``functools.partial`` (not possible for a jitted function).
+
+    Returns
+    -------
+    name : str
+        "numba" or "python".
+    func : callable
+    """
     jitted = is_numba_function(metric)
     requested = get_backend() if backend is None else _check_backend_name(backend)
     if requested == "auto":
         name = "numba" if jitted else "python"
     else:
-        name = resolve_backend(requested, "distance")
+        name = resolve_backend(requested, kernel)
     if name not in _CALLABLE_BACKENDS:
         raise TypeError(
             f"a callable metric runs on the 'numba' backend (if jitted with numba.njit) or the "
@@ -82,9 +94,13 @@ def _callable_kernel(metric, backend, kwargs, kind):
                 "keyword arguments cannot be passed to a Numba-jitted metric; bind them in "
                 f"the function instead (got {', '.join(sorted(kwargs))})"
             )
-        func = metric
-    else:
-        func = functools.partial(metric, **kwargs) if kwargs else metric
+        return name, metric
+    return name, (functools.partial(metric, **kwargs) if kwargs else metric)
+
+
+def _callable_kernel(metric, backend, kwargs, kind):
+    """Pick the backend and kernel for a callable ``metric``."""
+    name, func = callable_backend(metric, backend, kwargs, "distance")
     mod = kernel_module(name, "distance")
     return getattr(mod, f"{kind}_callable"), func
 

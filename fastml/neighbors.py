@@ -47,10 +47,10 @@ from ._base import (
     check_is_fitted,
     check_n_features,
 )
-from ._config import _check_backend_name, get_backend
-from ._metrics import is_numba_function, prepare
+from ._metrics import prepare
 from ._registry import kernel_module, resolve_backend
 from ._validation import check_array, check_pair
+from .distance import callable_backend
 
 __all__ = [
     "KNeighborsClassifier",
@@ -59,8 +59,6 @@ __all__ = [
     "kneighbors",
     "radius_neighbors",
 ]
-
-_CALLABLE_BACKENDS = ("numba", "python")
 
 
 def _check_k(n_neighbors, n_base, exclude_self):
@@ -92,35 +90,9 @@ def _inputs(X, Y):
 
 
 def _callable_module(metric, backend, kwargs):
-    """(kernel module, func) for a callable metric (as fastml.cdist)."""
-    jitted = is_numba_function(metric)
-    requested = get_backend() if backend is None else _check_backend_name(backend)
-    if requested == "auto":
-        name = "numba" if jitted else "python"
-    else:
-        name = resolve_backend(requested, "neighbors")
-    if name not in _CALLABLE_BACKENDS:
-        raise TypeError(
-            f"a callable metric runs on the 'numba' backend (if jitted with numba.njit) or the "
-            f"'python' backend; backend {name!r} does not accept one"
-        )
-    if name == "numba":
-        if not jitted:
-            raise TypeError(
-                "a callable metric on the 'numba' backend must be a Numba-jitted function "
-                "(decorate it with @numba.njit); plain Python callables run on backend='python'"
-            )
-        if kwargs:
-            raise TypeError(
-                "keyword arguments cannot be passed to a Numba-jitted metric; bind them in "
-                f"the function instead (got {', '.join(sorted(kwargs))})"
-            )
-        return kernel_module(name, "neighbors"), metric
-    if kwargs:
-        import functools
-
-        metric = functools.partial(metric, **kwargs)
-    return kernel_module(name, "neighbors"), metric
+    """(kernel module, func) for a callable metric (the rules of fastml.cdist)."""
+    name, func = callable_backend(metric, backend, kwargs, "neighbors")
+    return kernel_module(name, "neighbors"), func
 
 
 def kneighbors(
