@@ -24,22 +24,23 @@ def _wide_positive(n, seed=0):
     return np.concatenate([x, rng.uniform(0, 10, n), edges])
 
 
-def _cbrt_impls():
+def _impls(name):
+    """The compiled array helpers ``name`` ("cbrt" or "pow") of each compiled backend."""
     impls = {}
     if "numba" in COMPILED_BACKENDS:
-        from fastml._numba._vmath import cbrt_array
+        from fastml._numba import _vmath
 
-        impls["numba"] = cbrt_array
+        impls["numba"] = getattr(_vmath, f"{name}_array")
     if "cython" in COMPILED_BACKENDS:
         from fastml._cython import distance
 
-        impls["cython"] = distance._impl._cbrt_array
+        impls["cython"] = getattr(distance._impl, f"_{name}_array")
     return impls
 
 
-@pytest.mark.parametrize("impl", list(_cbrt_impls()))
+@pytest.mark.parametrize("impl", list(_impls("cbrt")))
 def test_vectorised_cbrt_accuracy(impl):
-    f = _cbrt_impls()[impl]
+    f = _impls("cbrt")[impl]
     x = _wide_positive(200_000)
     out = np.empty_like(x)
     f(x, out)
@@ -52,10 +53,37 @@ def test_vectorised_cbrt_accuracy(impl):
     np.testing.assert_array_equal(out, special)
 
 
+@pytest.mark.parametrize("impl", list(_impls("pow")))
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5, 1.5, 2.5, 3.7, 7.0, 10.0])
+def test_vectorised_pow_accuracy(impl, p):
+    f = _impls("pow")[impl]
+    t = _wide_positive(100_000, seed=1)
+    out = np.empty_like(t)
+    f(t, p, out)
+    with np.errstate(over="ignore"):
+        ref = np.power(t, p)
+    normal = np.isfinite(ref) & (ref >= TINY)
+    rel = np.abs(out[normal] - ref[normal]) / ref[normal]
+    # exp(p log t): the error grows with |p log t| (see fastml/_numba/_vmath.py)
+    bound = 1e-15 * (2 + np.abs(p * np.log(t[normal])))
+    worst = (rel / bound).argmax()
+    assert rel[worst] <= bound[worst], (
+        f"{impl}: pow off by {rel[worst]:.3g} at t={t[normal][worst]!r}"
+    )
+    # overflow to inf and underflow to 0 or a subnormal where libm does
+    assert np.array_equal(np.isinf(out), np.isinf(ref))
+    sub = np.isfinite(ref) & (ref < TINY)
+    np.testing.assert_allclose(out[sub], ref[sub], rtol=5e-13, atol=1e-320)
+    special = np.array([0.0, np.inf, np.nan])
+    out = np.empty(3)
+    f(special, p, out)
+    np.testing.assert_array_equal(out, special)
+
+
 @pytest.mark.parametrize("backend", FAST_BACKENDS)
-@pytest.mark.parametrize("p", [3.0, 1.5])
-def test_minkowski_cbrt_extreme_magnitudes(backend, p):
-    """Sums from subnormal to near-overflow go through the vectorised root."""
+@pytest.mark.parametrize("p", [3.0, 1.5, 0.5, 2.5])
+def test_minkowski_extreme_magnitudes(backend, p):
+    """Terms and sums from subnormal to near-overflow (vectorised cbrt and pow)."""
     rng = np.random.default_rng(3)
     mags = np.exp(rng.uniform(np.log(1e-100), np.log(1e100), 37))
     XA = (rng.standard_normal((37, 3)) * mags[:, None]).astype(np.float64)
@@ -72,10 +100,11 @@ def test_minkowski_cbrt_extreme_magnitudes(backend, p):
 
 @pytest.mark.parametrize("backend", FAST_BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_minkowski_p3_nan_and_inf(backend, dtype):
+@pytest.mark.parametrize("p", [3.0, 2.5])
+def test_minkowski_nan_and_inf(backend, dtype, p):
     XA = np.array([[0.0, 1.0], [np.nan, 1.0], [np.inf, 0.0], [1.0, 2.0]], dtype)
     XB = np.array([[0.0, 1.0], [2.0, -1.0], [np.inf, 0.0]], dtype)
     with np.errstate(invalid="ignore"):
-        ref = sd.cdist(XA.astype(np.float64), XB.astype(np.float64), "minkowski", p=3)
-    got = fastml.cdist(XA, XB, "minkowski", p=3, backend=backend)
+        ref = sd.cdist(XA.astype(np.float64), XB.astype(np.float64), "minkowski", p=p)
+    got = fastml.cdist(XA, XB, "minkowski", p=p, backend=backend)
     assert_close_to_scipy(got, ref, dtype)

@@ -12,6 +12,10 @@ turns the accumulators into the distance; an optional ``post`` (the square
 root of euclidean, the 1/p-th power of minkowski) runs afterwards over whole
 finished rows, where LLVM vectorises it (the cube root of p = 3 is
 :func:`fastml._numba._vmath.cbrt`: ``x ** (1/3)`` is a libm call per pair).
+minkowski with p = 3, 4, 0.5, 1.5 uses products and sqrt per term; any other
+p runs pair by pair (no tile) with :func:`fastml._numba._vmath.pow_pos`,
+which vectorises over the features (``a ** p`` was a libm call per term,
+slower than SciPy's loop).
 
 One generic, inline register tile (:func:`_tile44`) computes 4 rows of XA
 against 4 rows of XB at once: sixteen independent reductions over the
@@ -45,7 +49,7 @@ from numba import prange
 
 from ._bits import as_bits, from_bits
 from ._jit import apply_threads, jit
-from ._vmath import cbrt
+from ._vmath import cbrt, pow_pos
 
 __all__ = ["cdist", "cdist_callable", "pdist", "pdist_callable", "warmup"]
 
@@ -100,8 +104,20 @@ def _upd_pow4(s, r, a, b, wk, p):
 
 
 @jit(inline="always")
+def _upd_pow_half(s, r, a, b, wk, p):
+    return s + np.sqrt(abs(a - b)), r
+
+
+@jit(inline="always")
+def _upd_pow15(s, r, a, b, wk, p):
+    t = abs(a - b)
+    return s + t * np.sqrt(t), r
+
+
+@jit(inline="always")
 def _upd_pow(s, r, a, b, wk, p):
-    return s + abs(a - b) ** p, r
+    # float64 s and p (see _scalars); pow_pos vectorises, a ** p is a libm call per term
+    return s + pow_pos(np.float64(abs(a - b)), p), r
 
 
 @jit(inline="always")
@@ -167,6 +183,17 @@ def _post_cbrt(x, p, ra, rb):
 @jit(inline="always")
 def _post_root4(x, p, ra, rb):
     return np.sqrt(np.sqrt(x))
+
+
+@jit(inline="always")
+def _post_square(x, p, ra, rb):
+    return x * x
+
+
+@jit(inline="always")
+def _post_cbrt_squared(x, p, ra, rb):
+    c = cbrt(np.float64(x))
+    return c * c
 
 
 @jit(inline="always")
@@ -446,9 +473,27 @@ def _cdist_minkowski4(XA, XB, out, ra, rb, w, p, z):
 
 
 @jit(parallel=True)
-def _cdist_minkowski(XA, XB, out, ra, rb, w, p, z):
+def _cdist_minkowski_half(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow, _fin_id, _post_root, True)
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow_half, _fin_id, _post_square, True)
+
+
+@jit(parallel=True)
+def _cdist_minkowski15(XA, XB, out, ra, rb, w, p, z):
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(
+            XA, XB, out, ra, rb, w, p, z, ib, _upd_pow15, _fin_id, _post_cbrt_squared, True
+        )
+
+
+# minkowski with a general p: one pair at a time (the per-term pow_pos is heavy,
+# so the tile's load reuse gains nothing; its 16 inlined copies took minutes to compile).
+@jit(parallel=True)
+def _cdist_minkowski(XA, XB, out, ra, rb, w, p, z):
+    for i in prange(XA.shape[0]):
+        for j in range(XB.shape[0]):
+            s, r = _one(XA, XB, i, j, w, p, z, _upd_pow)
+            out[i, j] = _post_root(s, p, z, z)
 
 
 @jit(parallel=True)
@@ -537,10 +582,32 @@ def _pdist_minkowski4(X, out, rn, w, p, z):
 
 
 @jit(parallel=True)
-def _pdist_minkowski(X, out, rn, w, p, z):
+def _pdist_minkowski_half(X, out, rn, w, p, z):
     h = (X.shape[0] + 3) // 4
     for t in prange(h):
-        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_pow, _fin_id, _post_root, True)
+        _pdist_rows(
+            X, out, rn, w, p, z, _balanced(t, h), _upd_pow_half, _fin_id, _post_square, True
+        )
+
+
+@jit(parallel=True)
+def _pdist_minkowski15(X, out, rn, w, p, z):
+    h = (X.shape[0] + 3) // 4
+    for t in prange(h):
+        _pdist_rows(
+            X, out, rn, w, p, z, _balanced(t, h), _upd_pow15, _fin_id, _post_cbrt_squared, True
+        )
+
+
+@jit(parallel=True)
+def _pdist_minkowski(X, out, rn, w, p, z):
+    m = X.shape[0]
+    for t in prange(m):
+        i = _balanced(t, m)
+        base = i * m - i * (i + 1) // 2 - i - 1
+        for j in range(i + 1, m):
+            s, r = _one(X, X, i, j, w, p, z, _upd_pow)
+            out[base + j] = _post_root(s, p, z, z)
 
 
 @jit(parallel=True)
@@ -657,6 +724,8 @@ _CDIST = {
     "chebyshev_finite": _cdist_chebyshev_finite,
     "minkowski3": _cdist_minkowski3,
     "minkowski4": _cdist_minkowski4,
+    "minkowski0.5": _cdist_minkowski_half,
+    "minkowski1.5": _cdist_minkowski15,
     "minkowski": _cdist_minkowski,
     "cosine": _cdist_cosine,
     "canberra": _cdist_canberra,
@@ -672,6 +741,8 @@ _PDIST = {
     "chebyshev_finite": _pdist_chebyshev_finite,
     "minkowski3": _pdist_minkowski3,
     "minkowski4": _pdist_minkowski4,
+    "minkowski0.5": _pdist_minkowski_half,
+    "minkowski1.5": _pdist_minkowski15,
     "minkowski": _pdist_minkowski,
     "cosine": _pdist_cosine,
     "canberra": _pdist_canberra,
@@ -684,21 +755,28 @@ _PDIST = {
 def _variant(metric, p, *arrays):
     """The driver for ``metric``: specialised where it pays.
 
-    Minkowski with p = 3 or 4 avoids pow() in the inner loop; chebyshev on
-    finite input skips the NaN test of each difference (one O(n) check here).
+    Minkowski with p = 3, 4, 0.5 or 1.5 uses products and sqrt instead of a
+    power in the inner loop; chebyshev on finite input skips the NaN test of
+    each difference (one O(n) check here).
     """
-    if metric == "minkowski" and p in (3.0, 4.0):
-        return f"minkowski{int(p)}"
+    if metric == "minkowski" and p in (3.0, 4.0, 0.5, 1.5):
+        return f"minkowski{p:g}"
     if metric == "chebyshev" and all(np.isfinite(x).all() for x in arrays):
         return "chebyshev_finite"
     return metric
 
 
-def _zero(metric, dtype):
-    """The accumulators' zero: chebyshev reduces bit patterns (integers)."""
-    if metric == "chebyshev":
-        return np.int32(0) if dtype == np.float32 else np.int64(0)
-    return dtype.type(0)
+def _scalars(variant, dtype, p):
+    """(p, zero) in the types the driver computes in.
+
+    chebyshev reduces bit patterns (integers); minkowski with a general p sums
+    float64 terms (pow_pos is float64) whatever the dtype; the rest work in ``dtype``.
+    """
+    if variant.startswith("chebyshev"):
+        return dtype.type(p), (np.int32(0) if dtype == np.float32 else np.int64(0))
+    if variant == "minkowski":
+        return np.float64(p), np.float64(0)
+    return dtype.type(p), dtype.type(0)
 
 
 def _row_stats(X, metric):
@@ -728,8 +806,8 @@ def cdist(XA, XB, out, metric, w, p, VI):
         _cdist_mahalanobis(XA, XB, out, VI)
         return
     ra, rb = _row_stats(XA, metric), _row_stats(XB, metric)
-    kernel = _CDIST[_variant(metric, p, XA, XB)]
-    kernel(XA, XB, out, ra, rb, w, XA.dtype.type(p), _zero(metric, XA.dtype))
+    variant = _variant(metric, p, XA, XB)
+    _CDIST[variant](XA, XB, out, ra, rb, w, *_scalars(variant, XA.dtype, p))
 
 
 def pdist(X, out, metric, w, p, VI):
@@ -738,8 +816,8 @@ def pdist(X, out, metric, w, p, VI):
     if metric == "mahalanobis":
         _pdist_mahalanobis(X, out, VI)
         return
-    kernel = _PDIST[_variant(metric, p, X)]
-    kernel(X, out, _row_stats(X, metric), w, X.dtype.type(p), _zero(metric, X.dtype))
+    variant = _variant(metric, p, X)
+    _PDIST[variant](X, out, _row_stats(X, metric), w, *_scalars(variant, X.dtype, p))
 
 
 def cdist_callable(XA, XB, out, func):
@@ -763,7 +841,7 @@ def warmup(dtypes=("float64", "float32")):
         w = np.ones(3, dtype=dt)
         VI = np.eye(3, dtype=dt)
         cases = [(m, 2.0) for m in KERNEL_METRICS if m != "minkowski"]
-        cases += [("minkowski", 3.0), ("minkowski", 4.0), ("minkowski", 1.5)]
+        cases += [("minkowski", p) for p in (3.0, 4.0, 0.5, 1.5, 2.5)]
         for metric, p in cases:
             cdist(X, X, np.empty((5, 5), dt), metric, w, p, VI)
             pdist(X, np.empty(10, dt), metric, w, p, VI)
