@@ -33,7 +33,14 @@ import numpy as np
 
 from ._validation import check_array, check_positive_float, check_weights
 
-__all__ = ["KERNEL_METRICS", "METRIC_ALIASES", "Prepared", "canonical_metric", "prepare"]
+__all__ = [
+    "KERNEL_METRICS",
+    "METRIC_ALIASES",
+    "Prepared",
+    "canonical_metric",
+    "jaccard_bits",
+    "prepare",
+]
 
 KERNEL_METRICS = (
     "sqeuclidean",
@@ -137,6 +144,30 @@ class Prepared:
     def args(self):
         """(w, p, VI): the trailing arguments of every kernel call."""
         return self.w, self.p, self.VI
+
+
+def jaccard_bits(X, w):
+    """Rows of X as bit sets of their nonzero features, or None if ``w`` matters.
+
+    Jaccard (SciPy's, boolean) only looks at which features are nonzero (NaN
+    counts as nonzero), and equal positive weights cancel in its ratio. So the
+    compiled backends run unweighted jaccard on these bit sets: per pair,
+    ``popcount(a ^ b) / popcount(a | b)`` over ``ceil(n / 64)`` words (exact
+    integer counts, then one division) instead of two float sums over n.
+
+    Returns
+    -------
+    ndarray of uint64, shape (m, ceil(n / 64)), or None
+        None if the weights differ between features (or are all zero).
+    """
+    if w.shape[0] and not (w[0] > 0 and (w == w[0]).all()):
+        return None
+    words = (X.shape[1] + 63) // 64
+    packed = np.packbits(X != 0, axis=1, bitorder="little")
+    full = np.zeros((X.shape[0], 8 * words), np.uint8)
+    full[:, : packed.shape[1]] = packed
+    # native byte order: bit positions may permute, identically for every row
+    return full.view(np.uint64)
 
 
 def _scale(X, s):

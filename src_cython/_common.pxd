@@ -7,7 +7,7 @@ in this file becomes a module of its own. Kernels use Cython's fused
 ``const floating[:, ::1]`` memoryviews.
 """
 
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memcpy
 
 cdef extern from "_fastml_compat.h" nogil:
@@ -16,6 +16,7 @@ cdef extern from "_fastml_compat.h" nogil:
     const char* FASTML_COMPILE_ARGS
     const char* FASTML_CYTHON_VERSION
     int fastml_omp_max_threads()
+    int fastml_popcount64(uint64_t x)
 
 ctypedef Py_ssize_t intp
 

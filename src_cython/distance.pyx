@@ -37,6 +37,9 @@ How it is fast
   steps), applied with euclidean's sqrt in the pass over finished rows,
   where it vectorises: libm's ``cbrt`` per pair cost as much as the sums.
 * cosine precomputes the row norms (in float64) and reduces only ``a . b``.
+* jaccard without weights (or with equal ones) runs on bit sets of the
+  nonzero features (:func:`fastml._metrics.jaccard_bits`): two popcounts per
+  64 features and pair, exact integer counts, one division.
 * mahalanobis evaluates the quadratic form ``d^T VI d`` of ``d = a - b``
   directly, in float64, for any (even indefinite) VI: O(n^2) per pair.
 
@@ -60,12 +63,18 @@ cimport cython
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY, NAN, fabs, fabsf, floor, pow, rint, sqrt, sqrtf
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 
-from _common cimport FASTML_COMPILE_ARGS, bits32, bits64, clamp_threads, from_bits32, from_bits64
+from _common cimport (
+    FASTML_COMPILE_ARGS, bits32, bits64, clamp_threads, fastml_popcount64, from_bits32,
+    from_bits64,
+)
+
+import numpy as np
 
 from fastml._config import threads_for
+from fastml._metrics import jaccard_bits
 
 __all__ = ["cdist", "pdist"]
 
@@ -716,6 +725,38 @@ cdef void _run(
         _run_kind(<PairT*>NULL, job, XA, XB, w, VI, out, nt)
 
 
+# ----------------------------------------------------------------------------
+# Unweighted jaccard on bit sets of the nonzero features (_metrics.jaccard_bits)
+# ----------------------------------------------------------------------------
+
+cdef inline double _jaccard_words(const uint64_t* a, const uint64_t* b,
+                                  Py_ssize_t words) noexcept nogil:
+    cdef int64_t num = 0, den = 0
+    cdef Py_ssize_t k
+    for k in range(words):
+        num += fastml_popcount64(a[k] ^ b[k])  # exactly one of the two is nonzero
+        den += fastml_popcount64(a[k] | b[k])  # either is nonzero
+    return <double>num / den if den != 0 else 0.0
+
+
+cdef void _jaccard_bits_run(
+    const uint64_t* A, const uint64_t* B, Py_ssize_t mA, Py_ssize_t mB, Py_ssize_t words,
+    floating* out, bint is_pdist, int nt,
+) noexcept nogil:
+    """out[i, j] (condensed for pdist, B is A) for every row i of A."""
+    cdef Py_ssize_t i, j
+    cdef floating* o
+    for i in prange(mA, schedule="dynamic", chunksize=8, num_threads=clamp_threads(nt, mA)):
+        if is_pdist:
+            o = out + i * mA - (i * (i + 1)) // 2 - i - 1  # o[j]: pair (i, j)
+            for j in range(i + 1, mA):
+                o[j] = <floating>_jaccard_words(A + i * words, A + j * words, words)
+        else:
+            o = out + i * mB
+            for j in range(mB):
+                o[j] = <floating>_jaccard_words(A + i * words, B + j * words, words)
+
+
 cdef void _row_norms(const floating* X, Py_ssize_t m, Py_ssize_t n, double* norms) noexcept nogil:
     """sqrt(x . x) per row, summed in float64 in feature order (as the oracle)."""
     cdef Py_ssize_t i, k
@@ -821,6 +862,15 @@ def cdist(const floating[:, ::1] XA, const floating[:, ::1] XB, floating[:, ::1]
     cdef const floating* pw = _ptr1(w)
     cdef const floating* pvi = _ptr2(VI)
     cdef floating* pout = &out[0, 0]
+    cdef const uint64_t[:, ::1] bits_a, bits_b
+    if job.metric == JACCARD:
+        bits_a = jaccard_bits(np.asarray(XA), np.asarray(w))
+        if bits_a is not None:
+            bits_b = jaccard_bits(np.asarray(XB), np.asarray(w))
+            with nogil:
+                _jaccard_bits_run(&bits_a[0, 0], &bits_b[0, 0], mA, mB, bits_a.shape[1], pout,
+                                  False, nt)
+            return None
     if job.metric == COSINE:
         norms = <double*>malloc(sizeof(double) * (mA + mB))
         if norms == NULL:
@@ -860,6 +910,13 @@ def pdist(const floating[:, ::1] X, floating[::1] out, metric, const floating[::
     cdef const floating* pw = _ptr1(w)
     cdef const floating* pvi = _ptr2(VI)
     cdef floating* pout = &out[0]
+    cdef const uint64_t[:, ::1] bits
+    if job.metric == JACCARD:
+        bits = jaccard_bits(np.asarray(X), np.asarray(w))
+        if bits is not None:
+            with nogil:
+                _jaccard_bits_run(&bits[0, 0], &bits[0, 0], m, m, bits.shape[1], pout, True, nt)
+            return None
     if job.metric == COSINE:
         norms = <double*>malloc(sizeof(double) * m)
         if norms == NULL:

@@ -108,3 +108,27 @@ def test_minkowski_nan_and_inf(backend, dtype, p):
         ref = sd.cdist(XA.astype(np.float64), XB.astype(np.float64), "minkowski", p=p)
     got = fastml.cdist(XA, XB, "minkowski", p=p, backend=backend)
     assert_close_to_scipy(got, ref, dtype)
+
+
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 130])
+@pytest.mark.parametrize("w", [None, "equal", "varying"])
+def test_jaccard_bit_sets(backend, n, w):
+    """Unweighted (or equally weighted) jaccard runs on bit sets of nonzero features."""
+    rng = np.random.default_rng(n)
+    X = rng.integers(-1, 2, size=(23, n)).astype(np.float64) * rng.uniform(0.5, 2, size=(23, n))
+    X[0] = 0.0  # an all-zero row: 0/0 pairs give 0
+    X[1] = -0.0
+    X[2, : n // 2 + 1] = np.nan  # NaN counts as nonzero
+    kw = {}
+    if w == "equal":
+        kw["w"] = np.full(n, 2.5)
+    elif w == "varying":
+        kw["w"] = rng.uniform(0.1, 3, n)
+    for dtype in (np.float64, np.float32):
+        Xd = X.astype(dtype)
+        ref = sd.cdist(Xd.astype(np.float64), Xd[::-1].astype(np.float64), "jaccard", **kw)
+        got = fastml.cdist(Xd, Xd[::-1], "jaccard", backend=backend, **kw)
+        assert_close_to_scipy(got, ref, dtype)
+        got = fastml.pdist(Xd, "jaccard", backend=backend, **kw)
+        assert_close_to_scipy(got, sd.pdist(Xd.astype(np.float64), "jaccard", **kw), dtype)

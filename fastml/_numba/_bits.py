@@ -1,4 +1,4 @@
-"""Bit casts between floats and same-width integers, as Numba intrinsics.
+"""Bit casts between floats and same-width integers, and popcount, as Numba intrinsics.
 
 For non-negative IEEE-754 values the bit patterns order like signed integers
 (+inf above every finite value), and LLVM vectorises integer max-reductions,
@@ -37,3 +37,16 @@ def from_bits(typingctx, x):
         return builder.bitcast(args[0], context.get_value_type(ret))
 
     return ret(x), codegen
+
+
+@intrinsic
+def popcount(typingctx, x):
+    """The number of set bits of a uint64 ``x``, as an int64 (LLVM's ctpop)."""
+    if x != types.uint64:
+        return None
+
+    def codegen(context, builder, sig, args):
+        fn = builder.module.declare_intrinsic("llvm.ctpop", [args[0].type])
+        return builder.call(fn, args)
+
+    return types.int64(x), codegen
