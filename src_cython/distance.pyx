@@ -36,6 +36,9 @@ How it is fast
   root of p = 3 and 1.5 is ``_cbrt`` (bit arithmetic, Halley and Newton
   steps), applied with euclidean's sqrt in the pass over finished rows,
   where it vectorises: libm's ``cbrt`` per pair cost as much as the sums.
+* hamming with equal weights counts mismatches in integers of the inputs'
+  width (``_mk_count``: a compare and a subtraction per term) and scales the
+  count by the weight; with other weights it sums them.
 * cosine precomputes the row norms (in float64) and reduces only ``a . b``.
 * jaccard without weights (or with equal ones) runs on bit sets of the
   nonzero features (:func:`fastml._metrics.jaccard_bits`): two popcounts per
@@ -138,6 +141,7 @@ ctypedef struct Job:
     int metric
     int is_pdist
     int pow_case
+    int equal_w             # all weights equal (hamming counts mismatches)
     double p, inv_p
     const double* norm_a    # cosine: sqrt(a . a) per row of XA
     const double* norm_b
@@ -177,6 +181,8 @@ ctypedef struct JacT:       # jaccard: two sums per pair
     char _
 ctypedef struct ChebT:      # chebyshev: a max over IEEE bit patterns
     char _
+ctypedef struct CountT:     # hamming with equal weights: an integer count of mismatches
+    char _
 ctypedef struct PairT:      # mahalanobis and minkowski with general p: pair by pair
     char _
 
@@ -194,6 +200,7 @@ ctypedef fused kind_t:
     HamT
     JacT
     ChebT
+    CountT
     PairT
 
 ctypedef fused ibits_t:
@@ -481,6 +488,38 @@ cdef inline void _mk_cheb(
     m[12] = m30; m[13] = m31; m[14] = m32; m[15] = m33
 
 
+cdef inline void _mk_count(
+    const floating* a0, const floating* a1, const floating* a2, const floating* a3,
+    const floating* b0, const floating* b1, const floating* b2, const floating* b3,
+    Py_ssize_t n, ibits_t* m,
+) noexcept nogil:
+    """hamming's 4 x 4 tile with equal weights: m[4 i + j] = #{k : a_i[k] != b_j[k]}.
+
+    Integers of the inputs' width: a compare and a subtraction of its mask per
+    term (8 lanes for float32), where summing weights takes a third op."""
+    cdef ibits_t m00 = 0, m01 = 0, m02 = 0, m03 = 0, m10 = 0, m11 = 0, m12 = 0, m13 = 0
+    cdef ibits_t m20 = 0, m21 = 0, m22 = 0, m23 = 0, m30 = 0, m31 = 0, m32 = 0, m33 = 0
+    cdef floating x0, x1, x2, x3, y
+    cdef Py_ssize_t k
+    for k in range(n):  # NaN != NaN: a NaN feature is a mismatch, as in the oracle
+        x0 = a0[k]
+        x1 = a1[k]
+        x2 = a2[k]
+        x3 = a3[k]
+        y = b0[k]
+        m00 += x0 != y; m10 += x1 != y; m20 += x2 != y; m30 += x3 != y
+        y = b1[k]
+        m01 += x0 != y; m11 += x1 != y; m21 += x2 != y; m31 += x3 != y
+        y = b2[k]
+        m02 += x0 != y; m12 += x1 != y; m22 += x2 != y; m32 += x3 != y
+        y = b3[k]
+        m03 += x0 != y; m13 += x1 != y; m23 += x2 != y; m33 += x3 != y
+    m[0] = m00; m[1] = m01; m[2] = m02; m[3] = m03
+    m[4] = m10; m[5] = m11; m[6] = m12; m[7] = m13
+    m[8] = m20; m[9] = m21; m[10] = m22; m[11] = m23
+    m[12] = m30; m[13] = m31; m[14] = m32; m[15] = m33
+
+
 cdef inline double _pow_general_pair(
     const floating* a, const floating* b, Py_ssize_t n, double p
 ) noexcept nogil:
@@ -544,6 +583,16 @@ cdef inline void _block_values(
             _mk_cheb(a0, a1, a2, a3, b0, b1, b2, b3, n, m32)
             for q in range(16):
                 res[q] = from_bits32(m32[q])
+        return
+    if kind_t is CountT:  # every weight is w[0]
+        if floating is double:
+            _mk_count(a0, a1, a2, a3, b0, b1, b2, b3, n, m64)
+            for q in range(16):
+                res[q] = m64[q] * <double>w[0]
+        else:
+            _mk_count(a0, a1, a2, a3, b0, b1, b2, b3, n, m32)
+            for q in range(16):
+                res[q] = m32[q] * <double>w[0]
         return
     if kind_t is PairT:
         for q in range(16):
@@ -709,6 +758,8 @@ cdef void _run(
         _run_kind(<CanT*>NULL, job, XA, XB, w, VI, out, nt)
     elif metric == BRAYCURTIS:
         _run_kind(<BrayT*>NULL, job, XA, XB, w, VI, out, nt)
+    elif metric == HAMMING and job.equal_w:
+        _run_kind(<CountT*>NULL, job, XA, XB, w, VI, out, nt)
     elif metric == HAMMING:
         _run_kind(<HamT*>NULL, job, XA, XB, w, VI, out, nt)
     elif metric == JACCARD:
@@ -796,6 +847,7 @@ cdef Job _make_job(object metric, Py_ssize_t mA, Py_ssize_t mB, Py_ssize_t n, do
     job.p = p
     job.inv_p = 1.0 / p if p != 0 else INFINITY
     job.pow_case = _pow_case(p)
+    job.equal_w = 0
     job.BI = TILE_ROWS_A
     BJ = TILE_BYTES_B // max(1, <Py_ssize_t>(n * itemsize))
     BJ = max(TILE_MIN_B, min(TILE_MAX_B, BJ - BJ % 4))
@@ -805,6 +857,11 @@ cdef Job _make_job(object metric, Py_ssize_t mA, Py_ssize_t mB, Py_ssize_t n, do
     job.norm_a = NULL
     job.norm_b = NULL
     return job
+
+
+def _equal_weights(w):
+    w = np.asarray(w)
+    return w.shape[0] > 0 and bool((w == w[0]).all())
 
 
 cdef inline const floating* _ptr1(const floating[::1] x) noexcept:
@@ -853,6 +910,7 @@ def cdist(const floating[:, ::1] XA, const floating[:, ::1] XB, floating[:, ::1]
     """
     cdef Py_ssize_t mA = XA.shape[0], mB = XB.shape[0], n = XA.shape[1]
     cdef Job job = _make_job(metric, mA, mB, n, p, sizeof(floating), False)
+    job.equal_w = _equal_weights(w)
     cdef int nt = threads_for(mA * mB * max(n, 1))
     cdef double* norms = NULL
     if mA == 0 or mB == 0:
@@ -902,6 +960,7 @@ def pdist(const floating[:, ::1] X, floating[::1] out, metric, const floating[::
     """
     cdef Py_ssize_t m = X.shape[0], n = X.shape[1]
     cdef Job job = _make_job(metric, m, m, n, p, sizeof(floating), True)
+    job.equal_w = _equal_weights(w)
     cdef int nt = threads_for(m * m // 2 * max(n, 1))
     cdef double* norms = NULL
     if m < 2:

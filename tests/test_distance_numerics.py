@@ -132,3 +132,28 @@ def test_jaccard_bit_sets(backend, n, w):
         assert_close_to_scipy(got, ref, dtype)
         got = fastml.pdist(Xd, "jaccard", backend=backend, **kw)
         assert_close_to_scipy(got, sd.pdist(Xd.astype(np.float64), "jaccard", **kw), dtype)
+
+
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+@pytest.mark.parametrize("n", [1, 5, 64, 67])
+@pytest.mark.parametrize("w", [None, "equal", "varying"])
+def test_hamming_counts(backend, n, w):
+    """Equal weights: mismatches are counted in integers; NaN != NaN, -0.0 == 0.0."""
+    rng = np.random.default_rng(n)
+    X = rng.integers(-2, 3, size=(23, n)).astype(np.float64)
+    X[0] = -0.0
+    X[1] = 0.0
+    X[2, : n // 2 + 1] = np.nan
+    X[3] = X[2]  # NaN against NaN: a mismatch
+    kw = {}
+    if w == "equal":
+        kw["w"] = np.full(n, 2.5)
+    elif w == "varying":
+        kw["w"] = rng.uniform(0.1, 3, n)
+    for dtype in (np.float64, np.float32):
+        Xd = X.astype(dtype)
+        ref = sd.cdist(Xd.astype(np.float64), Xd[::-1].astype(np.float64), "hamming", **kw)
+        got = fastml.cdist(Xd, Xd[::-1], "hamming", backend=backend, **kw)
+        assert_close_to_scipy(got, ref, dtype)
+        got = fastml.pdist(Xd, "hamming", backend=backend, **kw)
+        assert_close_to_scipy(got, sd.pdist(Xd.astype(np.float64), "hamming", **kw), dtype)

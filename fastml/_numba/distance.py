@@ -146,6 +146,20 @@ def _upd_hamming(s, r, a, b, wk, p):
 
 
 @jit(inline="always")
+def _upd_count(s, r, a, b, wk, p):
+    # hamming with equal weights: count mismatches in an integer s (compare and
+    # subtract the mask: 2 vector ops per term instead of 3); _fin_count scales.
+    return s + (a != b), r
+
+
+@jit(inline="always")
+def _upd_count32(s, r, a, b, wk, p):
+    # float32: Numba widens s + ... to int64; truncating back lets LLVM count in
+    # int32 lanes, as wide as the float32 compare (2.8x faster than int64)
+    return np.int32(s + (a != b)), r
+
+
+@jit(inline="always")
 def _upd_jaccard(s, r, a, b, wk, p):
     nza = a != 0
     nzb = b != 0
@@ -155,6 +169,11 @@ def _upd_jaccard(s, r, a, b, wk, p):
 @jit(inline="always")
 def _fin_id(s, r, p, ra, rb):
     return s
+
+
+@jit(inline="always")
+def _fin_count(s, r, p, ra, rb):
+    return s * p  # p: the weight of one mismatch (see _scalars)
 
 
 @jit(inline="always")
@@ -527,6 +546,18 @@ def _cdist_hamming(XA, XB, out, ra, rb, w, p, z):
 
 
 @jit(parallel=True)
+def _cdist_hamming_count(XA, XB, out, ra, rb, w, p, z):
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_count, _fin_count, _post_none, False)
+
+
+@jit(parallel=True)
+def _cdist_hamming_count32(XA, XB, out, ra, rb, w, p, z):
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_count32, _fin_count, _post_none, False)
+
+
+@jit(parallel=True)
 def _cdist_jaccard(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
         _cdist_block(
@@ -642,6 +673,22 @@ def _pdist_hamming(X, out, rn, w, p, z):
     h = (X.shape[0] + 3) // 4
     for t in prange(h):
         _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_hamming, _fin_id, _post_none, False)
+
+
+@jit(parallel=True)
+def _pdist_hamming_count(X, out, rn, w, p, z):
+    h = (X.shape[0] + 3) // 4
+    for t in prange(h):
+        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_count, _fin_count, _post_none, False)
+
+
+@jit(parallel=True)
+def _pdist_hamming_count32(X, out, rn, w, p, z):
+    h = (X.shape[0] + 3) // 4
+    for t in prange(h):
+        _pdist_rows(
+            X, out, rn, w, p, z, _balanced(t, h), _upd_count32, _fin_count, _post_none, False
+        )
 
 
 @jit(parallel=True)
@@ -769,6 +816,8 @@ _CDIST = {
     "canberra": _cdist_canberra,
     "braycurtis": _cdist_braycurtis,
     "hamming": _cdist_hamming,
+    "hamming_count": _cdist_hamming_count,
+    "hamming_count32": _cdist_hamming_count32,
     "jaccard": _cdist_jaccard,
 }
 _PDIST = {
@@ -786,34 +835,44 @@ _PDIST = {
     "canberra": _pdist_canberra,
     "braycurtis": _pdist_braycurtis,
     "hamming": _pdist_hamming,
+    "hamming_count": _pdist_hamming_count,
+    "hamming_count32": _pdist_hamming_count32,
     "jaccard": _pdist_jaccard,
 }
 
 
-def _variant(metric, p, *arrays):
+def _variant(metric, p, w, *arrays):
     """The driver for ``metric``: specialised where it pays.
 
     Minkowski with p = 3, 4, 0.5 or 1.5 uses products and sqrt instead of a
     power in the inner loop; chebyshev on finite input skips the NaN test of
-    each difference (one O(n) check here).
+    each difference (one O(n) check here); hamming with equal weights counts
+    mismatches in integers of the inputs' width (about 2x faster than summing
+    weights).
     """
     if metric == "minkowski" and p in (3.0, 4.0, 0.5, 1.5):
         return f"minkowski{p:g}"
     if metric == "chebyshev" and all(np.isfinite(x).all() for x in arrays):
         return "chebyshev_finite"
+    if metric == "hamming" and w.shape[0] and (w == w[0]).all():
+        return "hamming_count32" if arrays[0].dtype == np.float32 else "hamming_count"
     return metric
 
 
-def _scalars(variant, dtype, p):
+def _scalars(variant, dtype, p, w):
     """(p, zero) in the types the driver computes in.
 
     chebyshev reduces bit patterns (integers); minkowski with a general p sums
-    float64 terms (pow_pos is float64) whatever the dtype; the rest work in ``dtype``.
+    float64 terms (pow_pos is float64) whatever the dtype; hamming with equal
+    weights counts mismatches (integers) and scales the count by ``w[0]``,
+    passed as p; the rest work in ``dtype``.
     """
     if variant.startswith("chebyshev"):
         return dtype.type(p), (np.int32(0) if dtype == np.float32 else np.int64(0))
     if variant == "minkowski":
         return np.float64(p), np.float64(0)
+    if variant.startswith("hamming_count"):  # p: the weight of one mismatch, w[0]
+        return np.float64(w[0]), (np.int32(0) if variant.endswith("32") else np.int64(0))
     return dtype.type(p), dtype.type(0)
 
 
@@ -847,8 +906,8 @@ def cdist(XA, XB, out, metric, w, p, VI):
         _cdist_jaccard_bits(A, jaccard_bits(XB, w), out)
         return
     ra, rb = _row_stats(XA, metric), _row_stats(XB, metric)
-    variant = _variant(metric, p, XA, XB)
-    _CDIST[variant](XA, XB, out, ra, rb, w, *_scalars(variant, XA.dtype, p))
+    variant = _variant(metric, p, w, XA, XB)
+    _CDIST[variant](XA, XB, out, ra, rb, w, *_scalars(variant, XA.dtype, p, w))
 
 
 def pdist(X, out, metric, w, p, VI):
@@ -860,8 +919,8 @@ def pdist(X, out, metric, w, p, VI):
     if metric == "jaccard" and (A := jaccard_bits(X, w)) is not None:
         _pdist_jaccard_bits(A, out)
         return
-    variant = _variant(metric, p, X)
-    _PDIST[variant](X, out, _row_stats(X, metric), w, *_scalars(variant, X.dtype, p))
+    variant = _variant(metric, p, w, X)
+    _PDIST[variant](X, out, _row_stats(X, metric), w, *_scalars(variant, X.dtype, p, w))
 
 
 def cdist_callable(XA, XB, out, func):
