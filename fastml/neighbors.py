@@ -15,7 +15,7 @@ Conventions
   by index, as scikit-learn does: an exact duplicate of it still is one).
 * float32 input gives float32 distances; indices are ``intp`` (int64).
 * euclidean-type metrics (euclidean, sqeuclidean, seuclidean, weighted
-  euclidean, mahalanobis with a positive definite VI, minkowski with p=2) use
+  euclidean, minkowski with p=2) use
   a fast matrix-product filter in the compiled backends; the distances
   returned are recomputed exactly (direct ``sum (x - y)^2`` in float64) and
   the neighbour sets are certified against a rigorous error bound, so they

@@ -44,7 +44,9 @@ How it is fast
   nonzero features (:func:`fastml._metrics.jaccard_bits`): two popcounts per
   64 features and pair, exact integer counts, one division.
 * mahalanobis evaluates the quadratic form ``d^T VI d`` of ``d = a - b``
-  directly, in float64, for any (even indefinite) VI: O(n^2) per pair.
+  directly, in float64, for any (even indefinite) VI: O(n^2) per pair, as
+  ``d^T U d`` (U: upper triangle of VI + VI^T, half the work) with the
+  dot-product micro-kernel over blocks of 64 pairs (``_mahalanobis_run``).
 
 Precision
 ---------
@@ -67,7 +69,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY, NAN, fabs, fabsf, floor, pow, rint, sqrt, sqrtf
 from libc.stdint cimport int32_t, int64_t, uint64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 
 from _common cimport (
     FASTML_COMPILE_ARGS, bits32, bits64, clamp_threads, fastml_popcount64, from_bits32,
@@ -77,7 +79,7 @@ from _common cimport (
 import numpy as np
 
 from fastml._config import threads_for
-from fastml._metrics import jaccard_bits
+from fastml._metrics import jaccard_bits, mahalanobis_upper
 
 __all__ = ["cdist", "pdist"]
 
@@ -183,7 +185,7 @@ ctypedef struct ChebT:      # chebyshev: a max over IEEE bit patterns
     char _
 ctypedef struct CountT:     # hamming with equal weights: an integer count of mismatches
     char _
-ctypedef struct PairT:      # mahalanobis and minkowski with general p: pair by pair
+ctypedef struct PairT:      # minkowski with a general p: pair by pair
     char _
 
 ctypedef fused kind_t:
@@ -530,24 +532,6 @@ cdef inline double _pow_general_pair(
     return s
 
 
-cdef inline double _mahalanobis_pair(
-    const floating* a, const floating* b, const floating* VI, Py_ssize_t n, double* d
-) noexcept nogil:
-    """sqrt(d^T VI d) for d = a - b, in float64; NaN if the form is negative."""
-    cdef Py_ssize_t i, j
-    cdef double s = 0, t
-    cdef const floating* row
-    for i in range(n):
-        d[i] = <double>a[i] - <double>b[i]
-    for i in range(n):
-        row = VI + i * n
-        t = 0
-        for j in range(n):
-            t += <double>row[j] * d[j]
-        s += d[i] * t
-    return sqrt(s) if s >= 0 else NAN
-
-
 # ----------------------------------------------------------------------------
 # One 4 x 4 block: distances of rows ia[0..3] of XA and jb[0..3] of XB
 # ----------------------------------------------------------------------------
@@ -555,7 +539,7 @@ cdef inline double _mahalanobis_pair(
 cdef inline void _block_values(
     kind_t* kind, const Job* job, const floating* XA, const floating* XB,
     const floating* w, const floating* VI, const Py_ssize_t* ia, const Py_ssize_t* jb,
-    double* d, double* res,
+    double* res,
 ) noexcept nogil:
     cdef Py_ssize_t n = job.n
     cdef const floating* a0 = XA + ia[0] * n
@@ -596,11 +580,8 @@ cdef inline void _block_values(
         return
     if kind_t is PairT:
         for q in range(16):
-            if job.metric == MAHALANOBIS:
-                res[q] = _mahalanobis_pair(XA + ia[q // 4] * n, XB + jb[q % 4] * n, VI, n, d)
-            else:
-                res[q] = pow(_pow_general_pair(XA + ia[q // 4] * n, XB + jb[q % 4] * n,
-                                               n, job.p), job.inv_p)
+            res[q] = pow(_pow_general_pair(XA + ia[q // 4] * n, XB + jb[q % 4] * n, n, job.p),
+                         job.inv_p)
         return
 
     for q in range(16):
@@ -658,7 +639,7 @@ cdef inline void _block_values(
 
 cdef void _tile(
     kind_t* kind, const Job* job, const floating* XA, const floating* XB,
-    const floating* w, const floating* VI, floating* out, Py_ssize_t t, double* d,
+    const floating* w, const floating* VI, floating* out, Py_ssize_t t,
 ) noexcept nogil:
     """Compute output tile ``t``: rows i0:i1 of XA x rows j0:j1 of XB."""
     cdef Py_ssize_t i0 = (t // job.n_tiles_b) * job.BI
@@ -686,7 +667,7 @@ cdef void _tile(
                 continue
             for q in range(4):
                 jb[q] = j + min(q, nj - 1)
-            _block_values(kind, job, XA, XB, w, VI, ia, jb, d, res)
+            _block_values(kind, job, XA, XB, w, VI, ia, jb, res)
             if not is_pdist and ni == 4 and nj == 4:
                 o = out + i * mB + j
                 for r in range(4):
@@ -727,14 +708,9 @@ cdef void _run_kind(
     cdef Py_ssize_t n_tiles_a = (job.mA + job.BI - 1) // job.BI
     cdef Py_ssize_t n_tiles = n_tiles_a * job.n_tiles_b
     cdef Py_ssize_t t
-    cdef double* d = NULL
     cdef int nt = clamp_threads(n_threads, n_tiles)
-    with parallel(num_threads=nt):
-        # per-thread scratch: the difference vector of mahalanobis
-        d = <double*>malloc(sizeof(double) * (job.n + 1))
-        for t in prange(n_tiles, schedule="dynamic"):
-            _tile(kind, job, XA, XB, w, VI, out, t, d)
-        free(d)
+    for t in prange(n_tiles, schedule="dynamic", num_threads=nt, nogil=True):
+        _tile(kind, job, XA, XB, w, VI, out, t)
 
 
 cdef void _run(
@@ -772,8 +748,71 @@ cdef void _run(
         _run_kind(<PowHalfT*>NULL, job, XA, XB, w, VI, out, nt)
     elif metric == MINKOWSKI and pc == POW_ONE_HALF:
         _run_kind(<Pow15T*>NULL, job, XA, XB, w, VI, out, nt)
-    else:  # mahalanobis, minkowski with any other p
+    else:  # minkowski with any other p (mahalanobis: _mahalanobis_run)
         _run_kind(<PairT*>NULL, job, XA, XB, w, VI, out, nt)
+
+
+# ----------------------------------------------------------------------------
+# mahalanobis: the direct quadratic form d^T VI d of d = a - b, in float64, as
+# d^T U d with U = _metrics.mahalanobis_upper(VI) (upper triangle of VI + VI^T:
+# half the work). For one row a and a block of rows b, the differences form a
+# matrix D (pairs x features, zero-padded to n4 columns) and T = D U^T holds
+# U d of every pair: the dot-product micro-kernel computes it 4 pairs x 4 rows
+# of U at a time from the diagonal on; then d^T U d = sum_r D[p, r] T[p, r].
+# Mirrors _numba/distance.py. O(n^2) per pair but exact in d: transforming the
+# points (VI = L L^T) loses digits for near points far from the origin.
+# ----------------------------------------------------------------------------
+
+cdef Py_ssize_t MAH_PB = 64  # pairs per block of differences (a multiple of 4)
+
+
+cdef inline void _mahalanobis_row(
+    const floating* XA, const floating* XB, Py_ssize_t i, Py_ssize_t mA, Py_ssize_t mB,
+    Py_ssize_t n, const double* U, Py_ssize_t n4, double* D, floating* out, bint is_pdist,
+) noexcept nogil:
+    cdef Py_ssize_t j0 = i + 1 if is_pdist else 0
+    cdef floating* o = out + (i * mA - (i * (i + 1)) // 2 - i - 1 if is_pdist else i * mB)
+    cdef const floating* a = XA + i * n
+    cdef const floating* b
+    cdef double acc[16]
+    cdef double sq[4]
+    cdef double* dp
+    cdef Py_ssize_t b0 = j0, P, p, c, r, q, e
+    while b0 < mB:
+        P = min(MAH_PB, mB - b0)
+        for p in range(P):
+            b = XB + (b0 + p) * n
+            for c in range(n):
+                D[p * n4 + c] = <double>a[c] - <double>b[c]
+        for p in range(0, P, 4):  # rows P.. of D hold old or zero values: unused
+            dp = D + p * n4
+            sq[0] = sq[1] = sq[2] = sq[3] = 0
+            for r in range(0, n4, 4):
+                for q in range(16):
+                    acc[q] = 0
+                _mk(<DotT*>NULL, dp, dp + n4, dp + 2 * n4, dp + 3 * n4, U + r * n4,
+                    U + (r + 1) * n4, U + (r + 2) * n4, U + (r + 3) * n4, <double*>NULL,
+                    r, n4, acc, acc)  # U's rows r.. are zero before column r
+                for e in range(4):
+                    for q in range(4):
+                        sq[e] += dp[e * n4 + r + q] * acc[4 * e + q]
+            for e in range(min(4, P - p)):  # a negative form gives NaN, as in SciPy
+                o[b0 + p + e] = <floating>(sqrt(sq[e]) if sq[e] >= 0 else NAN)
+        b0 += P
+
+
+cdef void _mahalanobis_run(
+    const floating* XA, const floating* XB, Py_ssize_t mA, Py_ssize_t mB, Py_ssize_t n,
+    const double* U, Py_ssize_t n4, floating* out, bint is_pdist, int nt,
+) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double* D
+    with parallel(num_threads=clamp_threads(nt, mA)):
+        D = <double*>calloc(MAH_PB * n4, sizeof(double))  # per thread; padding stays 0
+        if D != NULL:
+            for i in prange(mA, schedule="dynamic"):
+                _mahalanobis_row(XA, XB, i, mA, mB, n, U, n4, D, out, is_pdist)
+            free(D)
 
 
 # ----------------------------------------------------------------------------
@@ -921,6 +960,12 @@ def cdist(const floating[:, ::1] XA, const floating[:, ::1] XB, floating[:, ::1]
     cdef const floating* pvi = _ptr2(VI)
     cdef floating* pout = &out[0, 0]
     cdef const uint64_t[:, ::1] bits_a, bits_b
+    cdef const double[:, ::1] U
+    if job.metric == MAHALANOBIS:
+        U = mahalanobis_upper(np.asarray(VI))
+        with nogil:
+            _mahalanobis_run(pa, pb, mA, mB, n, &U[0, 0], U.shape[0], pout, False, nt)
+        return None
     if job.metric == JACCARD:
         bits_a = jaccard_bits(np.asarray(XA), np.asarray(w))
         if bits_a is not None:
@@ -970,6 +1015,12 @@ def pdist(const floating[:, ::1] X, floating[::1] out, metric, const floating[::
     cdef const floating* pvi = _ptr2(VI)
     cdef floating* pout = &out[0]
     cdef const uint64_t[:, ::1] bits
+    cdef const double[:, ::1] U
+    if job.metric == MAHALANOBIS:
+        U = mahalanobis_upper(np.asarray(VI))
+        with nogil:
+            _mahalanobis_run(px, px, m, m, n, &U[0, 0], U.shape[0], pout, True, nt)
+        return None
     if job.metric == JACCARD:
         bits = jaccard_bits(np.asarray(X), np.asarray(w))
         if bits is not None:

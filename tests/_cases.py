@@ -23,8 +23,8 @@ def spd_VI(n, rng):
 def indefinite_VI(n, rng):
     """Non-symmetric VI whose symmetric part is diag(1, ..., 1, -1.5).
 
-    Cholesky fails, so fastml runs its direct quadratic-form kernel; the skew
-    part adds nothing to the form but makes VI non-symmetric. The quadratic
+    Not positive definite (fastml's kernel takes any VI); the skew part adds
+    nothing to the form but makes VI non-symmetric. The quadratic
     form is negative for some pairs (NaN, as in SciPy) and positive for others.
     """
     S = np.eye(n)

@@ -157,3 +157,31 @@ def test_hamming_counts(backend, n, w):
         assert_close_to_scipy(got, ref, dtype)
         got = fastml.pdist(Xd, "hamming", backend=backend, **kw)
         assert_close_to_scipy(got, sd.pdist(Xd.astype(np.float64), "hamming", **kw), dtype)
+
+
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+@pytest.mark.parametrize("VI_kind", ["spd", "indefinite", "semidefinite"])
+@pytest.mark.parametrize("n", [3, 16, 37])
+def test_mahalanobis_near_points_far_from_origin(backend, VI_kind, n):
+    """The direct form d^T VI d keeps the digits that transforming the points
+    (u @ L - v @ L) loses: SciPy's answer to rtol 1e-7 for points 1e6 away
+    from the origin and 1e-5 apart."""
+    rng = np.random.default_rng(n)
+    A = rng.standard_normal((n, n))
+    VI = A @ A.T / n + 0.1 * np.eye(n)
+    if VI_kind == "indefinite":
+        VI[-1, -1] = -VI[-1, -1] - 1.0
+        VI += 0.3 * (lambda K: K - K.T)(rng.standard_normal((n, n)))  # skew part: no effect
+    elif VI_kind == "semidefinite":
+        B = rng.standard_normal((n, n - 1))
+        VI = B @ B.T
+    X = 1e6 + 1e-2 * rng.standard_normal((41, n))
+    Y = X + 1e-5 * rng.standard_normal((41, n))
+    with np.errstate(invalid="ignore"):
+        ref = sd.cdist(X, Y, "mahalanobis", VI=VI)
+        refp = sd.pdist(np.vstack([X, Y]), "mahalanobis", VI=VI)
+    got = fastml.cdist(X, Y, "mahalanobis", VI=VI, backend=backend)
+    np.testing.assert_allclose(got, ref, rtol=1e-7, atol=0, equal_nan=True)
+    got = fastml.pdist(np.vstack([X, Y]), "mahalanobis", VI=VI, backend=backend)
+    # pdist pairs include far ones: their forms cancel less, compare at rtol 1e-7 too
+    np.testing.assert_allclose(got, refp, rtol=1e-7, atol=0, equal_nan=True)

@@ -50,7 +50,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .._metrics import jaccard_bits
+from .._metrics import jaccard_bits, mahalanobis_upper
 from ._bits import as_bits, from_bits, popcount
 from ._jit import apply_threads, jit
 from ._vmath import cbrt, pow_pos
@@ -260,11 +260,12 @@ def _one(XA, XB, i, j, w, p, z, upd):
 
 
 @jit(inline="always")
-def _tile44(XA, XB, i, j, w, p, z, upd):
+def _tile44(XA, XB, i, j, w, p, z, upd, k0=0):
     """Accumulators (s, r) of rows i..i+3 of XA against rows j..j+3 of XB.
 
     Returned flattened: s of pair (i + a, j + b) at index 4a + b, its r at 16 + 4a + b.
     Sixteen independent reductions: each value loaded serves four of them.
+    Features k0.. only (mahalanobis' triangular form starts later).
     """
     s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = s20 = s21 = s22 = s23 = s30 = s31 = s32 = (
         s33
@@ -272,7 +273,7 @@ def _tile44(XA, XB, i, j, w, p, z, upd):
     r00 = r01 = r02 = r03 = r10 = r11 = r12 = r13 = r20 = r21 = r22 = r23 = r30 = r31 = r32 = (
         r33
     ) = z
-    for k in range(XA.shape[1]):
+    for k in range(k0, XA.shape[1]):
         wk = w[k]
         a0 = XA[i, k]
         a1 = XA[i + 1, k]
@@ -701,36 +702,63 @@ def _pdist_jaccard(X, out, rn, w, p, z):
 
 
 # ----------------------------------------------------------------------------
-# mahalanobis with a general VI (the API turns SPD VI into euclidean), and
-# user callables: no tile, one pair at a time.
+# mahalanobis: the direct quadratic form d^T VI d of d = u - v, in float64.
+# d^T VI d = d^T U d with U the upper triangle of VI + VI^T (diagonal: VI's):
+# half the work. For one row u and a block of rows v, the differences form a
+# matrix D (pairs x features) and T = D U^T holds U d of every pair: the
+# generic dot-product tile computes it 4 pairs x 4 rows of U at a time (each
+# loaded value serves four sums), from the diagonal on; then
+# d^T U d = sum_r D[p, r] T[p, r].
+# O(n^2) per pair, but exact in d: forms that transform the points (VI = L L^T,
+# ||L^T u - L^T v||) lose digits for near points far from the origin.
 # ----------------------------------------------------------------------------
+
+_PB = 64  # pairs per block of differences (a multiple of 4)
 
 
 @jit(inline="always")
-def _quadform(u, v, VI, delta):
-    """sqrt(d^T VI d) for d = u - v, in float64 whatever the inputs' dtype.
+def _quadforms(D, VI, q, P):
+    """q[p] = D[p] . (VI D[p]) for p < P; VI is _metrics.mahalanobis_upper's U."""
+    n4 = D.shape[1]
+    w = VI[0]  # unused by the dot product
+    for p in range(0, P, 4):
+        s0 = s1 = s2 = s3 = 0.0
+        for r in range(0, n4, 4):
+            # t[4a + b] = D[p + a] . VI[r + b]; VI's rows r.. are zero before column r
+            t = _tile44(D, VI, p, r, w, 0.0, 0.0, _upd_dot, r)
+            s0 += D[p, r] * t[0] + D[p, r + 1] * t[1] + D[p, r + 2] * t[2] + D[p, r + 3] * t[3]
+            s1 += D[p + 1, r] * t[4] + D[p + 1, r + 1] * t[5] + D[p + 1, r + 2] * t[6]
+            s1 += D[p + 1, r + 3] * t[7]
+            s2 += D[p + 2, r] * t[8] + D[p + 2, r + 1] * t[9] + D[p + 2, r + 2] * t[10]
+            s2 += D[p + 2, r + 3] * t[11]
+            s3 += D[p + 3, r] * t[12] + D[p + 3, r + 1] * t[13] + D[p + 3, r + 2] * t[14]
+            s3 += D[p + 3, r + 3] * t[15]
+        q[p] = s0
+        q[p + 1] = s1
+        q[p + 2] = s2
+        q[p + 3] = s3
 
-    VI may be indefinite, so the form can cancel: float64 keeps float32 inputs
-    accurate (as in the Cython kernel). ``delta`` is float64 scratch of length n.
-    """
-    n = u.shape[0]
-    for k in range(n):
-        delta[k] = np.float64(u[k]) - np.float64(v[k])
-    s = 0.0
-    for r in range(n):
-        t = 0.0
-        for c in range(n):
-            t += VI[r, c] * delta[c]
-        s += delta[r] * t
-    return np.sqrt(s)  # a negative form gives NaN, as in SciPy
+
+@jit(inline="always")
+def _mahalanobis_row(XA, XB, i, j0, j1, VI, D, q, out_row, o0):
+    """out_row[o0 + j - j0] = sqrt(d^T VI d) of d = XA[i] - XB[j], j0 <= j < j1."""
+    n = XA.shape[1]
+    for b0 in range(j0, j1, _PB):
+        P = min(_PB, j1 - b0)
+        for p in range(P):
+            for c in range(n):
+                D[p, c] = np.float64(XA[i, c]) - np.float64(XB[b0 + p, c])
+        _quadforms(D, VI, q, P)
+        for p in range(P):
+            out_row[o0 + b0 - j0 + p] = np.sqrt(q[p])  # a negative form gives NaN, as in SciPy
 
 
 @jit(parallel=True)
 def _cdist_mahalanobis(XA, XB, out, VI):
     for i in prange(XA.shape[0]):
-        delta = np.empty(XA.shape[1], np.float64)
-        for j in range(XB.shape[0]):
-            out[i, j] = _quadform(XA[i], XB[j], VI, delta)
+        D = np.zeros((_PB, VI.shape[1]), np.float64)
+        q = np.empty(_PB, np.float64)
+        _mahalanobis_row(XA, XB, i, 0, XB.shape[0], VI, D, q, out[i], 0)
 
 
 @jit(parallel=True)
@@ -738,10 +766,10 @@ def _pdist_mahalanobis(X, out, VI):
     m = X.shape[0]
     for t in prange(m):
         i = _balanced(t, m)
-        delta = np.empty(X.shape[1], np.float64)
+        D = np.zeros((_PB, VI.shape[1]), np.float64)
+        q = np.empty(_PB, np.float64)
         base = i * m - i * (i + 1) // 2 - i - 1
-        for j in range(i + 1, m):
-            out[base + j] = _quadform(X[i], X[j], VI, delta)
+        _mahalanobis_row(X, X, i, i + 1, m, VI, D, q, out, base + i + 1)
 
 
 # ----------------------------------------------------------------------------
@@ -900,7 +928,7 @@ def cdist(XA, XB, out, metric, w, p, VI):
     """
     apply_threads(XA.shape[0] * XB.shape[0] * max(1, XA.shape[1]))
     if metric == "mahalanobis":
-        _cdist_mahalanobis(XA, XB, out, VI)
+        _cdist_mahalanobis(XA, XB, out, mahalanobis_upper(VI))
         return
     if metric == "jaccard" and (A := jaccard_bits(XA, w)) is not None:
         _cdist_jaccard_bits(A, jaccard_bits(XB, w), out)
@@ -914,7 +942,7 @@ def pdist(X, out, metric, w, p, VI):
     """Fill the condensed ``out`` (length m(m-1)/2) with distances of X's row pairs."""
     apply_threads(X.shape[0] * X.shape[0] // 2 * max(1, X.shape[1]))
     if metric == "mahalanobis":
-        _pdist_mahalanobis(X, out, VI)
+        _pdist_mahalanobis(X, out, mahalanobis_upper(VI))
         return
     if metric == "jaccard" and (A := jaccard_bits(X, w)) is not None:
         _pdist_jaccard_bits(A, out)
