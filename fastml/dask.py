@@ -743,29 +743,31 @@ class KMeans(ClusterMixin, BaseEstimator):
             w = w.rechunk(X.chunks[0])
         self.n_features_in_ = d
 
-        # Centre the data (as the single-machine driver) and check it once.
-        mean, var, finite, wmin = dask.compute(
-            X.astype(np.float64).mean(axis=0),
-            X.astype(np.float64).var(axis=0),
-            da.isfinite(X).all(),
-            w.min(),
+        # One pass checks the data and gives the moments (per block, then
+        # Chan's combination); a second centres it (as the single-machine
+        # driver) and computes the norms, once, into blocks kept on the workers.
+        moments = dask.compute(
+            *[
+                dask.delayed(_block_moments)(x, wt)
+                for x, wt in zip(X.to_delayed().ravel(), w.to_delayed().ravel(), strict=True)
+            ]
         )
-        if not finite:
+        if not all(m[3] for m in moments):
             raise ValueError("X contains NaN or infinity")
-        if wmin < 0:
+        if min(m[4] for m in moments) < 0:
             raise ValueError("sample_weight must be non-negative")
+        mean, var = _combine_moments(moments)
         tol_abs = float(np.mean(var)) * tol
-        Xc = X - mean.astype(dtype)
+        offset = mean.astype(dtype)  # what the blocks are centred by
         starts = _row_offsets(X.chunks[0])
-        # Per block, once: (rows, weights, squared norms), kept on the workers.
         blocks = dask.persist(
             *[
-                dask.delayed(_prepare_block)(x, wt)
-                for x, wt in zip(Xc.to_delayed().ravel(), w.to_delayed().ravel(), strict=True)
+                dask.delayed(_prepare_block)(x, wt, offset)
+                for x, wt in zip(X.to_delayed().ravel(), w.to_delayed().ravel(), strict=True)
             ]
         )
 
-        centers = self._initial_centers(Xc, w, init, k, mean, dtype)
+        centers = self._initial_centers(X, w, init, k, offset, dtype)
         run = functools.partial(_in_task, self.threads_per_task, _kmeans_block_step)
         labels = [None] * len(blocks)
         history = []
@@ -811,24 +813,27 @@ class KMeans(ClusterMixin, BaseEstimator):
                 for o, c in zip(outs, X.chunks[0], strict=True)
             ]
         )
-        self.cluster_centers_ = (centers + mean).astype(dtype)
+        self.cluster_centers_ = (centers + offset).astype(dtype)
         self.inertia_ = inertia
         self.n_iter_ = it + 1
         self.history_ = history
         self.converged_strictly_ = strict
         return self
 
-    def _initial_centers(self, Xc, w, init, k, mean, dtype):
+    def _initial_centers(self, X, w, init, k, offset, dtype):
+        """Initial centres in the centred coordinates (``X - offset``)."""
+        import dask
+
         from . import cluster as _cluster
 
         if isinstance(init, np.ndarray):
-            return (init.astype(np.float64) - mean).astype(dtype)
+            return (init.astype(np.float64) - offset).astype(dtype)
         rng = _cluster._check_random_state(self.random_state)
-        n = Xc.shape[0]
+        n = X.shape[0]
         m = min(n, _cluster._check_int(self.init_max_samples, "init_max_samples"))
         idx = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
-        sample = np.asarray(Xc[idx].compute())
-        ws = np.asarray(w[idx].compute())
+        sample, ws = dask.compute(X[idx], w[idx])
+        sample = np.asarray(sample) - offset
         centers = _cluster._init_centers(sample, k, init, ws, rng, self.backend)
         return np.ascontiguousarray(centers, dtype=dtype)
 
@@ -889,10 +894,39 @@ class KMeans(ClusterMixin, BaseEstimator):
         return X.map_blocks(block, dtype=np.int32, drop_axis=1, meta=np.empty((0,), np.int32))
 
 
-def _prepare_block(x, w):
+def _block_moments(x, w):
+    """A block's (rows, column means, column sums of squared deviations, all
+    finite, minimum weight), in float64, for :func:`_combine_moments`."""
+    x64 = np.asarray(x, dtype=np.float64)
+    n, d = x64.shape
+    if n == 0:
+        return 0, np.zeros(d), np.zeros(d), True, np.inf
+    total = x64.sum(axis=0)
+    # A finite sum means no NaN or inf (inf - inf and NaN propagate); only a
+    # non-finite sum (which may be an overflow) needs the elementwise check.
+    finite = bool(np.isfinite(total).all()) or bool(np.isfinite(x64).all())
+    mean = total / n
+    dev = x64 - mean
+    m2 = np.einsum("ij,ij->j", dev, dev)
+    wmin = float(np.min(w)) if len(w) else np.inf
+    return n, mean, m2, finite, wmin
+
+
+def _combine_moments(moments):
+    """Global (mean, variance) per column from per-block moments (Chan et al.)."""
+    counts = np.array([m[0] for m in moments], dtype=np.float64)
+    means = np.array([m[1] for m in moments])
+    n = counts.sum()
+    mean = counts @ means / n
+    m2 = sum(m[2] for m in moments) + counts @ (means - mean) ** 2
+    return mean, m2 / n
+
+
+def _prepare_block(x, w, offset):
+    """The block centred by ``offset``, its weights and its squared norms (kept on a worker)."""
     from .cluster import _sq_norms
 
-    x = np.ascontiguousarray(x)
+    x = np.ascontiguousarray(x - offset)
     return x, np.ascontiguousarray(w, dtype=x.dtype), _sq_norms(x)
 
 
