@@ -123,32 +123,37 @@ def _make_best(R):
                         lanes, splat(builder.trunc(jv, ity) if ity is i32 else jv, iundef)
                     )
                     for r in range(R):
-                        acc = builder.load(accs[2 * r + v])
-                        rank = builder.fsub(cnv, builder.fadd(acc, acc))
+                        rank = builder.fadd(cnv, builder.load(accs[2 * r + v]))
                         b = builder.load(best[r])
                         m = builder.fcmp_ordered("<", rank, b)
                         builder.store(builder.select(m, rank, b), best[r])
                         builder.store(builder.select(m, jvec, builder.load(bidx[r])), bidx[r])
+            # Lanes -> one (minimum, lowest index among the lanes holding it),
+            # by butterflies of shuffles (a lane's minimum is never NaN).
+            big = ir.Constant(ivty, [0x7FFFFFFF] * L)
+            swaps = [[l ^ s for l in range(L)] for s in (4, 2, 1) if s < L]
+
+            def hmin(v, less):
+                for sw in swaps:
+                    o = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, L), sw))
+                    v = builder.select(less(o, v), o, v)
+                return v
+
             for r in range(R):
                 b = builder.load(best[r])
-                bi = builder.load(bidx[r])
-                bv = builder.extract_element(b, ir.Constant(i32, 0))
-                bj = builder.extract_element(bi, ir.Constant(i32, 0))
-                for lane in range(1, L):
-                    v = builder.extract_element(b, ir.Constant(i32, lane))
-                    j = builder.extract_element(bi, ir.Constant(i32, lane))
-                    lower = builder.fcmp_ordered("<", v, bv)
-                    tie = builder.and_(
-                        builder.fcmp_ordered("==", v, bv), builder.icmp_signed("<", j, bj)
-                    )
-                    take = builder.or_(lower, tie)
-                    bv = builder.select(take, v, bv)
-                    bj = builder.select(take, j, bj)
+                m = hmin(b, lambda x, y: builder.fcmp_ordered("<", x, y))
+                eq = builder.fcmp_ordered("==", b, m)
+                j = builder.select(eq, builder.load(bidx[r]), big)
+                j = hmin(j, lambda x, y: builder.icmp_signed("<", x, y))
+                bj = builder.extract_element(j, ir.Constant(i32, 0))
                 builder.store(
                     bj if ity is i32 else builder.trunc(bj, i32),
                     builder.gep(laba.data, [ir.Constant(i64, r)]),
                 )
-                builder.store(bv, builder.gep(vala.data, [ir.Constant(i64, r)]))
+                builder.store(
+                    builder.extract_element(m, ir.Constant(i32, 0)),
+                    builder.gep(vala.data, [ir.Constant(i64, r)]),
+                )
             return context.get_dummy_value()
 
         return sig, codegen

@@ -100,15 +100,16 @@ def _lloyd_groups(X, w, xsq, P, cn, labels, psums, pw, pin, G, update):
 
 
 def pack_centers(centers, width):
-    """Centres as panels of ``width``: P[p, q, l] = centers[width p + l, q]; padded norms.
+    """Centres as panels of ``width``: P[p, q, l] = -2 centers[width p + l, q]; padded norms.
 
-    Padding centres are zero with a norm of +inf, so they never win. Returns
-    (P, cn), cn of length ``width * n_panels`` in the data's dtype.
+    The factor -2 (exact) makes the rank ``cn + x.P`` one add in the
+    micro-kernel. Padding centres are zero with a norm of +inf, so they never
+    win. Returns (P, cn), cn of length ``width * n_panels`` in the data's dtype.
     """
     k, d = centers.shape
     n_pan = -(-k // width)
     padded = np.zeros((n_pan * width, d), centers.dtype)
-    padded[:k] = centers
+    np.multiply(centers, -2, out=padded[:k])
     P = np.ascontiguousarray(padded.reshape(n_pan, width, d).transpose(0, 2, 1))
     cn = np.full(n_pan * width, np.inf, centers.dtype)
     cn[:k] = np.einsum("ij,ij->i", centers, centers)
