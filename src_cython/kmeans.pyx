@@ -288,13 +288,35 @@ def assign(X, sample_weight, x_sq_norms, centers, labels):
                 np.zeros((1, d)), np.zeros(1), False)
 
 
+cdef inline double _sq_dist(const floating* x, const floating* c, Py_ssize_t d) noexcept nogil:
+    """``||x - c||^2`` in float64, in four partial sums (this module is built
+    without reassociation, so independent chains must be written out)."""
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0, t0, t1, t2, t3
+    cdef Py_ssize_t f = 0
+    while f + 4 <= d:
+        t0 = <double>x[f] - <double>c[f]
+        t1 = <double>x[f + 1] - <double>c[f + 1]
+        t2 = <double>x[f + 2] - <double>c[f + 2]
+        t3 = <double>x[f + 3] - <double>c[f + 3]
+        s0 += t0 * t0
+        s1 += t1 * t1
+        s2 += t2 * t2
+        s3 += t3 * t3
+        f += 4
+    while f < d:
+        t0 = <double>x[f] - <double>c[f]
+        s0 += t0 * t0
+        f += 1
+    return (s0 + s1) + (s2 + s3)
+
+
 def _inertia(const floating[:, ::1] X, const floating[::1] w, const floating[:, ::1] centers,
              const int32_t[::1] labels):
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1]
     cdef Py_ssize_t G = group_rows(n, centers.shape[0], d)
     cdef Py_ssize_t n_groups = (n + G - 1) // G
-    cdef Py_ssize_t g, i, f
-    cdef double total, s, t
+    cdef Py_ssize_t g, i
+    cdef double total
     cdef int nt = clamp_threads(threads_for(n * max(d, 1)), n_groups)
     cdef double[::1] pin = np.zeros(n_groups)
     if n == 0:
@@ -302,11 +324,7 @@ def _inertia(const floating[:, ::1] X, const floating[::1] w, const floating[:, 
     for g in prange(n_groups, nogil=True, num_threads=nt, schedule="static"):
         total = 0
         for i in range(g * G, min(n, g * G + G)):
-            s = 0
-            for f in range(d):
-                t = <double>X[i, f] - <double>centers[labels[i], f]
-                s = s + t * t
-            total = total + <double>w[i] * s
+            total = total + <double>w[i] * _sq_dist(&X[i, 0], &centers[labels[i], 0], d)
         pin[g] = total
     return float(np.sum(pin))
 
