@@ -101,10 +101,21 @@ def _check_weight(sample_weight, n, dtype):
     return w
 
 
-def _sq_norms(X):
-    """||x_i||^2 in float64 (for the kernels' inertia)."""
-    X64 = X.astype(np.float64, copy=False)
-    return np.einsum("ij,ij->i", X64, X64)
+def _sq_norms(X, step=4096):
+    """||x_i||^2 in float64 (for the kernels' inertia).
+
+    float32 rows are converted a block at a time into a small reused buffer
+    (a whole float64 copy of X costs twice as much, mostly in page faults).
+    """
+    if X.dtype == np.float64:
+        return np.einsum("ij,ij->i", X, X)
+    out = np.empty(X.shape[0])
+    buf = np.empty((min(step, X.shape[0]), X.shape[1]))
+    for i in range(0, X.shape[0], step):
+        b = buf[: min(step, X.shape[0] - i)]
+        b[...] = X[i : i + step]
+        np.einsum("ij,ij->i", b, b, out=out[i : i + step])
+    return out
 
 
 def _tolerance(X, tol):
@@ -580,9 +591,10 @@ class KMeans(_KMeansBase):
                 best = run
         labels, inertia, centers, n_iter, history = best
         centers = (centers + mean).astype(X.dtype, copy=False)
-        if len(np.unique(labels)) < k:
+        distinct = int(np.count_nonzero(np.bincount(labels, minlength=k)))
+        if distinct < k:
             warnings.warn(
-                f"Number of distinct clusters ({len(np.unique(labels))}) found smaller than "
+                f"Number of distinct clusters ({distinct}) found smaller than "
                 f"n_clusters ({k}). Possibly due to duplicate points in X.",
                 RuntimeWarning,
                 stacklevel=2,
