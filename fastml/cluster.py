@@ -347,12 +347,21 @@ def _relocate_empty(X, w, centers, labels, sums, weights):
     empty = np.flatnonzero(weights == 0)
     if empty.size == 0:
         return
-    dist = np.empty(X.shape[0])
-    step = 1 << 16
-    for i0 in range(0, X.shape[0], step):
-        diff = X[i0 : i0 + step].astype(np.float64) - centers[labels[i0 : i0 + step]]
-        dist[i0 : i0 + step] = np.einsum("ij,ij->i", diff, diff)
-    far = np.argsort(-dist, kind="stable")[: empty.size]
+    n, d = X.shape
+    dist = np.empty(n)
+    step = 4096  # float64 differences a block at a time, in a reused buffer
+    buf = np.empty((min(step, n), d))
+    C64 = centers.astype(np.float64)
+    for i0 in range(0, n, step):
+        b = buf[: min(step, n - i0)]
+        np.take(C64, labels[i0 : i0 + step], axis=0, out=b)
+        np.subtract(X[i0 : i0 + step], b, out=b)
+        np.einsum("ij,ij->i", b, b, out=dist[i0 : i0 + step])
+    # The m farthest, ties -> lowest index (= argsort(-dist, stable)[:m]) without
+    # sorting all n: the candidates at or above the m-th largest distance.
+    m = min(empty.size, n)
+    cand = np.flatnonzero(dist >= np.partition(dist, n - m)[n - m])
+    far = cand[np.argsort(-dist[cand], kind="stable")[:m]]
     for new_id, i in zip(empty, far, strict=False):
         wi = float(w[i])
         old = labels[i]

@@ -213,6 +213,32 @@ def test_empty_cluster_is_reseeded_with_farthest_point(backend):
     assert sorted(np.bincount(full.labels_)) == [1, 2, 3]
 
 
+def test_relocation_takes_the_farthest_ties_to_lowest_index():
+    """Several empty clusters, tied distances across the 4096-row blocks."""
+    from fastml.cluster import _relocate_empty
+
+    rng = np.random.default_rng(4)
+    X = rng.uniform(-1, 1, size=(9000, 2))
+    X[[10, 4100, 8999]] = [50.0, 0.0]  # three tied farthest points
+    X[[7, 6000]] = [-40.0, 0.0]  # then two tied at 40
+    centers = np.array([[0.0, 0.0], [1.0, 1.0], [99.0, 99.0], [-99.0, 99.0]])
+    labels = (X[:, 0] > 0.5).astype(np.int32)
+    w = rng.uniform(0.5, 2, len(X))
+    sums = np.zeros((4, 2))
+    weights = np.zeros(4)
+    np.add.at(sums, labels, X * w[:, None])
+    np.add.at(weights, labels, w)
+    before = sums.copy()
+    _relocate_empty(X, w, centers, labels, sums, weights)
+    # Samples 10, 4100 and 8999 are tied farthest (from centre 1): the empty
+    # clusters 2 and 3 get the two lowest indices, across the blocks.
+    np.testing.assert_allclose(sums[2], X[10] * w[10])
+    np.testing.assert_allclose(sums[3], X[4100] * w[4100])
+    np.testing.assert_allclose(sums[1], before[1] - X[10] * w[10] - X[4100] * w[4100])
+    np.testing.assert_allclose(weights[[2, 3]], w[[10, 4100]])
+    np.testing.assert_allclose(weights.sum(), w.sum())
+
+
 def test_duplicate_points_warn_and_stay_finite():
     X = np.repeat(np.array([[1.0, 2.0], [3.0, 4.0]]), 10, axis=0)
     with pytest.warns(RuntimeWarning, match="distinct clusters"):
