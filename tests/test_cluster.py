@@ -85,6 +85,35 @@ def test_ties_go_to_lowest_index(backend):
     np.testing.assert_array_equal(labels, [0, 0, 0])
 
 
+@pytest.mark.parametrize("d", [1, 2, 5])
+@pytest.mark.parametrize("k", [1, 2, 7, 8, 9, 15, 16, 17, 33])
+def test_kernel_shapes_around_the_tiles(fast_backend, dtype, k, d):
+    """n around the 4-sample tile, k around the 8/16-centre panels, d = 1."""
+    for n in (1, 2, 3, 4, 5, 6, 7, 9, 11):
+        rng = np.random.default_rng(100 * k + 10 * d + n)
+        X = rng.uniform(-5, 5, size=(n, d)).astype(dtype)
+        C = rng.uniform(-5, 5, size=(k, d)).astype(dtype)
+        labels, inertia, sums, weights = _lloyd_step(X, C, backend=fast_backend)
+        lab, s_ref, w_ref, in_ref = brute(X, C)
+        np.testing.assert_array_equal(labels, lab)
+        np.testing.assert_allclose(sums, s_ref, rtol=rtol_for(dtype), atol=1e-5)
+        np.testing.assert_array_equal(weights, w_ref)
+        np.testing.assert_allclose(inertia, in_ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("first", [0, 3, 5, 8, 13, 20])
+def test_ties_across_lanes_and_panels_go_to_lowest_index(backend, dtype, first):
+    """Copies of the nearest centre in several lanes and panels: the first copy wins."""
+    k, d = 40, 3
+    rng = np.random.default_rng(first)
+    C = rng.uniform(50, 60, size=(k, d)).astype(dtype)  # all far from X
+    copies = [c for c in (first, first + 4, first + 9, first + 16, 39) if c < k]
+    C[copies] = dtype(0.5)
+    X = rng.uniform(-1, 1, size=(13, d)).astype(dtype)
+    labels = _lloyd_step(X, C, backend=backend)[0]
+    np.testing.assert_array_equal(labels, np.full(13, first))
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_same_result_for_any_thread_count(threads):
     X = blobs(n=9000, d=6, k=10, seed=3)  # several groups of rows
