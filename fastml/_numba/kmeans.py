@@ -16,12 +16,13 @@ How it is fast
 --------------
 The distances are ranked by ``||c||^2 - 2 x.c`` (``||x||^2`` is the same for
 every centre), as scikit-learn does with BLAS. The centres are packed once
-per call into panels of 8 (float64) or 16 (float32) centres, feature-major,
-and :func:`fastml._numba._simd.best4` (LLVM IR) finds the nearest centre of 4
-samples at a time: per panel a register tile of 4 samples x 2 vectors of
-centres (lanes = centres, 8 FMA accumulators in registers, the sample's
-feature broadcast), whose ranks update a running (minimum, index) per lane;
-no distance is stored.
+per call, times -2 (exact), into panels of 8 (float64) or 16 (float32)
+centres, feature-major, and :func:`fastml._numba._simd.best4` (LLVM IR)
+finds the nearest centre of 4 samples at a time: per panel a register tile
+of 4 samples x 2 vectors of centres (lanes = centres, 8 FMA accumulators in
+registers, the sample's feature broadcast); each rank is one add,
+``||c||^2 + acc``, and updates a running (minimum, index) per lane; shuffle
+butterflies reduce the lanes at the end. No distance is stored.
 
 Determinism: samples are cut into groups of a fixed number of rows
 (:func:`group_rows`, a function of n, k and d only); each group is handled by
