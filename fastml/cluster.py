@@ -337,26 +337,21 @@ def _resolve_n_init(n_init, init, default):
 # ----------------------------------------------------------------------------
 
 
-def _relocate_empty(X, w, centers, labels, sums, weights):
+def _relocate_empty(X, w, centers, labels, sums, weights, kern):
     """Re-seed empty clusters with the samples farthest from their centres (in place).
 
     Deterministic: farthest first, ties -> lowest sample index. Like
     scikit-learn's ``_relocate_empty_clusters``: the sample's weighted
-    coordinates move from its cluster's sums to the empty cluster's.
+    coordinates move from its cluster's sums to the empty cluster's. The
+    distances (float64, direct difference form) come from the backend's
+    ``inertia`` kernel.
     """
     empty = np.flatnonzero(weights == 0)
     if empty.size == 0:
         return
-    n, d = X.shape
+    n = X.shape[0]
     dist = np.empty(n)
-    step = 4096  # float64 differences a block at a time, in a reused buffer
-    buf = np.empty((min(step, n), d))
-    C64 = centers.astype(np.float64)
-    for i0 in range(0, n, step):
-        b = buf[: min(step, n - i0)]
-        np.take(C64, labels[i0 : i0 + step], axis=0, out=b)
-        np.subtract(X[i0 : i0 + step], b, out=b)
-        np.einsum("ij,ij->i", b, b, out=dist[i0 : i0 + step])
+    kern.inertia(X, w, centers, labels, out=dist)
     # The m farthest, ties -> lowest index (= argsort(-dist, stable)[:m]) without
     # sorting all n: the candidates at or above the m-th largest distance.
     m = min(empty.size, n)
@@ -395,7 +390,7 @@ def _kmeans_single(X, w, xsq, centers, max_iter, tol, kern):
     it = 0
     for it in range(max_iter):  # noqa: B007 - n_iter is it + 1
         history.append(float(kern.lloyd(X, w, xsq, centers, labels, sums, weights)))
-        _relocate_empty(X, w, centers, labels, sums, weights)
+        _relocate_empty(X, w, centers, labels, sums, weights, kern)
         new = _new_centers(sums, weights, centers, X.dtype)
         diff = new.astype(np.float64) - centers
         shift = float(np.einsum("ij,ij->", diff, diff))

@@ -9,8 +9,9 @@ oracle), ``fastml._numpy.kmeans`` and ``fastml._numba.kmeans``:
     and the total weight of the samples labelled ``j`` (float64, not divided).
 ``assign(X, sample_weight, x_sq_norms, centers, labels) -> inertia``
     The same pass without the sums.
-``inertia(X, sample_weight, centers, labels) -> float``
-    ``sum_i w_i ||x_i - c_{labels_i}||^2`` by the direct difference form.
+``inertia(X, sample_weight, centers, labels, out=None) -> float``
+    ``sum_i w_i ||x_i - c_{labels_i}||^2`` by the direct difference form;
+    ``out`` (float64, (n,)), if given, receives each unweighted term.
 
 How it is fast
 --------------
@@ -315,12 +316,12 @@ cdef inline double _sq_dist(const floating* x, const floating* c, Py_ssize_t d) 
 
 
 def _inertia(const floating[:, ::1] X, const floating[::1] w, const floating[:, ::1] centers,
-             const int32_t[::1] labels):
+             const int32_t[::1] labels, double[::1] out, bint store):
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1]
     cdef Py_ssize_t G = group_rows(n, centers.shape[0], d)
     cdef Py_ssize_t n_groups = (n + G - 1) // G
     cdef Py_ssize_t g, i
-    cdef double total
+    cdef double total, s
     cdef int nt = clamp_threads(threads_for(n * max(d, 1)), n_groups)
     cdef double[::1] pin = np.zeros(n_groups)
     if n == 0:
@@ -328,11 +329,19 @@ def _inertia(const floating[:, ::1] X, const floating[::1] w, const floating[:, 
     for g in prange(n_groups, nogil=True, num_threads=nt, schedule="static"):
         total = 0
         for i in range(g * G, min(n, g * G + G)):
-            total = total + <double>w[i] * _sq_dist(&X[i, 0], &centers[labels[i], 0], d)
+            s = _sq_dist(&X[i, 0], &centers[labels[i], 0], d)
+            if store:
+                out[i] = s
+            total = total + <double>w[i] * s
         pin[g] = total
     return float(np.sum(pin))
 
 
-def inertia(X, sample_weight, centers, labels):
-    """``sum_i w_i ||x_i - centers[labels_i]||^2`` in float64 (direct difference form)."""
-    return _inertia(X, sample_weight, centers, labels)
+def inertia(X, sample_weight, centers, labels, out=None):
+    """``sum_i w_i ||x_i - centers[labels_i]||^2`` in float64 (direct difference form).
+
+    ``out`` (float64, shape (n,)), if given, receives each ``||x_i - c||^2``.
+    """
+    if out is None:
+        return _inertia(X, sample_weight, centers, labels, np.empty(1), False)
+    return _inertia(X, sample_weight, centers, labels, out, True)

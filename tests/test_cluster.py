@@ -141,6 +141,25 @@ def test_lloyd_step_blocks_reduce_to_whole():
     np.testing.assert_allclose(sum(p[1] for p in parts), whole[1], rtol=1e-12)
 
 
+@pytest.mark.parametrize("n", [1, 5, 4099])
+def test_inertia_kernel_per_sample_distances(backend, dtype, n):
+    from fastml._registry import kernel_module
+
+    if backend == "python" and n > 100:
+        pytest.skip("pure Python: small sizes only")
+    X = blobs(n=n, d=7, k=5, seed=n, dtype=dtype)
+    C = blobs(n=5, d=7, k=5, seed=n + 1, dtype=dtype)
+    w = np.random.default_rng(n).uniform(0.5, 2.0, n).astype(dtype)
+    labels = brute(X, C)[0].astype(np.int32)
+    kern = kernel_module(backend, "kmeans")
+    out = np.full(n, np.nan)
+    total = kern.inertia(X, w, C, labels, out=out)
+    ref = ((X.astype(np.float64) - C.astype(np.float64)[labels]) ** 2).sum(1)
+    np.testing.assert_allclose(out, ref, rtol=1e-12)
+    np.testing.assert_allclose(total, ref @ w.astype(np.float64), rtol=1e-12)
+    assert total == kern.inertia(X, w, C, labels)
+
+
 # ----------------------------------------------------------------------------
 # KMeans against scikit-learn
 # ----------------------------------------------------------------------------
@@ -242,8 +261,9 @@ def test_empty_cluster_is_reseeded_with_farthest_point(backend):
     assert sorted(np.bincount(full.labels_)) == [1, 2, 3]
 
 
-def test_relocation_takes_the_farthest_ties_to_lowest_index():
-    """Several empty clusters, tied distances across the 4096-row blocks."""
+def test_relocation_takes_the_farthest_ties_to_lowest_index(backend):
+    """Several empty clusters, tied distances far apart in the rows."""
+    from fastml._registry import kernel_module
     from fastml.cluster import _relocate_empty
 
     rng = np.random.default_rng(4)
@@ -258,9 +278,9 @@ def test_relocation_takes_the_farthest_ties_to_lowest_index():
     np.add.at(sums, labels, X * w[:, None])
     np.add.at(weights, labels, w)
     before = sums.copy()
-    _relocate_empty(X, w, centers, labels, sums, weights)
+    _relocate_empty(X, w, centers, labels, sums, weights, kernel_module(backend, "kmeans"))
     # Samples 10, 4100 and 8999 are tied farthest (from centre 1): the empty
-    # clusters 2 and 3 get the two lowest indices, across the blocks.
+    # clusters 2 and 3 get the two lowest indices.
     np.testing.assert_allclose(sums[2], X[10] * w[10])
     np.testing.assert_allclose(sums[3], X[4100] * w[4100])
     np.testing.assert_allclose(sums[1], before[1] - X[10] * w[10] - X[4100] * w[4100])

@@ -9,8 +9,9 @@ Same names and signatures as ``fastml._python.kmeans`` (the oracle),
     of w_i`` over the samples labelled ``j`` (float64, not yet divided).
 ``assign(X, sample_weight, x_sq_norms, centers, labels) -> inertia``
     The same pass without the sums (predict, score, the final E-step).
-``inertia(X, sample_weight, centers, labels) -> float``
-    ``sum_i w_i ||x_i - c_{labels_i}||^2`` by the direct difference form.
+``inertia(X, sample_weight, centers, labels, out=None) -> float``
+    ``sum_i w_i ||x_i - c_{labels_i}||^2`` by the direct difference form;
+    ``out`` (float64, (n,)), if given, receives each unweighted term.
 
 How it is fast
 --------------
@@ -118,7 +119,7 @@ def pack_centers(centers, width):
 
 
 @jit(parallel=True)
-def _inertia_groups(X, w, centers, labels, G, pin):
+def _inertia_groups(X, w, centers, labels, G, pin, out, store):
     n = X.shape[0]
     d = X.shape[1]
     for g in prange(pin.shape[0]):
@@ -130,6 +131,8 @@ def _inertia_groups(X, w, centers, labels, G, pin):
             for f in range(d):
                 t = np.float64(x[f]) - np.float64(c[f])
                 s += t * t
+            if store:
+                out[i] = s
             total += np.float64(w[i]) * s
         pin[g] = total
 
@@ -190,13 +193,17 @@ def assign(X, sample_weight, x_sq_norms, centers, labels):
     return _run(X, sample_weight, x_sq_norms, centers, labels, None, None, False)
 
 
-def inertia(X, sample_weight, centers, labels):
-    """``sum_i w_i ||x_i - centers[labels_i]||^2`` in float64 (direct difference form)."""
+def inertia(X, sample_weight, centers, labels, out=None):
+    """``sum_i w_i ||x_i - centers[labels_i]||^2`` in float64 (direct difference form).
+
+    ``out`` (float64, shape (n,)), if given, receives each ``||x_i - c||^2``.
+    """
     n, d = X.shape
     G = group_rows(n, centers.shape[0], d)
     apply_threads(n * max(d, 1))
     pin = np.zeros(-(-n // G), np.float64)
-    _inertia_groups(X, sample_weight, centers, labels, G, pin)
+    store = out is not None
+    _inertia_groups(X, sample_weight, centers, labels, G, pin, out if store else pin, store)
     return float(pin.sum())
 
 
@@ -210,3 +217,4 @@ def warmup(dtypes=("float64", "float32")):
         xsq = np.zeros(9)
         lloyd(X, w, xsq, C, labels, np.zeros((2, 3)), np.zeros(2))
         inertia(X, w, C, labels)
+        inertia(X, w, C, labels, out=np.empty(9))
