@@ -108,9 +108,19 @@ cdef inline double _log1p_unit(double u) noexcept nogil:
     return k * LN2_HI - ((hfsq - (s * (hfsq + r) + k * LN2_LO)) - f)
 
 
+cdef inline double _log_loss(double p, double y, double* d) noexcept nogil:
+    """The log loss; ``d[0]`` receives d loss / d p. The oracle's two stable branches
+    as selects: the sign of z is a coin flip for the branch predictor, and plain
+    SGD waits for this on every sample."""
+    cdef double z = p * y
+    cdef double ez = exp(-fabs(z))
+    d[0] = -y * (ez if z > 0 else 1.0) / (1.0 + ez)
+    return (0.0 if z > 0 else -z) + _log1p_unit(ez)
+
+
 cdef inline double _loss1(int code, double p, double y, double e, double* d) noexcept nogil:
     """Loss of one output; ``d[0]`` receives d loss / d p."""
-    cdef double r, a, ex, s, z, ez, m, thr
+    cdef double r, a, ex, s, z, m, thr
     if code == 0:
         r = p - y
         d[0] = r
@@ -135,13 +145,9 @@ cdef inline double _loss1(int code, double p, double y, double e, double* d) noe
             return ex
         d[0] = 2.0 * ex * s
         return ex * ex
-    z = p * y
     if code == 4:
-        # the oracle's two stable branches as selects: the sign of z is a coin flip
-        # for the branch predictor, and plain SGD waits for this on every sample
-        ez = exp(-fabs(z))
-        d[0] = -y * (ez if z > 0 else 1.0) / (1.0 + ez)
-        return (0.0 if z > 0 else -z) + _log1p_unit(ez)
+        return _log_loss(p, y, d)
+    z = p * y
     if code == 5 or code == 6:
         thr = 1.0 if code == 5 else 0.0
         if z <= thr:
@@ -243,6 +249,19 @@ cdef inline double _step_dot(floating* w, double c, const floating* xp, const fl
     return s
 
 
+cdef inline double _step_dots(floating* w, double c, const floating* xp, const floating* xi,
+                              const floating* xn, Py_ssize_t n, double* b) noexcept nogil:
+    """``_step_dot`` that also puts ``xi . xn`` in ``b`` (one pass over xn)."""
+    cdef double s = 0.0, t = 0.0
+    cdef Py_ssize_t j
+    for j in range(n):
+        w[j] += c * xp[j]
+        s += w[j] * xn[j]
+        t += xi[j] * xn[j]
+    b[0] = t
+    return s
+
+
 def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::1] sample_weight,
               const int64_t[::1] order, floating[:, ::1] theta, floating[:, ::1] q, int loss,
               double loss_param, double alpha, double l1_ratio, int schedule, double eta0,
@@ -298,14 +317,16 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
             xn = &X[order[ii + 1], 0] if ii + 1 < m else xi
             eta = _eta(schedule, eta0, power_t, t0, alpha, t)
             wi = ws[jj]
-            if n_out == 1:  # lets the compiler inline the loss
+            if n_out == 1 and loss == 4:  # inlined (gcc does not inline all of _loss1)
+                loss_sum += wi * _log_loss(p[0], ys[jj], g)
+            elif n_out == 1:
                 loss_sum += wi * _loss1(loss, p[0], ys[jj], loss_param, g)
             else:
                 loss_sum += wi * _row_loss(loss, p, n_out, ys[jj], loss_param, g)
             if l1 == 0.0:
-                for k in range(n_out):
+                a[0] = _step_dots(&theta[0, 0], c[0], xp, xi, xn, d, &b)
+                for k in range(1, n_out):
                     a[k] = _step_dot(&theta[k, 0], c[k], xp, xn, d)
-                b = _dot(xi, xn, d)
             if l2 > 0.0:
                 shrink = 1.0 - l2 * eta
                 wscale *= shrink if shrink > 0.0 else 0.0

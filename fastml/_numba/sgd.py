@@ -148,6 +148,18 @@ def _step_dot(w, c, xp, xn):
     return s
 
 
+@jit(inline="always")
+def _step_dots(w, c, xp, xi, xn):
+    """``_step_dot`` and ``xi . xn`` (one pass over xn)."""
+    s = 0.0
+    t = 0.0
+    for j in range(xp.shape[0]):
+        w[j] += c * xp[j]
+        s += w[j] * xn[j]
+        t += xi[j] * xn[j]
+    return s, t
+
+
 @jit
 def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, eta0, power_t, t0,
                fit_intercept, t, u):  # fmt: skip
@@ -191,9 +203,9 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
             li = _row_loss(loss, p, ys[jj], e, g)
         loss_sum += wi * li
         if l1 == 0.0:
-            for k in range(n_out):
+            a[0], b = _step_dots(theta[0], c[0], X[prev], X[i], X[nxt])
+            for k in range(1, n_out):
                 a[k] = _step_dot(theta[k], c[k], X[prev], X[nxt])
-            b = _dot(X[i], X[nxt])
         if l2 > 0.0:
             wscale *= max(0.0, 1.0 - l2 * eta)
             if wscale < 1e-9:
