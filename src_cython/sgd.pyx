@@ -55,7 +55,8 @@ cdef Py_ssize_t BLOCK = 1024  # == fastml._losses.BLOCK
 cdef Py_ssize_t AHEAD = 8  # rows prefetched ahead in the shuffled order (see _prefetch_row)
 # sgd_epoch gathers y and sample_weight in the shuffled order GATHER samples at a time:
 # measured faster than reading (or prefetching) them in the loop, where their cache
-# misses take miss buffers from the rows' prefetches
+# misses take miss buffers from the rows' prefetches. Unit weights (the default) are
+# not gathered at all: one sequential check per epoch instead of a random read per sample.
 cdef enum:
     GATHER = 256
 
@@ -296,12 +297,17 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
     cdef const floating* xn
     cdef const floating* xp
     cdef floating* w
+    cdef bint unit_weights = True
     if p == NULL:
         raise MemoryError()
     if m == 0:
         free(p)
         return loss_sum, t, u
     with nogil:
+        for j in range(sample_weight.shape[0]):
+            if sample_weight[j] != 1.0:
+                unit_weights = False
+                break
         xi = &X[order[0], 0]
         xp = xi
         for k in range(n_out):
@@ -313,7 +319,7 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
             if jj == 0:
                 for j in range(min(GATHER, m - ii)):
                     ys[j] = y[order[ii + j]]
-                    ws[j] = sample_weight[order[ii + j]]
+                    ws[j] = 1.0 if unit_weights else sample_weight[order[ii + j]]
             xn = &X[order[ii + 1], 0] if ii + 1 < m else xi
             eta = _eta(schedule, eta0, power_t, t0, alpha, t)
             wi = ws[jj]

@@ -167,11 +167,15 @@ def test_sgd_epoch_backends_agree(backend, dtype, code, n_out, alpha, l1_ratio, 
         assert (ref[0][:, :-1] == 0).any()  # L1 produces exact zeros
 
 
-@pytest.mark.parametrize("m", [0, 1, 2, 9])
-def test_sgd_epoch_short_orders(backend, m):
-    """Epochs of 0, 1, 2 rows (the deferred step's first and last rows) and a subset."""
-    X, y, sw, order = _problem(np.float64, n=20, code=L.LOG_LOSS)
+@pytest.mark.parametrize("unit_weights", [False, True])
+@pytest.mark.parametrize("m", [0, 1, 2, 9, 600])
+def test_sgd_epoch_short_orders(backend, m, unit_weights):
+    """Epochs of 0, 1, 2 rows (the deferred step's first and last rows), a subset,
+    and more rows than one block of gathered targets, with and without weights."""
+    X, y, sw, order = _problem(np.float64, n=max(m, 20), code=L.LOG_LOSS)
     order = order[:m]
+    if unit_weights:
+        sw = np.ones_like(sw)
     out = {}
     for b in dict.fromkeys(("python", backend)):
         theta = np.full((1, X.shape[1] + 1), 0.1)

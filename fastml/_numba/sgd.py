@@ -42,7 +42,7 @@ __all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch", "warmup"]
 
 MAX_DLOSS = 1e12
 AHEAD = 8  # rows prefetched ahead in the shuffled order (as src_cython/sgd.pyx)
-GATHER = 256  # sgd_epoch gathers y and sample_weight this many samples at a time (ditto)
+GATHER = 256  # sgd_epoch gathers y and sample_weight (unless all 1) this many at a time (ditto)
 
 
 @intrinsic
@@ -182,7 +182,12 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
     c = np.zeros(n_out)  # pending step of the coefficients along the previous row
     a = np.zeros(n_out)  # v . (next row), before that step
     ys = np.empty(GATHER)  # y and sample_weight of the current GATHER samples
-    ws = np.empty(GATHER)
+    ws = np.ones(GATHER)
+    unit_weights = True
+    for j in range(sw.shape[0]):
+        if sw[j] != 1.0:
+            unit_weights = False
+            break
     b = 0.0
     prev = order[0]
     for k in range(n_out):
@@ -193,7 +198,8 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
         if jj == 0:
             for j in range(min(GATHER, m - ii)):
                 ys[j] = y[order[ii + j]]
-                ws[j] = sw[order[ii + j]]
+                if not unit_weights:
+                    ws[j] = sw[order[ii + j]]
         nxt = order[ii + 1] if ii + 1 < m else i
         eta = _eta(schedule, eta0, power_t, t0, alpha, t)
         wi = ws[jj]
