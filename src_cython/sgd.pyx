@@ -43,8 +43,21 @@ cdef extern from *:
     #else
     #define FASTML_PREFETCH(p) ((void)0)
     #endif
+    #include <stdint.h>
+    #include <string.h>
+    /* c ? a : b without a branch (compilers turn FP selects into branches, and
+       these conditions are coin flips for the branch predictor) */
+    static inline double fastml_select(int c, double a, double b) {
+        uint64_t ia, ib, m = (uint64_t)0 - (uint64_t)(c != 0);
+        memcpy(&ia, &a, 8);
+        memcpy(&ib, &b, 8);
+        ia = (ia & m) | (ib & ~m);
+        memcpy(&a, &ia, 8);
+        return a;
+    }
     """
     void FASTML_PREFETCH(const void* p) noexcept nogil
+    double fastml_select(bint c, double a, double b) noexcept nogil
 
 from fastml._config import threads_for
 
@@ -99,8 +112,8 @@ cdef inline double _log1p_unit(double u) noexcept nogil:
     few ulp (tests/test_linear_kernels.py); glibc's log1p costs ~3x more and branches.
     """
     cdef bint big = u > SQRT2_M1
-    cdef double k = 1.0 if big else 0.0
-    cdef double f = 0.5 * (u - 1.0) if big else u
+    cdef double k = fastml_select(big, 1.0, 0.0)
+    cdef double f = fastml_select(big, 0.5 * (u - 1.0), u)
     cdef double s = f / (2.0 + f)
     cdef double z = s * s
     cdef double w = z * z
@@ -115,8 +128,9 @@ cdef inline double _log_loss(double p, double y, double* d) noexcept nogil:
     SGD waits for this on every sample."""
     cdef double z = p * y
     cdef double ez = exp(-fabs(z))
-    d[0] = -y * (ez if z > 0 else 1.0) / (1.0 + ez)
-    return (0.0 if z > 0 else -z) + _log1p_unit(ez)
+    cdef bint pos = z > 0.0
+    d[0] = -y * fastml_select(pos, ez, 1.0) / (1.0 + ez)
+    return fastml_select(pos, 0.0, -z) + _log1p_unit(ez)
 
 
 cdef inline double _loss1(int code, double p, double y, double e, double* d) noexcept nogil:
