@@ -10,10 +10,11 @@ in :mod:`fastml._losses`. ``theta`` has shape (n_out, n_features + 1): row
   cumulative penalty of Tsuruoka et al. (2009); serial by nature. What makes
   it fast: (1) each sample's coefficient step is deferred and fused with the
   next sample's dot products, which then run while the loss is computed
-  instead of after it (without L1; see the function's docstring); (2) the
-  rows of the shuffled order are prefetched ``AHEAD`` samples ahead, and y and
-  sample_weight are gathered ``GATHER`` samples at a time; (3) the log loss is
-  branch-free with its own log1p (``_log1p_unit``, a few ulp).
+  instead of after it (without L1; see the function's docstring); (2) each
+  sample of the shuffled order is prefetched ``AHEAD`` samples ahead: its row
+  (in two halves) and its y and sample_weight (unit weights, the default, are
+  not read at all); (3) the log loss is branch-free with its own log1p
+  (``_log1p_unit``, a few ulp).
 * ``minibatch_epoch``: mini-batch / full-batch steps with any optimizer. A
   batch's gradient is one fused pass over each row (margin, then the row's
   gradient contribution while it is in cache), over fixed blocks of ``BLOCK``
@@ -66,12 +67,6 @@ __all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch"]
 cdef double MAX_DLOSS = 1e12
 cdef Py_ssize_t BLOCK = 1024  # == fastml._losses.BLOCK
 cdef Py_ssize_t AHEAD = 8  # rows prefetched ahead in the shuffled order (see _prefetch_row)
-# sgd_epoch gathers y and sample_weight in the shuffled order GATHER samples at a time:
-# measured faster than reading (or prefetching) them in the loop, where their cache
-# misses take miss buffers from the rows' prefetches. Unit weights (the default) are
-# not gathered at all: one sequential check per epoch instead of a random read per sample.
-cdef enum:
-    GATHER = 256
 
 
 
@@ -302,15 +297,13 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
     loss_sum, t, u : float
     """
     cdef Py_ssize_t n_out = theta.shape[0], d = X.shape[1], m = order.shape[0]
-    cdef Py_ssize_t ii, jj, k, j
+    cdef Py_ssize_t ii, i, k, j, nxt
     cdef double l2 = (1.0 - l1_ratio) * alpha, l1 = l1_ratio * alpha
     cdef double wscale = 1.0, loss_sum = 0.0, eta, wi, upd, cj, z, shrink, b = 0.0
-    cdef double* p = <double*>malloc((4 * n_out + 2 * GATHER) * sizeof(double))
+    cdef double* p = <double*>malloc(4 * n_out * sizeof(double))
     cdef double* g = p + n_out  # d loss / d p
     cdef double* c = g + n_out  # pending step of the coefficients along the previous row
     cdef double* a = c + n_out  # v . (next row), before that step
-    cdef double* ys = a + n_out  # y and sample_weight of the current GATHER samples
-    cdef double* ws = ys + GATHER
     cdef const floating* xi
     cdef const floating* xn
     cdef const floating* xp
@@ -335,26 +328,28 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
             a[k] = 0.0
             p[k] = _dot(&theta[k, 0], xi, d) + theta[k, d]
         for ii in range(m):
-            jj = ii % GATHER
-            if jj == 0:
-                for j in range(min(GATHER, m - ii)):
-                    ys[j] = y[order[ii + j]]
-                    ws[j] = 1.0 if unit_weights else sample_weight[order[ii + j]]
+            i = order[ii]
             xn = &X[order[ii + 1], 0] if ii + 1 < m else xi
             eta = _eta(schedule, eta0, power_t, t0, alpha, t)
-            wi = ws[jj]
+            wi = 1.0 if unit_weights else sample_weight[i]
             if n_out == 1 and loss == 4:  # inlined (gcc does not inline all of _loss1)
-                loss_sum += wi * _log_loss(p[0], ys[jj], g)
+                loss_sum += wi * _log_loss(p[0], y[i], g)
             elif n_out == 1:
-                loss_sum += wi * _loss1(loss, p[0], ys[jj], loss_param, g)
+                loss_sum += wi * _loss1(loss, p[0], y[i], loss_param, g)
             else:
-                loss_sum += wi * _row_loss(loss, p, n_out, ys[jj], loss_param, g)
-            # The row AHEAD samples on, half here and half at the end of the iteration:
-            # measured ~10% faster than all at once at the top or the end (fewer
-            # prefetches waiting for a miss buffer at a time, it seems).
-            pf = &X[order[ii + AHEAD], 0] if ii + AHEAD < m else NULL
-            if pf != NULL:
+                loss_sum += wi * _row_loss(loss, p, n_out, y[i], loss_param, g)
+            # The sample AHEAD on: its row half here and half at the end of the iteration
+            # (measured ~10% faster than all at once at the top or the end: fewer
+            # prefetches waiting for a miss buffer at a time, it seems), its y and weight
+            # (random reads too; unit weights are not read at all).
+            pf = NULL
+            if ii + AHEAD < m:
+                nxt = order[ii + AHEAD]
+                pf = &X[nxt, 0]
                 _prefetch_bytes(pf, 0, half)
+                FASTML_PREFETCH(&y[nxt])
+                if not unit_weights:
+                    FASTML_PREFETCH(&sample_weight[nxt])
             if l1 == 0.0:
                 a[0] = _step_dots(&theta[0, 0], c[0], xp, xi, xn, d, &b)
                 for k in range(1, n_out):

@@ -11,8 +11,8 @@ coefficients followed by its intercept.
   (``w = wscale * v``, so the shrink costs O(1) per sample), L1 through the
   cumulative penalty of Tsuruoka et al. (2009), several outputs one-vs-rest.
   Serial by nature (each step depends on the previous one); as in the .pyx,
-  the step is deferred and fused with the next dot products, rows are
-  prefetched, y and sample_weight gathered in blocks, and the log loss is
+  the step is deferred and fused with the next dot products, samples (row,
+  y, sample_weight unless all 1) are prefetched, and the log loss is
   branch-free with its own log1p (:func:`_log1p_unit`).
 * :func:`minibatch_epoch`: one epoch of mini-batch steps (the full batch is one
   batch) with any optimizer. The gradient of a batch is a fused single pass
@@ -42,7 +42,6 @@ __all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch", "warmup"]
 
 MAX_DLOSS = 1e12
 AHEAD = 8  # rows prefetched ahead in the shuffled order (as src_cython/sgd.pyx)
-GATHER = 256  # sgd_epoch gathers y and sample_weight (unless all 1) this many at a time (ditto)
 
 
 @intrinsic
@@ -187,9 +186,7 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
     g = np.empty(n_out)  # d loss / d p
     c = np.zeros(n_out)  # pending step of the coefficients along the previous row
     a = np.zeros(n_out)  # v . (next row), before that step
-    ys = np.empty(GATHER)  # y and sample_weight of the current GATHER samples
-    ws = np.ones(GATHER)
-    unit_weights = True
+    unit_weights = True  # then sample_weight is not read (see src_cython/sgd.pyx)
     for j in range(sw.shape[0]):
         if sw[j] != 1.0:
             unit_weights = False
@@ -201,23 +198,20 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
         p[k] = _dot(theta[k], X[prev]) + theta[k, d]
     for ii in range(m):
         i = order[ii]
-        jj = ii % GATHER
-        if jj == 0:
-            for j in range(min(GATHER, m - ii)):
-                ys[j] = y[order[ii + j]]
-                if not unit_weights:
-                    ws[j] = sw[order[ii + j]]
         nxt = order[ii + 1] if ii + 1 < m else i
         ahead = order[ii + AHEAD] if ii + AHEAD < m else -1
         eta = _eta(schedule, eta0, power_t, t0, alpha, t)
-        wi = ws[jj]
+        wi = 1.0 if unit_weights else sw[i]
         if n_out == 1:
-            li, g[0] = _loss1(loss, p[0], ys[jj], e)
+            li, g[0] = _loss1(loss, p[0], y[i], e)
         else:
-            li = _row_loss(loss, p, ys[jj], e, g)
+            li = _row_loss(loss, p, y[i], e, g)
         loss_sum += wi * li
         if ahead >= 0:  # half the row here, half at the end: see src_cython/sgd.pyx
             _prefetch_part(X, ahead, 0, half)
+            _prefetch(y, ahead)
+            if not unit_weights:
+                _prefetch(sw, ahead)
         if l1 == 0.0:
             a[0], b = _step_dots(theta[0], c[0], X[prev], X[i], X[nxt])
             for k in range(1, n_out):
