@@ -30,7 +30,10 @@ How it is fast
   vectorise it; NaN differences are mapped to 0 first, i.e. skipped, as in
   the oracle (``if t > m: m = t``).
 * minkowski with p = 3, 4, 0.5 or 1.5 uses products and ``sqrt`` instead of
-  ``pow`` in the inner loop; any other p calls ``pow`` per term.
+  ``pow`` in the inner loop; any other p calls ``pow`` per term. The cube
+  root of p = 3 and 1.5 is ``_cbrt`` (bit arithmetic, Halley and Newton
+  steps), applied with euclidean's sqrt in the pass over finished rows,
+  where it vectorises: libm's ``cbrt`` per pair cost as much as the sums.
 * cosine precomputes the row norms (in float64) and reduces only ``a . b``.
 * mahalanobis evaluates the quadratic form ``d^T VI d`` of ``d = a - b``
   directly, in float64, for any (even indefinite) VI: O(n^2) per pair.
@@ -54,7 +57,7 @@ float64), e.g. euclidean of points 1e20 apart.
 cimport cython
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport INFINITY, NAN, cbrt, fabs, fabsf, pow, sqrt, sqrtf
+from libc.math cimport INFINITY, NAN, fabs, fabsf, floor, pow, sqrt, sqrtf
 from libc.stdint cimport int32_t, int64_t
 from libc.stdlib cimport free, malloc
 
@@ -203,6 +206,43 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
         return sqrtf(x)
     else:
         return sqrt(x)
+
+
+# _cbrt: cbrt(m) ~ C0 + C1 m + C2 m^2 on [1, 2), relative error < 7.1e-4.
+cdef double CBRT_C0 = 0.62289442
+cdef double CBRT_C1 = 0.43747295
+cdef double CBRT_C2 = -0.05965741
+cdef double CBRT2 = 1.2599210498948732  # 2 ** (1/3)
+cdef double CBRT4 = 1.5874010519681994  # 2 ** (2/3)
+cdef double TWO52 = 4503599627370496.0
+cdef int64_t BITS_TWO52 = 0x4330000000000000  # 2**52: OR a small integer into its low bits
+cdef int64_t BITS_ONE = 0x3FF0000000000000
+cdef int64_t MANTISSA = 0x000FFFFFFFFFFFFF
+
+
+cdef inline double _cbrt(double s) noexcept nogil:
+    """Cube root of s >= 0 to 3 ulp; 0, inf and NaN unchanged. Mirrors
+    ``fastml/_numba/_vmath.py``: branch-free float and integer bit arithmetic,
+    so a loop over an output row vectorises (libm's cbrt is a call per value)."""
+    cdef bint tiny = s < 9.332636185032189e-302  # 2**-1000: subnormals are scaled by 2**300
+    cdef double x = s * 2.037035976334486e+90 if tiny else s
+    cdef int64_t b = bits64(x)
+    # x = m * 2**e with m in [1, 2); e = 3q + r, r in {0, 1, 2}; all in float64
+    cdef double e = from_bits64((b >> 52) | BITS_TWO52) - (TWO52 + 1023.0)
+    cdef double m = from_bits64((b & MANTISSA) | BITS_ONE)
+    cdef double q = floor((e + 0.5) * (1.0 / 3.0))
+    cdef double r = e - 3.0 * q
+    cdef double z = m * (1.0 if r == 0.0 else (2.0 if r == 1.0 else 4.0))  # [1, 8)
+    cdef double y = (CBRT_C0 + m * (CBRT_C1 + m * CBRT_C2)) * (
+        1.0 if r == 0.0 else (CBRT2 if r == 1.0 else CBRT4))
+    cdef double t = y * y * y
+    y = y * (t + 2.0 * z) / (2.0 * t + z)  # Halley: 7e-4 -> ~1e-10
+    t = y * y
+    y = y - (t * y - z) / (3.0 * t)  # Newton (the residual is an FMA): to ~1 ulp
+    # times 2**q (2**(q - 100) for scaled input): q + bias is in the low bits of
+    # q + bias + 2**52, whose shift by 52 is the exponent field
+    y *= from_bits64(bits64(q + (923.0 if tiny else 1023.0) + TWO52) << 52)
+    return y if (s > 0 and s < INFINITY) else s
 
 
 cdef inline void _upd(kind_t* kind, floating* s, floating* r, floating a, floating b,
@@ -443,21 +483,14 @@ cdef inline void _block_values(
             _mk(kind, a2, a3, a2, a3, b0, b1, b2, b3, w, k0, k1, res + 8, acc2 + 8)
         k0 = k1
 
-    # The final formula, over all 16 pairs at once. (euclidean's sqrt is
-    # applied by _tile to whole output rows, where it vectorises.)
-    if kind_t is Pow3T:
-        for q in range(16):
-            res[q] = cbrt(res[q])
-    elif kind_t is Pow4T:
+    # The final formula, over all 16 pairs at once. (The roots of euclidean
+    # and minkowski p = 3, 1.5 are applied by _tile to whole output rows.)
+    if kind_t is Pow4T:
         for q in range(16):
             res[q] = sqrt(sqrt(res[q]))
     elif kind_t is PowHalfT:
         for q in range(16):
             res[q] = res[q] * res[q]
-    elif kind_t is Pow15T:
-        for q in range(16):
-            s = cbrt(res[q])
-            res[q] = s * s
     elif kind_t is DotT:
         # SciPy's form: norms first (no overflow of uu * vv); a zero vector
         # gives NaN; clip to [-1, 1], NaN passes through.
@@ -506,6 +539,7 @@ cdef void _tile(
     cdef Py_ssize_t ia[4]
     cdef Py_ssize_t jb[4]
     cdef double res[16]
+    cdef double s
     cdef floating* o
     if is_pdist and j1 - 1 <= i0:  # no pair i < j in this tile
         return
@@ -534,7 +568,8 @@ cdef void _tile(
                         out[ii * mB + jj] = <floating>res[4 * r + q]
                     elif jj > ii:
                         out[ii * m - (ii * (ii + 1)) // 2 + jj - ii - 1] = <floating>res[4 * r + q]
-    if kind_t is EucT:  # sqrt of the finished rows of the tile: a vectorised pass
+    if kind_t is EucT or kind_t is Pow3T or kind_t is Pow15T:
+        # the root of the finished rows of the tile: a vectorised pass
         for ii in range(i0, i1):
             if not is_pdist:
                 o = out + ii * mB
@@ -543,7 +578,13 @@ cdef void _tile(
                 o = out + ii * m - (ii * (ii + 1)) // 2 - ii - 1  # o[jj]: pair (ii, jj)
                 jj = max(j0, ii + 1)
             for q in range(jj, j1):
-                o[q] = _sqrt(o[q])
+                if kind_t is EucT:
+                    o[q] = _sqrt(o[q])
+                elif kind_t is Pow3T:
+                    o[q] = <floating>_cbrt(o[q])
+                else:
+                    s = _cbrt(o[q])
+                    o[q] = <floating>(s * s)
 
 
 cdef void _run_kind(
@@ -656,6 +697,14 @@ cdef inline const floating* _ptr1(const floating[::1] x) noexcept:
 
 cdef inline const floating* _ptr2(const floating[:, ::1] x) noexcept:
     return &x[0, 0] if x.shape[0] > 0 and x.shape[1] > 0 else NULL
+
+
+def _cbrt_array(const double[::1] x, double[::1] out):
+    """``out[i] = _cbrt(x[i])`` (for tests of the vectorised cube root)."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = _cbrt(x[i])
 
 
 # ----------------------------------------------------------------------------

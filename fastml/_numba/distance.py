@@ -10,7 +10,8 @@ of accumulators ``(s, r)`` (``r`` is the denominator of braycurtis and
 jaccard; the other metrics carry it unchanged and LLVM drops it), and ``fin``
 turns the accumulators into the distance; an optional ``post`` (the square
 root of euclidean, the 1/p-th power of minkowski) runs afterwards over whole
-finished rows, where LLVM vectorises it.
+finished rows, where LLVM vectorises it (the cube root of p = 3 is
+:func:`fastml._numba._vmath.cbrt`: ``x ** (1/3)`` is a libm call per pair).
 
 One generic, inline register tile (:func:`_tile44`) computes 4 rows of XA
 against 4 rows of XB at once: sixteen independent reductions over the
@@ -44,6 +45,7 @@ from numba import prange
 
 from ._bits import as_bits, from_bits
 from ._jit import apply_threads, jit
+from ._vmath import cbrt
 
 __all__ = ["cdist", "cdist_callable", "pdist", "pdist_callable", "warmup"]
 
@@ -155,6 +157,16 @@ def _post_sqrt(x, p, ra, rb):
 @jit(inline="always")
 def _post_root(x, p, ra, rb):
     return x ** (1 / p)
+
+
+@jit(inline="always")
+def _post_cbrt(x, p, ra, rb):
+    return cbrt(np.float64(x))  # vectorised (x ** (1/3) is a libm call per pair)
+
+
+@jit(inline="always")
+def _post_root4(x, p, ra, rb):
+    return np.sqrt(np.sqrt(x))
 
 
 @jit(inline="always")
@@ -424,13 +436,13 @@ def _cdist_chebyshev_finite(XA, XB, out, ra, rb, w, p, z):
 @jit(parallel=True)
 def _cdist_minkowski3(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow3, _fin_id, _post_root, True)
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow3, _fin_id, _post_cbrt, True)
 
 
 @jit(parallel=True)
 def _cdist_minkowski4(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow4, _fin_id, _post_root, True)
+        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow4, _fin_id, _post_root4, True)
 
 
 @jit(parallel=True)
@@ -514,14 +526,14 @@ def _pdist_chebyshev_finite(X, out, rn, w, p, z):
 def _pdist_minkowski3(X, out, rn, w, p, z):
     h = (X.shape[0] + 3) // 4
     for t in prange(h):
-        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_pow3, _fin_id, _post_root, True)
+        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_pow3, _fin_id, _post_cbrt, True)
 
 
 @jit(parallel=True)
 def _pdist_minkowski4(X, out, rn, w, p, z):
     h = (X.shape[0] + 3) // 4
     for t in prange(h):
-        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_pow4, _fin_id, _post_root, True)
+        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_pow4, _fin_id, _post_root4, True)
 
 
 @jit(parallel=True)
