@@ -785,9 +785,9 @@ class KMeans(ClusterMixin, BaseEstimator):
                     ]
                 )
             )
-            (inertia, sums, weights, changed) = dask.compute(
-                dask.delayed(_sum_step_stats)(*steps)
-            )[0]
+            (inertia, sums, weights, changed) = dask.compute(dask.delayed(_sum_step_stats)(*steps))[
+                0
+            ]
             history.append(inertia)
             empty = np.flatnonzero(weights == 0)
             if empty.size:
