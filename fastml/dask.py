@@ -785,9 +785,8 @@ class KMeans(ClusterMixin, BaseEstimator):
                     ]
                 )
             )
-            (inertia, sums, weights, changed) = dask.compute(dask.delayed(_sum_step_stats)(*steps))[
-                0
-            ]
+            total = dask.delayed(_sum_step_stats)(*steps)
+            inertia, sums, weights, changed = dask.compute(total)[0]
             history.append(inertia)
             empty = np.flatnonzero(weights == 0)
             if empty.size:
