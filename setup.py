@@ -110,6 +110,13 @@ def _quiet():
 class BuildExt(build_ext):
     """Probe the compiler, cythonize, then build with the right flags."""
 
+    def finalize_options(self):
+        super().finalize_options()
+        # pip passes no -j: compile the extensions (13 with the CPU variants)
+        # on every core rather than one after another.
+        if not self.parallel:
+            self.parallel = os.cpu_count() or 1
+
     def _probe(self, code, compile_args=(), link_args=None):
         """True if ``code`` compiles with ``compile_args`` (and links, if link_args given)."""
         from setuptools.errors import CCompilerError, CompileError, LinkError

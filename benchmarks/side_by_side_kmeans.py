@@ -11,14 +11,18 @@ scikit-learn fit of the same data.
 Run: ``python benchmarks/side_by_side_kmeans.py [n] [rounds] [float64,float32] [threads]``
 """
 
+import os
 import statistics
 import sys
 import time
 
 import numpy as np
 
-import fastml
-from fastml.cluster import KMeans
+# Measure the checkout this script lives in, not whichever fastml is installed.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import fastml  # noqa: E402
+from fastml.cluster import KMeans  # noqa: E402
 
 N_ITER = 20
 
@@ -60,6 +64,7 @@ def main():
     d, k = 32, 64
     fastml.set_num_threads(threads)
     print(f"KMeans {n} x {d}, k={k}, {N_ITER} Lloyd iterations, {threads} threads, {rounds} rounds")
+    print(f"fastml {fastml.__version__} from {os.path.dirname(fastml.__file__)}")
     print("| dtype | impl | median ms/iter | vs sklearn | inertia rel. err vs float64 sklearn |")
     print("|---|---|---|---|---|")
     with threadpool_limits(threads):

@@ -134,8 +134,9 @@ def loss_grad(code, p, y, param=0.1):
             return excess, np.where(excess > 0, -np.sign(r), 0.0)
         return excess * excess, np.where(excess > 0, -2.0 * excess * np.sign(r), 0.0)
     z = p * y
-    if code == LOG_LOSS:
-        return np.maximum(-z, 0.0) + np.log1p(np.exp(-np.abs(z))), -y * sigmoid(-z)
+    if code == LOG_LOSS:  # one exp for both (sigmoid(-z) would take another)
+        e = np.exp(-np.abs(z))
+        return np.maximum(-z, 0.0) + np.log1p(e), -y * np.where(z > 0, e, 1.0) / (1.0 + e)
     if code in (HINGE, PERCEPTRON):
         thr = 1.0 if code == HINGE else 0.0
         active = z <= thr

@@ -101,10 +101,21 @@ def _check_weight(sample_weight, n, dtype):
     return w
 
 
-def _sq_norms(X):
-    """||x_i||^2 in float64 (for the kernels' inertia)."""
-    X64 = X.astype(np.float64, copy=False)
-    return np.einsum("ij,ij->i", X64, X64)
+def _sq_norms(X, step=4096):
+    """||x_i||^2 in float64 (for the kernels' inertia).
+
+    float32 rows are converted a block at a time into a small reused buffer
+    (a whole float64 copy of X costs twice as much, mostly in page faults).
+    """
+    if X.dtype == np.float64:
+        return np.einsum("ij,ij->i", X, X)
+    out = np.empty(X.shape[0])
+    buf = np.empty((min(step, X.shape[0]), X.shape[1]))
+    for i in range(0, X.shape[0], step):
+        b = buf[: min(step, X.shape[0] - i)]
+        b[...] = X[i : i + step]
+        np.einsum("ij,ij->i", b, b, out=out[i : i + step])
+    return out
 
 
 def _tolerance(X, tol):
@@ -326,22 +337,26 @@ def _resolve_n_init(n_init, init, default):
 # ----------------------------------------------------------------------------
 
 
-def _relocate_empty(X, w, centers, labels, sums, weights):
+def _relocate_empty(X, w, centers, labels, sums, weights, kern):
     """Re-seed empty clusters with the samples farthest from their centres (in place).
 
     Deterministic: farthest first, ties -> lowest sample index. Like
     scikit-learn's ``_relocate_empty_clusters``: the sample's weighted
-    coordinates move from its cluster's sums to the empty cluster's.
+    coordinates move from its cluster's sums to the empty cluster's. The
+    distances (float64, direct difference form) come from the backend's
+    ``inertia`` kernel.
     """
     empty = np.flatnonzero(weights == 0)
     if empty.size == 0:
         return
-    dist = np.empty(X.shape[0])
-    step = 1 << 16
-    for i0 in range(0, X.shape[0], step):
-        diff = X[i0 : i0 + step].astype(np.float64) - centers[labels[i0 : i0 + step]]
-        dist[i0 : i0 + step] = np.einsum("ij,ij->i", diff, diff)
-    far = np.argsort(-dist, kind="stable")[: empty.size]
+    n = X.shape[0]
+    dist = np.empty(n)
+    kern.inertia(X, w, centers, labels, out=dist)
+    # The m farthest, ties -> lowest index (= argsort(-dist, stable)[:m]) without
+    # sorting all n: the candidates at or above the m-th largest distance.
+    m = min(empty.size, n)
+    cand = np.flatnonzero(dist >= np.partition(dist, n - m)[n - m])
+    far = cand[np.argsort(-dist[cand], kind="stable")[:m]]
     for new_id, i in zip(empty, far, strict=False):
         wi = float(w[i])
         old = labels[i]
@@ -354,6 +369,8 @@ def _relocate_empty(X, w, centers, labels, sums, weights):
 
 def _new_centers(sums, weights, old, dtype):
     """sums / weights; a cluster with no weight keeps its old centre."""
+    if weights.all():  # the usual case, without the masked copies (~40 us)
+        return (sums / weights[:, None]).astype(dtype)
     out = old.astype(np.float64)
     nz = weights > 0
     out[nz] = sums[nz] / weights[nz, None]
@@ -373,7 +390,7 @@ def _kmeans_single(X, w, xsq, centers, max_iter, tol, kern):
     it = 0
     for it in range(max_iter):  # noqa: B007 - n_iter is it + 1
         history.append(float(kern.lloyd(X, w, xsq, centers, labels, sums, weights)))
-        _relocate_empty(X, w, centers, labels, sums, weights)
+        _relocate_empty(X, w, centers, labels, sums, weights, kern)
         new = _new_centers(sums, weights, centers, X.dtype)
         diff = new.astype(np.float64) - centers
         shift = float(np.einsum("ij,ij->", diff, diff))
@@ -383,7 +400,7 @@ def _kmeans_single(X, w, xsq, centers, max_iter, tol, kern):
             break
         if shift <= tol:
             break
-        labels_old[:] = labels
+        labels, labels_old = labels_old, labels  # the next pass overwrites every label
     if not strict:
         kern.assign(X, w, xsq, centers, labels)  # labels that match the final centres
     inertia = float(kern.inertia(X, w, centers, labels))
@@ -580,9 +597,10 @@ class KMeans(_KMeansBase):
                 best = run
         labels, inertia, centers, n_iter, history = best
         centers = (centers + mean).astype(X.dtype, copy=False)
-        if len(np.unique(labels)) < k:
+        distinct = int(np.count_nonzero(np.bincount(labels, minlength=k)))
+        if distinct < k:
             warnings.warn(
-                f"Number of distinct clusters ({len(np.unique(labels))}) found smaller than "
+                f"Number of distinct clusters ({distinct}) found smaller than "
                 f"n_clusters ({k}). Possibly due to duplicate points in X.",
                 RuntimeWarning,
                 stacklevel=2,

@@ -743,50 +743,54 @@ class KMeans(ClusterMixin, BaseEstimator):
             w = w.rechunk(X.chunks[0])
         self.n_features_in_ = d
 
-        # Centre the data (as the single-machine driver) and check it once.
-        mean, var, finite, wmin = dask.compute(
-            X.astype(np.float64).mean(axis=0),
-            X.astype(np.float64).var(axis=0),
-            da.isfinite(X).all(),
-            w.min(),
+        # One pass checks the data and gives the moments (per block, then
+        # Chan's combination); a second centres it (as the single-machine
+        # driver) and computes the norms, once, into blocks kept on the workers.
+        moments = dask.compute(
+            *[
+                dask.delayed(_block_moments)(x, wt)
+                for x, wt in zip(X.to_delayed().ravel(), w.to_delayed().ravel(), strict=True)
+            ]
         )
-        if not finite:
+        if not all(m[3] for m in moments):
             raise ValueError("X contains NaN or infinity")
-        if wmin < 0:
+        if min(m[4] for m in moments) < 0:
             raise ValueError("sample_weight must be non-negative")
+        mean, var = _combine_moments(moments)
         tol_abs = float(np.mean(var)) * tol
-        Xc = X - mean.astype(dtype)
+        offset = mean.astype(dtype)  # what the blocks are centred by
         starts = _row_offsets(X.chunks[0])
-        # Per block, once: (rows, weights, squared norms), kept on the workers.
         blocks = dask.persist(
             *[
-                dask.delayed(_prepare_block)(x, wt)
-                for x, wt in zip(Xc.to_delayed().ravel(), w.to_delayed().ravel(), strict=True)
+                dask.delayed(_prepare_block)(x, wt, offset)
+                for x, wt in zip(X.to_delayed().ravel(), w.to_delayed().ravel(), strict=True)
             ]
         )
 
-        centers = self._initial_centers(Xc, w, init, k, mean, dtype)
+        centers = self._initial_centers(X, w, init, k, offset, dtype)
         run = functools.partial(_in_task, self.threads_per_task, _kmeans_block_step)
-        labels = [None] * len(blocks)
+        # Per iteration: one task per block, whose result (labels included)
+        # stays on its worker for the next iteration, and one task that adds
+        # the blocks' statistics in block order; only that sum comes back.
+        steps = [None] * len(blocks)
         history = []
         strict = False
         it = 0
         for it in range(max_iter):  # noqa: B007 - n_iter_ is it + 1
-            steps = [
-                dask.delayed(run, pure=False)(blocks[b], centers, labels[b], self.backend)
-                for b in range(len(blocks))
-            ]
-            steps = list(dask.persist(*steps))
-            stats = dask.compute(*[dask.delayed(_step_stats)(s) for s in steps])
-            labels = [dask.delayed(operator.getitem)(s, 0) for s in steps]
-            inertia = float(sum(s[0] for s in stats))
-            sums = functools.reduce(np.add, [s[1] for s in stats])
-            weights = functools.reduce(np.add, [s[2] for s in stats])
-            changed = sum(s[3] for s in stats)
+            steps = list(
+                dask.persist(
+                    *[
+                        dask.delayed(run, pure=False)(blocks[b], centers, steps[b], self.backend)
+                        for b in range(len(blocks))
+                    ]
+                )
+            )
+            total = dask.delayed(_sum_step_stats)(*steps)
+            inertia, sums, weights, changed = dask.compute(total)[0]
             history.append(inertia)
             empty = np.flatnonzero(weights == 0)
             if empty.size:
-                self._relocate(blocks, starts, centers, labels, sums, weights, empty)
+                self._relocate(blocks, starts, centers, steps, sums, weights, empty)
             new = _cluster._new_centers(sums, weights, centers, dtype)
             diff = new.astype(np.float64) - centers
             shift = float(np.einsum("ij,ij->", diff, diff))
@@ -797,42 +801,48 @@ class KMeans(ClusterMixin, BaseEstimator):
             if shift <= tol_abs:
                 break
         final = functools.partial(_in_task, self.threads_per_task, _kmeans_block_final)
-        outs = [
-            dask.delayed(final, pure=True)(
-                blocks[b], centers, labels[b] if strict else None, self.backend
+        outs = list(
+            dask.persist(
+                *[
+                    dask.delayed(final, pure=True)(
+                        blocks[b], centers, steps[b] if strict else None, self.backend
+                    )
+                    for b in range(len(blocks))
+                ]
             )
-            for b in range(len(blocks))
-        ]
-        outs = list(dask.persist(*outs))
-        inertia = float(sum(dask.compute(*[dask.delayed(operator.getitem)(o, 1) for o in outs])))
+        )
+        inertia = dask.compute(dask.delayed(_sum_final_inertia)(*outs))[0]
         self.labels_ = da.concatenate(
             [
                 da.from_delayed(dask.delayed(operator.getitem)(o, 0), (c,), np.int32)
                 for o, c in zip(outs, X.chunks[0], strict=True)
             ]
         )
-        self.cluster_centers_ = (centers + mean).astype(dtype)
+        self.cluster_centers_ = (centers + offset).astype(dtype)
         self.inertia_ = inertia
         self.n_iter_ = it + 1
         self.history_ = history
         self.converged_strictly_ = strict
         return self
 
-    def _initial_centers(self, Xc, w, init, k, mean, dtype):
+    def _initial_centers(self, X, w, init, k, offset, dtype):
+        """Initial centres in the centred coordinates (``X - offset``)."""
+        import dask
+
         from . import cluster as _cluster
 
         if isinstance(init, np.ndarray):
-            return (init.astype(np.float64) - mean).astype(dtype)
+            return (init.astype(np.float64) - offset).astype(dtype)
         rng = _cluster._check_random_state(self.random_state)
-        n = Xc.shape[0]
+        n = X.shape[0]
         m = min(n, _cluster._check_int(self.init_max_samples, "init_max_samples"))
         idx = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
-        sample = np.asarray(Xc[idx].compute())
-        ws = np.asarray(w[idx].compute())
+        sample, ws = dask.compute(X[idx], w[idx])
+        sample = np.asarray(sample) - offset
         centers = _cluster._init_centers(sample, k, init, ws, rng, self.backend)
         return np.ascontiguousarray(centers, dtype=dtype)
 
-    def _relocate(self, blocks, starts, centers, labels, sums, weights, empty):
+    def _relocate(self, blocks, starts, centers, steps, sums, weights, empty):
         """Re-seed empty clusters with the farthest samples over all blocks (in place).
 
         Each block returns its ``m`` farthest samples (distance, global index,
@@ -844,7 +854,7 @@ class KMeans(ClusterMixin, BaseEstimator):
         m = empty.size
         tops = dask.compute(
             *[
-                dask.delayed(_farthest_in_block)(blocks[b], centers, labels[b], m, starts[b])
+                dask.delayed(_farthest_in_block)(blocks[b], centers, steps[b], m, starts[b])
                 for b in range(len(blocks))
             ]
         )
@@ -889,15 +899,46 @@ class KMeans(ClusterMixin, BaseEstimator):
         return X.map_blocks(block, dtype=np.int32, drop_axis=1, meta=np.empty((0,), np.int32))
 
 
-def _prepare_block(x, w):
+def _block_moments(x, w):
+    """A block's (rows, column means, column sums of squared deviations, all
+    finite, minimum weight), in float64, for :func:`_combine_moments`."""
+    x64 = np.asarray(x, dtype=np.float64)
+    n, d = x64.shape
+    if n == 0:
+        return 0, np.zeros(d), np.zeros(d), True, np.inf
+    total = x64.sum(axis=0)
+    # A finite sum means no NaN or inf (inf - inf and NaN propagate); only a
+    # non-finite sum (which may be an overflow) needs the elementwise check.
+    finite = bool(np.isfinite(total).all()) or bool(np.isfinite(x64).all())
+    mean = total / n
+    dev = x64 - mean
+    m2 = np.einsum("ij,ij->j", dev, dev)
+    wmin = float(np.min(w)) if len(w) else np.inf
+    return n, mean, m2, finite, wmin
+
+
+def _combine_moments(moments):
+    """Global (mean, variance) per column from per-block moments (Chan et al.)."""
+    counts = np.array([m[0] for m in moments], dtype=np.float64)
+    means = np.array([m[1] for m in moments])
+    n = counts.sum()
+    mean = counts @ means / n
+    m2 = sum(m[2] for m in moments) + counts @ (means - mean) ** 2
+    return mean, m2 / n
+
+
+def _prepare_block(x, w, offset):
+    """The block centred by ``offset``, its weights and its squared norms (kept on a worker)."""
     from .cluster import _sq_norms
 
-    x = np.ascontiguousarray(x)
+    x = np.ascontiguousarray(x - offset)
     return x, np.ascontiguousarray(w, dtype=x.dtype), _sq_norms(x)
 
 
-def _kmeans_block_step(block, centers, prev_labels, backend):
+def _kmeans_block_step(block, centers, prev, backend):
     """One Lloyd pass on one block: (labels, inertia, sums, weights, n_changed).
+
+    ``prev`` is the block's previous step (None in the first iteration).
 
     Calls the kernel of :func:`fastml.cluster._lloyd_step` directly: the
     block was validated and its norms computed once, in :func:`_prepare_block`.
@@ -912,33 +953,44 @@ def _kmeans_block_step(block, centers, prev_labels, backend):
     weights = np.zeros(k)
     kern = _kernels(backend, n, k, d)
     inertia = float(kern.lloyd(x, w, xsq, np.ascontiguousarray(centers), labels, sums, weights))
-    changed = len(labels) if prev_labels is None else int(np.count_nonzero(labels != prev_labels))
+    changed = len(labels) if prev is None else int(np.count_nonzero(labels != prev[0]))
     return labels, inertia, sums, weights, changed
 
 
-def _step_stats(step):
-    return step[1], step[2], step[3], step[4]
+def _sum_step_stats(*steps):
+    """(inertia, sums, weights, n_changed) over all blocks, added in block order."""
+    inertia = float(sum(s[1] for s in steps))
+    sums = functools.reduce(np.add, [s[2] for s in steps])
+    weights = functools.reduce(np.add, [s[3] for s in steps])
+    return inertia, sums, weights, sum(s[4] for s in steps)
 
 
-def _kmeans_block_final(block, centers, labels, backend):
+def _sum_final_inertia(*outs):
+    return float(sum(o[1] for o in outs))
+
+
+def _kmeans_block_final(block, centers, step, backend):
     """The block's final labels and exact inertia, as the single-machine driver.
 
-    After a strict convergence (no label changed) the last pass's labels are
-    kept; otherwise the samples are assigned to the final centres.
+    After a strict convergence (no label changed) the last pass's labels
+    (``step[0]``) are kept; otherwise (``step`` None) the samples are assigned
+    to the final centres.
     """
     from .cluster import _kernels
 
     x, w, xsq = block
     kern = _kernels(backend, x.shape[0], centers.shape[0], x.shape[1])
     centers = np.ascontiguousarray(centers, dtype=x.dtype)
+    labels = None if step is None else step[0]
     if labels is None:
         labels = np.empty(x.shape[0], np.int32)
         kern.assign(x, w, xsq, centers, labels)
     return labels, float(kern.inertia(x, w, centers, labels))
 
 
-def _farthest_in_block(block, centers, labels, m, start):
+def _farthest_in_block(block, centers, step, m, start):
     x, w, _ = block
+    labels = step[0]
     diff = x.astype(np.float64) - centers[labels].astype(np.float64)
     dist = np.einsum("ij,ij->i", diff, diff)
     top = np.lexsort((np.arange(len(dist)), -dist))[:m]

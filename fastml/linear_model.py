@@ -556,7 +556,11 @@ class _GradientDescent(BaseEstimator):
     def _mean_loss(X, yk, sw, theta, code, epsilon):
         d = X.shape[1]
         f64 = np.float64
-        P = np.asarray(X, f64) @ np.asarray(theta[:, :d], f64).T + theta[:, d]
+        if theta[:, :d].any():
+            P = np.asarray(X, f64) @ np.asarray(theta[:, :d], f64).T + theta[:, d]
+        else:  # zero coefficients (the usual start): X @ 0 would be a pass over X for nothing
+            P = np.empty((X.shape[0], theta.shape[0]))
+            P[...] = theta[:, d]
         loss, _ = L.per_sample_loss(code, P, np.asarray(yk, f64), epsilon)
         return float(np.dot(np.asarray(sw, f64), loss) / len(loss))
 

@@ -392,9 +392,16 @@ def test_public_api():
         assert hasattr(fastml, name), name
 
 
-def test_warmup_returns_seconds():
-    t = fastml.warmup(dtypes=("float64",))
+def test_warmup_compiles_and_returns_seconds():
+    # One kernel and dtype: warming everything would compile (cold: minutes)
+    # what the other test files compile anyway.
+    t = fastml.warmup(kernels=("kmeans",), dtypes=("float64",))
     assert isinstance(t, float) and t >= 0
+    if "numba" in fastml.available_backends():
+        from fastml._numba import kmeans
+
+        compiled = {sig[0].dtype.name for sig in kmeans._lloyd_groups.signatures}
+        assert "float64" in compiled
 
 
 def test_auto_prefers_compiled_ahead_backend_for_small_calls():

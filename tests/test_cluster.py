@@ -85,6 +85,35 @@ def test_ties_go_to_lowest_index(backend):
     np.testing.assert_array_equal(labels, [0, 0, 0])
 
 
+@pytest.mark.parametrize("d", [1, 2, 5])
+@pytest.mark.parametrize("k", [1, 2, 7, 8, 9, 15, 16, 17, 33])
+def test_kernel_shapes_around_the_tiles(fast_backend, dtype, k, d):
+    """n around the 4-sample tile, k around the 8/16-centre panels, d = 1."""
+    for n in (1, 2, 3, 4, 5, 6, 7, 9, 11):
+        rng = np.random.default_rng(100 * k + 10 * d + n)
+        X = rng.uniform(-5, 5, size=(n, d)).astype(dtype)
+        C = rng.uniform(-5, 5, size=(k, d)).astype(dtype)
+        labels, inertia, sums, weights = _lloyd_step(X, C, backend=fast_backend)
+        lab, s_ref, w_ref, in_ref = brute(X, C)
+        np.testing.assert_array_equal(labels, lab)
+        np.testing.assert_allclose(sums, s_ref, rtol=rtol_for(dtype), atol=1e-5)
+        np.testing.assert_array_equal(weights, w_ref)
+        np.testing.assert_allclose(inertia, in_ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("first", [0, 3, 5, 8, 13, 20])
+def test_ties_across_lanes_and_panels_go_to_lowest_index(backend, dtype, first):
+    """Copies of the nearest centre in several lanes and panels: the first copy wins."""
+    k, d = 40, 3
+    rng = np.random.default_rng(first)
+    C = rng.uniform(50, 60, size=(k, d)).astype(dtype)  # all far from X
+    copies = [c for c in (first, first + 4, first + 9, first + 16, 39) if c < k]
+    C[copies] = dtype(0.5)
+    X = rng.uniform(-1, 1, size=(13, d)).astype(dtype)
+    labels = _lloyd_step(X, C, backend=backend)[0]
+    np.testing.assert_array_equal(labels, np.full(13, first))
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_same_result_for_any_thread_count(threads):
     X = blobs(n=9000, d=6, k=10, seed=3)  # several groups of rows
@@ -110,6 +139,25 @@ def test_lloyd_step_blocks_reduce_to_whole():
     np.testing.assert_allclose(sum(p[2] for p in parts), whole[2], rtol=1e-12)
     np.testing.assert_allclose(sum(p[3] for p in parts), whole[3])
     np.testing.assert_allclose(sum(p[1] for p in parts), whole[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 5, 4099])
+def test_inertia_kernel_per_sample_distances(backend, dtype, n):
+    from fastml._registry import kernel_module
+
+    if backend == "python" and n > 100:
+        pytest.skip("pure Python: small sizes only")
+    X = blobs(n=n, d=7, k=5, seed=n, dtype=dtype)
+    C = blobs(n=5, d=7, k=5, seed=n + 1, dtype=dtype)
+    w = np.random.default_rng(n).uniform(0.5, 2.0, n).astype(dtype)
+    labels = brute(X, C)[0].astype(np.int32)
+    kern = kernel_module(backend, "kmeans")
+    out = np.full(n, np.nan)
+    total = kern.inertia(X, w, C, labels, out=out)
+    ref = ((X.astype(np.float64) - C.astype(np.float64)[labels]) ** 2).sum(1)
+    np.testing.assert_allclose(out, ref, rtol=1e-12)
+    np.testing.assert_allclose(total, ref @ w.astype(np.float64), rtol=1e-12)
+    assert total == kern.inertia(X, w, C, labels)
 
 
 # ----------------------------------------------------------------------------
@@ -211,6 +259,33 @@ def test_empty_cluster_is_reseeded_with_farthest_point(backend):
     theirs = _sk(n_clusters=3, init=init, n_init=1).fit(X)
     assert_same_fit(full, theirs, np.float64)
     assert sorted(np.bincount(full.labels_)) == [1, 2, 3]
+
+
+def test_relocation_takes_the_farthest_ties_to_lowest_index(backend):
+    """Several empty clusters, tied distances far apart in the rows."""
+    from fastml._registry import kernel_module
+    from fastml.cluster import _relocate_empty
+
+    rng = np.random.default_rng(4)
+    X = rng.uniform(-1, 1, size=(9000, 2))
+    X[[10, 4100, 8999]] = [50.0, 0.0]  # three tied farthest points
+    X[[7, 6000]] = [-40.0, 0.0]  # then two tied at 40
+    centers = np.array([[0.0, 0.0], [1.0, 1.0], [99.0, 99.0], [-99.0, 99.0]])
+    labels = (X[:, 0] > 0.5).astype(np.int32)
+    w = rng.uniform(0.5, 2, len(X))
+    sums = np.zeros((4, 2))
+    weights = np.zeros(4)
+    np.add.at(sums, labels, X * w[:, None])
+    np.add.at(weights, labels, w)
+    before = sums.copy()
+    _relocate_empty(X, w, centers, labels, sums, weights, kernel_module(backend, "kmeans"))
+    # Samples 10, 4100 and 8999 are tied farthest (from centre 1): the empty
+    # clusters 2 and 3 get the two lowest indices.
+    np.testing.assert_allclose(sums[2], X[10] * w[10])
+    np.testing.assert_allclose(sums[3], X[4100] * w[4100])
+    np.testing.assert_allclose(sums[1], before[1] - X[10] * w[10] - X[4100] * w[4100])
+    np.testing.assert_allclose(weights[[2, 3]], w[[10, 4100]])
+    np.testing.assert_allclose(weights.sum(), w.sum())
 
 
 def test_duplicate_points_warn_and_stay_finite():

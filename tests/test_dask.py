@@ -268,6 +268,28 @@ def test_kmeans_weights_empty_clusters_and_init(client):
         fd.KMeans(2).fit(da.from_array(X, chunks=(100, 2)))
 
 
+def test_kmeans_block_moments_combine_like_numpy():
+    # Uneven blocks, an empty one, and finite values whose column sum
+    # overflows (still finite data: no false "NaN or infinity").
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((257, 4)) * [1.0, 1e-6, 1e6, 3.0] + [0.0, 5.0, -7.0, 1e8]
+    cuts = [0, 0, 10, 11, 200, 257]
+    moments = [
+        fd._block_moments(X[a:b], np.ones(b - a)) for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+    ]
+    mean, var = fd._combine_moments(moments)
+    np.testing.assert_allclose(mean, X.mean(axis=0), rtol=1e-13)
+    # Column 3 (mean 1e8, sd 3): the block means' rounding (ulp 1.5e-8) enters
+    # Chan's between-block term; numpy's two-pass var has no such term.
+    np.testing.assert_allclose(var, X.var(axis=0), rtol=1e-8)
+    assert all(m[3] for m in moments)
+    huge = np.full((4, 2), 1e308)
+    assert fd._block_moments(huge, np.ones(4))[3]
+    huge[1, 1] = np.inf
+    assert not fd._block_moments(huge, np.ones(4))[3]
+    assert fd._block_moments(X[:3], np.array([1.0, -2.0, 0.5]))[4] == -2.0
+
+
 @pytest.mark.parametrize("self_query", [False, True])
 def test_kneighbors_equals_single_machine(client, data, self_query):
     from fastml.neighbors import kneighbors

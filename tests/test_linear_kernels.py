@@ -4,6 +4,8 @@ independence, dtype preservation."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from conftest import BACKENDS, COMPILED_BACKENDS
@@ -71,6 +73,32 @@ def test_log_loss_is_stable_for_any_margin(backend):
     np.testing.assert_allclose(big, [2000.0])
 
 
+@pytest.mark.parametrize("n_out", [1, 3])
+def test_log_loss_accurate_over_every_margin(backend, n_out):
+    """The compiled kernels' own log1p (0 <= u <= 1, u = exp(-|z|)) against libm's,
+    from u = 1 down to subnormal u (tiny losses keep their relative precision)."""
+    rng = np.random.default_rng(0)
+    t = -np.log(np.sqrt(2.0) - 1.0)  # |z| where the kernels' log1p changes its reduction
+    z = np.concatenate([np.logspace(-20, np.log10(745.0), 20001), rng.uniform(0.0, 3.0, 20000),
+                        [0.0, t, np.nextafter(t, 0), np.nextafter(t, 9), 700.0, 745.0, 746.0,
+                         800.0, 1e300]])  # fmt: skip
+    u = np.array([math.exp(-v) for v in z])  # the kernels' exp (libm's), to test log1p alone
+    ref = np.log1p(u)
+    mod = kernel_module(backend, "sgd")
+    for sign in (1.0, -1.0):  # z > 0: log1p(u); z < 0: |z| + log1p(u)
+        P = np.repeat(sign * z[:, None], n_out, axis=1)
+        P[:, 1:] *= -1  # one-vs-rest: output 0 has target +1, the others -1
+        target = np.ones(z.size) if n_out == 1 else np.zeros(z.size)  # +1 / class 0
+        loss, grad = mod.loss_grad(L.LOG_LOSS, P, target, 0.1)
+        expect = (ref if sign > 0 else z + ref) * n_out
+        np.testing.assert_allclose(loss, expect, rtol=1e-15, atol=0)
+        sig = np.where(sign > 0, u / (1.0 + u), 1.0 / (1.0 + u))
+        np.testing.assert_allclose(-grad[:, 0], sig, rtol=1e-15, atol=0)
+    tiny = z > 708  # u subnormal or 0: log1p(u) == u exactly
+    loss, _ = mod.loss_grad(L.LOG_LOSS, z[tiny, None], np.ones(tiny.sum()), 0.1)
+    np.testing.assert_array_equal(loss, u[tiny])
+
+
 def test_penalty_gradient_finite_differences():
     rng = np.random.default_rng(1)
     w = rng.standard_normal((2, 5))
@@ -110,6 +138,8 @@ def _tol(dtype):
         (L.HINGE, 3, 1e-3, 0.15, 0),
         (L.HUBER, 1, 1e-2, 1.0, 2),
         (L.MODIFIED_HUBER, 1, 0.5, 0.0, 1),  # strong L2: exercises the scale-factor reset
+        (L.LOG_LOSS, 3, 1e-3, 0.0, 0),  # one-vs-rest through the deferred step (no L1)
+        (L.SQUARED_ERROR, 1, 0.0, 0.0, 2),  # no penalty
     ],
 )
 def test_sgd_epoch_backends_agree(backend, dtype, code, n_out, alpha, l1_ratio, schedule):
@@ -135,6 +165,26 @@ def test_sgd_epoch_backends_agree(backend, dtype, code, n_out, alpha, l1_ratio, 
     np.testing.assert_allclose(got[3], ref[3], rtol=1e-12)
     if l1_ratio == 1.0:
         assert (ref[0][:, :-1] == 0).any()  # L1 produces exact zeros
+
+
+@pytest.mark.parametrize("unit_weights", [False, True])
+@pytest.mark.parametrize("m", [0, 1, 2, 9, 600])
+def test_sgd_epoch_short_orders(backend, m, unit_weights):
+    """Epochs of 0, 1, 2 rows (the deferred step's first and last rows), a subset,
+    and more rows than one block of gathered targets, with and without weights."""
+    X, y, sw, order = _problem(np.float64, n=max(m, 20), code=L.LOG_LOSS)
+    order = order[:m]
+    if unit_weights:
+        sw = np.ones_like(sw)
+    out = {}
+    for b in dict.fromkeys(("python", backend)):
+        theta = np.full((1, X.shape[1] + 1), 0.1)
+        res = kernel_module(b, "sgd").sgd_epoch(X, y, sw, order, theta, np.zeros_like(theta),
+                                                L.LOG_LOSS, 0.1, 1e-2, 0.0, 0, 0.5, 0.5, 1.0,
+                                                True, 1.0, 0.0)  # fmt: skip
+        out[b] = (theta, res)
+    np.testing.assert_allclose(out[backend][0], out["python"][0], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(out[backend][1], out["python"][1], rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize(

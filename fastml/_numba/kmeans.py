@@ -9,19 +9,21 @@ Same names and signatures as ``fastml._python.kmeans`` (the oracle),
     of w_i`` over the samples labelled ``j`` (float64, not yet divided).
 ``assign(X, sample_weight, x_sq_norms, centers, labels) -> inertia``
     The same pass without the sums (predict, score, the final E-step).
-``inertia(X, sample_weight, centers, labels) -> float``
-    ``sum_i w_i ||x_i - c_{labels_i}||^2`` by the direct difference form.
+``inertia(X, sample_weight, centers, labels, out=None) -> float``
+    ``sum_i w_i ||x_i - c_{labels_i}||^2`` by the direct difference form;
+    ``out`` (float64, (n,)), if given, receives each unweighted term.
 
 How it is fast
 --------------
 The distances are ranked by ``||c||^2 - 2 x.c`` (``||x||^2`` is the same for
 every centre), as scikit-learn does with BLAS. The centres are packed once
-per call into panels of 8 (float64) or 16 (float32) centres, feature-major,
-and :func:`fastml._numba._simd.best4` (LLVM IR) finds the nearest centre of 4
-samples at a time: per panel a register tile of 4 samples x 2 vectors of
-centres (lanes = centres, 8 FMA accumulators in registers, the sample's
-feature broadcast), whose ranks update a running (minimum, index) per lane;
-no distance is stored.
+per call, times -2 (exact), into panels of 8 (float64) or 16 (float32)
+centres, feature-major, and :func:`fastml._numba._simd.best4` (LLVM IR)
+finds the nearest centre of 4 samples at a time: per panel a register tile
+of 4 samples x 2 vectors of centres (lanes = centres, 8 FMA accumulators in
+registers, the sample's feature broadcast); each rank is one add,
+``||c||^2 + acc``, and updates a running (minimum, index) per lane; shuffle
+butterflies reduce the lanes at the end. No distance is stored.
 
 Determinism: samples are cut into groups of a fixed number of rows
 (:func:`group_rows`, a function of n, k and d only); each group is handled by
@@ -100,15 +102,16 @@ def _lloyd_groups(X, w, xsq, P, cn, labels, psums, pw, pin, G, update):
 
 
 def pack_centers(centers, width):
-    """Centres as panels of ``width``: P[p, q, l] = centers[width p + l, q]; padded norms.
+    """Centres as panels of ``width``: P[p, q, l] = -2 centers[width p + l, q]; padded norms.
 
-    Padding centres are zero with a norm of +inf, so they never win. Returns
-    (P, cn), cn of length ``width * n_panels`` in the data's dtype.
+    The factor -2 (exact) makes the rank ``cn + x.P`` one add in the
+    micro-kernel. Padding centres are zero with a norm of +inf, so they never
+    win. Returns (P, cn), cn of length ``width * n_panels`` in the data's dtype.
     """
     k, d = centers.shape
     n_pan = -(-k // width)
     padded = np.zeros((n_pan * width, d), centers.dtype)
-    padded[:k] = centers
+    np.multiply(centers, -2, out=padded[:k])
     P = np.ascontiguousarray(padded.reshape(n_pan, width, d).transpose(0, 2, 1))
     cn = np.full(n_pan * width, np.inf, centers.dtype)
     cn[:k] = np.einsum("ij,ij->i", centers, centers)
@@ -116,7 +119,7 @@ def pack_centers(centers, width):
 
 
 @jit(parallel=True)
-def _inertia_groups(X, w, centers, labels, G, pin):
+def _inertia_groups(X, w, centers, labels, G, pin, out, store):
     n = X.shape[0]
     d = X.shape[1]
     for g in prange(pin.shape[0]):
@@ -128,6 +131,8 @@ def _inertia_groups(X, w, centers, labels, G, pin):
             for f in range(d):
                 t = np.float64(x[f]) - np.float64(c[f])
                 s += t * t
+            if store:
+                out[i] = s
             total += np.float64(w[i]) * s
         pin[g] = total
 
@@ -188,13 +193,17 @@ def assign(X, sample_weight, x_sq_norms, centers, labels):
     return _run(X, sample_weight, x_sq_norms, centers, labels, None, None, False)
 
 
-def inertia(X, sample_weight, centers, labels):
-    """``sum_i w_i ||x_i - centers[labels_i]||^2`` in float64 (direct difference form)."""
+def inertia(X, sample_weight, centers, labels, out=None):
+    """``sum_i w_i ||x_i - centers[labels_i]||^2`` in float64 (direct difference form).
+
+    ``out`` (float64, shape (n,)), if given, receives each ``||x_i - c||^2``.
+    """
     n, d = X.shape
     G = group_rows(n, centers.shape[0], d)
     apply_threads(n * max(d, 1))
     pin = np.zeros(-(-n // G), np.float64)
-    _inertia_groups(X, sample_weight, centers, labels, G, pin)
+    store = out is not None
+    _inertia_groups(X, sample_weight, centers, labels, G, pin, out if store else pin, store)
     return float(pin.sum())
 
 
@@ -208,3 +217,4 @@ def warmup(dtypes=("float64", "float32")):
         xsq = np.zeros(9)
         lloyd(X, w, xsq, C, labels, np.zeros((2, 3)), np.zeros(2))
         inertia(X, w, C, labels)
+        inertia(X, w, C, labels, out=np.empty(9))

@@ -10,7 +10,10 @@ coefficients followed by its intercept.
   (batch size 1, scikit-learn's ``_plain_sgd``): L2 through a scale factor
   (``w = wscale * v``, so the shrink costs O(1) per sample), L1 through the
   cumulative penalty of Tsuruoka et al. (2009), several outputs one-vs-rest.
-  Serial by nature (each step depends on the previous one).
+  Serial by nature (each step depends on the previous one); as in the .pyx,
+  the step is deferred and fused with the next dot products, samples (row,
+  y, sample_weight unless all 1) are prefetched, and the log loss is
+  branch-free with its own log1p (:func:`_log1p_unit`).
 * :func:`minibatch_epoch`: one epoch of mini-batch steps (the full batch is one
   batch) with any optimizer. The gradient of a batch is a fused single pass
   over each row (margins, then the row's contribution to the gradient while
@@ -58,72 +61,179 @@ def _prefetch(typingctx, arr, i):
     return types.none(arr, types.intp), codegen
 
 
-@jit
+@jit(inline="always")
 def _prefetch_row(X, i):
     """Prefetch every cache line of row ``i``: rows are visited in a shuffled
     order, which the hardware prefetcher cannot predict."""
+    _prefetch_part(X, i, 0, X.shape[1])
+
+
+@jit(inline="always")
+def _prefetch_part(X, i, lo, hi):
+    """The part of ``_prefetch_row`` from element ``lo`` (at a 64-byte offset) to ``hi``."""
     d = X.shape[1]
     step = 64 // X.itemsize
-    for off in range(0, d, step):
+    for off in range(lo, hi, step):
         _prefetch(X, i * d + off)
 
 
-def _compiled(func, **globals_):
+def _compiled(func, cache=True, **globals_):
     """Compile a pure-Python kernel helper, its globals rebound to compiled ones."""
     ns = {"__name__": __name__, "math": math, "max": max, **globals_}
-    return jit(pytypes.FunctionType(func.__code__, ns, func.__name__, func.__defaults__))
+    f = pytypes.FunctionType(func.__code__, ns, func.__name__, func.__defaults__)
+    return jit(f, cache=cache)
 
 
-# The scalar loss definitions are the pure-Python backend's, compiled.
-_loss1 = _compiled(_py.loss1)
-_row_loss = _compiled(_py.row_loss, loss1=_loss1)
+# fdlibm's log kernel (e_log.c, Sun Microsystems 1993), as in src_cython/sgd.pyx.
+LG1, LG2, LG3 = 6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01
+LG4, LG5, LG6 = 2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01
+LG7 = 1.479819860511658591e-01
+LN2_HI, LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+SQRT2_M1 = 0.41421356237309503
+
+
+@jit(inline="always")
+def _log1p_unit(u):
+    """log1p(u) for 0 <= u <= 1 without branches (see src_cython/sgd.pyx)."""
+    big = u > SQRT2_M1
+    k = 1.0 if big else 0.0
+    f = 0.5 * (u - 1.0) if big else u
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    r = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7))) + w * (LG2 + w * (LG4 + w * LG6))
+    hfsq = 0.5 * f * f
+    return k * LN2_HI - ((hfsq - (s * (hfsq + r) + k * LN2_LO)) - f)
+
+
+# The scalar loss definitions are the pure-Python backend's, compiled, except
+# log_loss: the oracle's two stable branches as selects and _log1p_unit (as
+# src_cython/sgd.pyx).
+_py_loss1 = _compiled(_py.loss1)
+
+
+@jit(inline="always")
+def _loss1(code, p, y, e):
+    if code == 4:
+        z = p * y
+        ez = math.exp(-abs(z))
+        return (0.0 if z > 0 else -z) + _log1p_unit(ez), -y * (ez if z > 0 else 1.0) / (1.0 + ez)
+    return _py_loss1(code, p, y, e)
+
+
+# Not cached by itself: Numba stamps a cache with one source file, and this one
+# is built from two (the oracle's row_loss and the _loss1 above); the cached
+# kernels that call it carry its machine code.
+_row_loss = _compiled(_py.row_loss, cache=False, loss1=_loss1)
 _eta = _compiled(_py.eta_at)
+
+
+@jit(inline="always")
+def _dot(a, b):
+    s = 0.0
+    for j in range(b.shape[0]):
+        s += a[j] * b[j]
+    return s
+
+
+@jit(inline="always")
+def _axpy(c, x, w):
+    for j in range(x.shape[0]):
+        w[j] += c * x[j]
+
+
+@jit(inline="always")
+def _step_dot(w, c, xp, xn):
+    """``w += c * xp``, then return ``w . xn``: the previous sample's (deferred)
+    coefficient step fused with the next sample's dot product."""
+    s = 0.0
+    for j in range(xp.shape[0]):
+        w[j] += c * xp[j]
+        s += w[j] * xn[j]
+    return s
+
+
+@jit(inline="always")
+def _step_dots(w, c, xp, xi, xn):
+    """``_step_dot`` and ``xi . xn`` (one pass over xn)."""
+    s = 0.0
+    t = 0.0
+    for j in range(xp.shape[0]):
+        w[j] += c * xp[j]
+        s += w[j] * xn[j]
+        t += xi[j] * xn[j]
+    return s, t
 
 
 @jit
 def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, eta0, power_t, t0,
                fit_intercept, t, u):  # fmt: skip
     # Hot loops index 1-D row views (w = theta[k], x = X[i]): LLVM vectorises
-    # those, not the equivalent 2-D indexing.
+    # those, not the equivalent 2-D indexing. The views are made afresh in each
+    # iteration (not carried over), which lets Numba drop their reference counting
+    # (atomic, i.e. a memory barrier in every iteration). The deferred, fused step:
+    # see sgd_epoch's docstring in src_cython/sgd.pyx.
     n_out = theta.shape[0]
     d = X.shape[1]
+    m = order.shape[0]
     l2 = (1.0 - l1_ratio) * alpha
     l1 = l1_ratio * alpha
     wscale = 1.0
-    p = np.empty(n_out)
-    g = np.empty(n_out)
     loss_sum = 0.0
-    m = order.shape[0]
+    if m == 0:
+        return loss_sum, t, u
+    p = np.empty(n_out)
+    g = np.empty(n_out)  # d loss / d p
+    c = np.zeros(n_out)  # pending step of the coefficients along the previous row
+    a = np.zeros(n_out)  # v . (next row), before that step
+    unit_weights = True  # then sample_weight is not read (see src_cython/sgd.pyx)
+    for j in range(sw.shape[0]):
+        if sw[j] != 1.0:
+            unit_weights = False
+            break
+    b = 0.0
+    half = d * X.itemsize // 128 * 64 // X.itemsize  # elements in the first half of a row
+    prev = order[0]
+    for k in range(n_out):
+        p[k] = _dot(theta[k], X[prev]) + theta[k, d]
     for ii in range(m):
         i = order[ii]
-        if ii + AHEAD < m:
-            _prefetch_row(X, order[ii + AHEAD])
-        x = X[i]
+        nxt = order[ii + 1] if ii + 1 < m else i
+        ahead = order[ii + AHEAD] if ii + AHEAD < m else -1
         eta = _eta(schedule, eta0, power_t, t0, alpha, t)
-        for k in range(n_out):
-            w = theta[k]
-            s = 0.0
-            for j in range(d):
-                s += w[j] * x[j]
-            p[k] = s * wscale + w[d]
-        wi = sw[i]
-        loss_sum += wi * _row_loss(loss, p, y[i], e, g)
+        wi = 1.0 if unit_weights else sw[i]
+        if n_out == 1:
+            li, g[0] = _loss1(loss, p[0], y[i], e)
+        else:
+            li = _row_loss(loss, p, y[i], e, g)
+        loss_sum += wi * li
+        if ahead >= 0:  # half the row here, half at the end: see src_cython/sgd.pyx
+            _prefetch_part(X, ahead, 0, half)
+            _prefetch(y, ahead)
+            if not unit_weights:
+                _prefetch(sw, ahead)
+        if l1 == 0.0:
+            a[0], b = _step_dots(theta[0], c[0], X[prev], X[i], X[nxt])
+            for k in range(1, n_out):
+                a[k] = _step_dot(theta[k], c[k], X[prev], X[nxt])
         if l2 > 0.0:
             wscale *= max(0.0, 1.0 - l2 * eta)
             if wscale < 1e-9:
                 _scale_coef(theta, wscale)
+                for k in range(n_out):
+                    a[k] *= wscale
                 wscale = 1.0
         for k in range(n_out):
-            dl = min(max(g[k], -MAX_DLOSS), MAX_DLOSS)
-            upd = -eta * dl * wi
-            if upd != 0.0:
-                w = theta[k]
-                c = upd / wscale
-                for j in range(d):
-                    w[j] += c * x[j]
-                if fit_intercept:
-                    w[d] += upd
+            upd = -eta * min(max(g[k], -MAX_DLOSS), MAX_DLOSS) * wi
+            c[k] = upd / wscale
+            if fit_intercept:
+                theta[k, d] += upd
+            p[k] = a[k] * wscale + upd * b + theta[k, d]
         if l1 > 0.0:
+            for k in range(n_out):
+                if c[k] != 0.0:
+                    _axpy(c[k], X[i], theta[k])
+                    c[k] = 0.0
             u += l1 * eta
             for k in range(n_out):
                 w = theta[k]
@@ -135,7 +245,14 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
                     elif z < 0.0:
                         w[j] = min(0.0, w[j] + (u - qk[j]) / wscale)
                     qk[j] += wscale * w[j] - z
+                p[k] = _dot(w, X[nxt]) * wscale + w[d]
+        if ahead >= 0:
+            _prefetch_part(X, ahead, half, d)
+        prev = i
         t += 1.0
+    for k in range(n_out):
+        if c[k] != 0.0:
+            _axpy(c[k], X[prev], theta[k])
     if wscale != 1.0:
         _scale_coef(theta, wscale)
     return loss_sum, t, u

@@ -53,10 +53,16 @@ def assign(X, sample_weight, x_sq_norms, centers, labels):
     return _pass(X, sample_weight, x_sq_norms, centers, labels, None, None)
 
 
-def inertia(X, sample_weight, centers, labels):
-    """``sum_i w_i ||x_i - centers[labels_i]||^2`` in float64 (direct difference form)."""
+def inertia(X, sample_weight, centers, labels, out=None):
+    """``sum_i w_i ||x_i - centers[labels_i]||^2`` in float64 (direct difference form).
+
+    ``out`` (float64, shape (n,)), if given, receives each ``||x_i - c||^2``.
+    """
     total = 0.0
     for i0 in range(0, X.shape[0], _CHUNK):
         diff = X[i0 : i0 + _CHUNK].astype(np.float64) - centers[labels[i0 : i0 + _CHUNK]]
-        total += float(np.dot(sample_weight[i0 : i0 + _CHUNK], np.einsum("ij,ij->i", diff, diff)))
+        dist = np.einsum("ij,ij->i", diff, diff)
+        if out is not None:
+            out[i0 : i0 + _CHUNK] = dist
+        total += float(np.dot(sample_weight[i0 : i0 + _CHUNK], dist))
     return total

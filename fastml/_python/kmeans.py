@@ -62,14 +62,21 @@ def assign(X, sample_weight, x_sq_norms, centers, labels):
     return _pass(X, sample_weight, x_sq_norms, centers, labels, None, None)
 
 
-def inertia(X, sample_weight, centers, labels):
-    """``sum_i w_i ||x_i - centers[labels_i]||^2`` (direct difference form)."""
+def inertia(X, sample_weight, centers, labels, out=None):
+    """``sum_i w_i ||x_i - centers[labels_i]||^2`` (direct difference form).
+
+    ``out`` (float64, shape (n,)), if given, receives each ``||x_i - c||^2``.
+    """
     cs = centers.tolist()
     total = 0.0
+    dists = []
     for x, w, lab in zip(X.tolist(), sample_weight.tolist(), labels.tolist(), strict=True):
         s = 0.0
         for a, b in zip(x, cs[lab], strict=True):
             t = a - b
             s += t * t
+        dists.append(s)
         total += w * s
+    if out is not None:
+        out[...] = dists
     return total
