@@ -16,10 +16,12 @@ in :mod:`fastml._losses`. ``theta`` has shape (n_out, n_features + 1): row
   not read at all); (3) the log loss is branch-free with its own log1p
   (``_log1p_unit``, a few ulp).
 * ``minibatch_epoch``: mini-batch / full-batch steps with any optimizer. A
-  batch's gradient is one fused pass over each row (margin, then the row's
-  gradient contribution while it is in cache), over fixed blocks of ``BLOCK``
-  rows run in parallel with OpenMP when a batch has several; partial
-  gradients are added in block order (thread-count independent).
+  batch's gradient reads each row once, in groups of ``GROUP`` rows (their
+  margins in one pass over the coefficients, their losses, then their
+  contributions in one pass over the gradient while the rows are in cache; see
+  ``_block_grad``), over fixed blocks of ``BLOCK`` rows run in parallel with
+  OpenMP when a batch has several; partial gradients are added in block order
+  (thread-count independent).
 * ``loss_grad``: the kernels' scalar losses over arrays (for tests).
 
 Built with ``-fassociative-math`` (see setup.py REASSOCIATE) so the row dot

@@ -15,11 +15,13 @@ coefficients followed by its intercept.
   y, sample_weight unless all 1) are prefetched, and the log loss is
   branch-free with its own log1p (:func:`_log1p_unit`).
 * :func:`minibatch_epoch`: one epoch of mini-batch steps (the full batch is one
-  batch) with any optimizer. The gradient of a batch is a fused single pass
-  over each row (margins, then the row's contribution to the gradient while
-  the row is in cache) over fixed blocks of ``BLOCK`` rows; blocks run in
-  parallel (``prange``) when a batch has more than one, and their partial
-  gradients are added in block order, so results do not depend on threads.
+  batch) with any optimizer. The gradient of a batch reads each row once, in
+  groups of ``GROUP`` rows (their margins in one pass over the coefficients,
+  their losses, then their contributions to the gradient in one pass over it
+  while the rows are in cache; see :func:`_block_grad`), over fixed blocks of
+  ``BLOCK`` rows; blocks run in parallel (``prange``) when a batch has more
+  than one, and their partial gradients are added in block order, so results
+  do not depend on threads.
 * :func:`loss_grad`: the kernels' scalar losses over arrays (for tests).
 """
 
