@@ -447,9 +447,9 @@ cdef double _block_grad(const floating[:, ::1] X, const floating[::1] y, const f
     output's coefficients (each coefficient loaded once for 4 rows, 4 independent
     sums), their losses, then one pass over each gradient row adding the 4 rows'
     contributions (G loaded and stored once per group, the rows still in L1). The
-    ``hi - lo`` mod 4 last rows go one at a time. Rows are prefetched ``AHEAD`` rows
-    ahead, also when ``order`` is contiguous (measured faster than leaving it to the
-    hardware prefetcher, which falls behind while the losses are computed).
+    ``hi - lo`` mod 4 last rows go one at a time. The next group's rows are prefetched,
+    also when ``order`` is contiguous (see fastml/_numba/sgd.py's _block_grad for the
+    measurements).
     """
     cdef Py_ssize_t n_out = theta.shape[0], d = X.shape[1], d1 = d + 1
     cdef Py_ssize_t ii, i, k, j, r
@@ -466,9 +466,9 @@ cdef double _block_grad(const floating[:, ::1] X, const floating[::1] y, const f
         G[j] = 0.0
     ii = lo
     while ii + GROUP <= hi:
-        if ii + AHEAD + GROUP <= hi:
-            for r in range(GROUP):
-                _prefetch_row(&X[order[ii + AHEAD + r], 0], d * sizeof(floating))
+        if ii + 2 * GROUP <= hi:
+            for r in range(GROUP, 2 * GROUP):
+                _prefetch_row(&X[order[ii + r], 0], d * sizeof(floating))
         for r in range(GROUP):
             x[r] = &X[order[ii + r], 0]
         for k in range(n_out):
