@@ -68,7 +68,7 @@ __all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch"]
 
 cdef double MAX_DLOSS = 1e12
 cdef Py_ssize_t BLOCK = 1024  # == fastml._losses.BLOCK
-cdef Py_ssize_t AHEAD = 8  # rows prefetched ahead in the shuffled order (see _prefetch_row)
+cdef Py_ssize_t AHEAD = 8  # rows prefetched ahead: sgd_epoch, _block_grad (see _prefetch_row)
 cdef Py_ssize_t GROUP = 4  # rows per pass of _block_grad (fixed: _dot4, _axpy4)
 cdef Py_ssize_t SCRATCH = 2 + 2 * 4  # _block_grad's scratch, in units of n_out doubles
 
@@ -447,9 +447,9 @@ cdef double _block_grad(const floating[:, ::1] X, const floating[::1] y, const f
     output's coefficients (each coefficient loaded once for 4 rows, 4 independent
     sums), their losses, then one pass over each gradient row adding the 4 rows'
     contributions (G loaded and stored once per group, the rows still in L1). The
-    ``hi - lo`` mod 4 last rows go one at a time. The next group's rows are prefetched,
-    also when ``order`` is contiguous (see fastml/_numba/sgd.py's _block_grad for the
-    measurements).
+    ``hi - lo`` mod 4 last rows go one at a time. Each row's loss comes with the
+    prefetch of the row ``AHEAD`` (two groups) on, also when ``order`` is contiguous
+    (see fastml/_numba/sgd.py's _block_grad for why and the measurements).
     """
     cdef Py_ssize_t n_out = theta.shape[0], d = X.shape[1], d1 = d + 1
     cdef Py_ssize_t ii, i, k, j, r
@@ -466,9 +466,6 @@ cdef double _block_grad(const floating[:, ::1] X, const floating[::1] y, const f
         G[j] = 0.0
     ii = lo
     while ii + GROUP <= hi:
-        if ii + 2 * GROUP <= hi:
-            for r in range(GROUP, 2 * GROUP):
-                _prefetch_row(&X[order[ii + r], 0], d * sizeof(floating))
         for r in range(GROUP):
             x[r] = &X[order[ii + r], 0]
         for k in range(n_out):
@@ -477,6 +474,8 @@ cdef double _block_grad(const floating[:, ::1] X, const floating[::1] y, const f
             for r in range(GROUP):
                 P[r * n_out + k] = s4[r] + b
         for r in range(GROUP):
+            if ii + AHEAD + r < hi:
+                _prefetch_row(&X[order[ii + AHEAD + r], 0], d * sizeof(floating))
             i = order[ii + r]
             wi = sw[i]
             if n_out == 1 and loss == 4:  # inlined (gcc does not inline all of _loss1)

@@ -43,9 +43,8 @@ from ._jit import apply_threads, jit
 __all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch", "warmup"]
 
 MAX_DLOSS = 1e12
-AHEAD = 8  # rows prefetched ahead in the shuffled order (as src_cython/sgd.pyx)
+AHEAD = 8  # rows prefetched ahead: sgd_epoch, _block_grad (as src_cython/sgd.pyx)
 GROUP = 4  # rows per pass of _block_grad (as src_cython/sgd.pyx)
-AHEAD = 32  # rows _block_grad prefetches ahead (as src_cython/sgd.pyx)
 
 
 @intrinsic
@@ -355,10 +354,13 @@ def _block_grad(X, y, sw, order, lo, hi, theta, loss, e, G):
     the rows still in L1). The ``hi - lo`` mod 4 last rows go one at a time.
     With one output the losses are scalar calls of ``_loss1`` (the branch-free
     log loss): ``_row_loss`` takes arrays, and array views in a loop cost
-    atomic reference counting. The next group's rows are prefetched, also when
-    ``order`` is contiguous: 200000 x 100 float64, 2 threads, the step took
-    ~25% longer leaving it to the hardware prefetcher (which falls behind while
-    the losses are computed) and ~10% longer prefetching 8 rows ahead.
+    atomic reference counting. Each row's loss comes with the prefetch of the
+    row ``AHEAD`` (two groups) on, also when ``order`` is contiguous: at
+    200000 x 100 float64, 2 threads, the step took ~25% longer leaving it to
+    the hardware prefetcher (which falls behind while the losses are computed)
+    and ~20% longer prefetching a whole group at once at the top of a group
+    (the prefetches queue for the few line-fill buffers while the margins'
+    loads wait behind them; among the losses they use idle load slots).
     """
     n_out = theta.shape[0]
     d = X.shape[1]
@@ -370,9 +372,6 @@ def _block_grad(X, y, sw, order, lo, hi, theta, loss, e, G):
     total = 0.0
     ii = lo
     while ii + GROUP <= hi:
-        if ii + 2 * GROUP <= hi:
-            for r in range(GROUP, 2 * GROUP):
-                _prefetch_row(X, order[ii + r])
         i0 = order[ii]
         i1 = order[ii + 1]
         i2 = order[ii + 2]
@@ -385,6 +384,8 @@ def _block_grad(X, y, sw, order, lo, hi, theta, loss, e, G):
             P[2, k] = s2 + b
             P[3, k] = s3 + b
         for r in range(GROUP):
+            if ii + AHEAD + r < hi:
+                _prefetch_row(X, order[ii + AHEAD + r])
             i = order[ii + r]
             wi = sw[i]
             if n_out == 1:  # scalars: no array views (reference counted) per row
