@@ -29,7 +29,8 @@ coefficients then intercept; ``coef_`` and ``intercept_`` are copies in
 scikit-learn's shapes. The driver draws each epoch's row order from
 ``np.random.default_rng(random_state)``, so every backend sees the same order
 and gives the same model up to rounding; the compiled kernels' results do not
-depend on the thread count.
+depend on the thread count. The full batch ignores ``shuffle``: its gradient is
+a sum over all rows, taken in storage order (contiguous rows read fastest).
 
 Loss recorded per epoch (``history_["loss"]``): the mean over the epoch's
 training rows of ``sample_weight * loss``, each sample (or batch) taken
@@ -389,7 +390,9 @@ class _GradientDescent(BaseEstimator):
         epoch = 0
         for _ in range(max_iter):
             epoch += 1
-            order = self._rng_.permutation(train) if p["shuffle"] else train
+            # The full batch's gradient is a sum: any order gives it, and rows in
+            # storage order stream from memory (a shuffled order reads them at random).
+            order = self._rng_.permutation(train) if p["shuffle"] and not full else train
             lr_used = self._lr_now(schedule, p)
             if plain:
                 loss_sum, t, u = mod.sgd_epoch(
@@ -919,6 +922,7 @@ class LinearRegression(_RegressorMixin, _FullBatchModel):
     tol : float or None, default 1e-6
     n_iter_no_change : int, default 5
     shuffle : bool, default True
+        Shuffle the rows of each mini-batch epoch (the full batch ignores it).
     random_state : int, Generator or None
     verbose : int, default 0
     warm_start : bool, default False
@@ -998,6 +1002,7 @@ class LogisticRegression(_ClassifierMixin, _FullBatchModel):
         Stop when the largest absolute gradient entry is <= tol.
     n_iter_no_change : int, default 5
     shuffle : bool, default True
+        Shuffle the rows of each mini-batch epoch (the full batch ignores it).
     random_state : int, Generator or None
     verbose : int, default 0
     warm_start : bool, default False

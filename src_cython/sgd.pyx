@@ -16,10 +16,12 @@ in :mod:`fastml._losses`. ``theta`` has shape (n_out, n_features + 1): row
   not read at all); (3) the log loss is branch-free with its own log1p
   (``_log1p_unit``, a few ulp).
 * ``minibatch_epoch``: mini-batch / full-batch steps with any optimizer. A
-  batch's gradient is one fused pass over each row (margin, then the row's
-  gradient contribution while it is in cache), over fixed blocks of ``BLOCK``
-  rows run in parallel with OpenMP when a batch has several; partial
-  gradients are added in block order (thread-count independent).
+  batch's gradient reads each row once, in groups of ``GROUP`` rows (their
+  margins in one pass over the coefficients, their losses, then their
+  contributions in one pass over the gradient while the rows are in cache; see
+  ``_block_grad``), over fixed blocks of ``BLOCK`` rows run in parallel with
+  OpenMP when a batch has several; partial gradients are added in block order
+  (thread-count independent).
 * ``loss_grad``: the kernels' scalar losses over arrays (for tests).
 
 Built with ``-fassociative-math`` (see setup.py REASSOCIATE) so the row dot
@@ -66,7 +68,9 @@ __all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch"]
 
 cdef double MAX_DLOSS = 1e12
 cdef Py_ssize_t BLOCK = 1024  # == fastml._losses.BLOCK
-cdef Py_ssize_t AHEAD = 8  # rows prefetched ahead in the shuffled order (see _prefetch_row)
+cdef Py_ssize_t AHEAD = 8  # rows prefetched ahead: sgd_epoch, _block_grad (see _prefetch_row)
+cdef Py_ssize_t GROUP = 4  # rows per pass of _block_grad (fixed: _dot4, _axpy4)
+cdef Py_ssize_t SCRATCH = 2 + 2 * 4  # _block_grad's scratch, in units of n_out doubles
 
 
 
@@ -403,25 +407,91 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
     return loss_sum, t, u
 
 
+cdef inline void _dot4(const floating* w, const floating* x0, const floating* x1,
+                       const floating* x2, const floating* x3, Py_ssize_t n,
+                       double* s) noexcept nogil:
+    """``s[r] = w . x_r`` for 4 rows in one pass over ``w`` (four independent sums)."""
+    cdef double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    cdef floating wj
+    cdef Py_ssize_t j
+    for j in range(n):
+        wj = w[j]
+        s0 += wj * x0[j]
+        s1 += wj * x1[j]
+        s2 += wj * x2[j]
+        s3 += wj * x3[j]
+    s[0] = s0
+    s[1] = s1
+    s[2] = s2
+    s[3] = s3
+
+
+cdef inline void _axpy4(double* gk, const double* c, const floating* x0, const floating* x1,
+                        const floating* x2, const floating* x3, Py_ssize_t n) noexcept nogil:
+    """``gk[:n] += c[0] x0 + ... + c[3] x3`` and ``gk[n] += sum(c)`` (one pass over gk)."""
+    cdef double c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3]
+    cdef Py_ssize_t j
+    for j in range(n):
+        gk[j] += c0 * x0[j] + c1 * x1[j] + c2 * x2[j] + c3 * x3[j]
+    gk[n] += (c0 + c1) + (c2 + c3)
+
+
 cdef double _block_grad(const floating[:, ::1] X, const floating[::1] y, const floating[::1] sw,
                         const int64_t[::1] order, Py_ssize_t lo, Py_ssize_t hi,
                         floating[:, ::1] theta, int loss, double e, double* G,
                         double* p) noexcept nogil:
     """Sum over rows order[lo:hi] of ``sw * dloss * [x, 1]`` into G (n_out x (d+1));
-    returns sum sw*loss. ``p`` is scratch of 2 * n_out doubles."""
+    returns sum sw*loss. ``p`` is scratch of ``SCRATCH * n_out`` doubles.
+
+    Rows go in groups of ``GROUP`` (4): the group's margins in one pass over each
+    output's coefficients (each coefficient loaded once for 4 rows, 4 independent
+    sums), their losses, then one pass over each gradient row adding the 4 rows'
+    contributions (G loaded and stored once per group, the rows still in L1). The
+    ``hi - lo`` mod 4 last rows go one at a time. Each row's loss comes with the
+    prefetch of the row ``AHEAD`` (two groups) on, also when ``order`` is contiguous
+    (see fastml/_numba/sgd.py's _block_grad for why and the measurements).
+    """
     cdef Py_ssize_t n_out = theta.shape[0], d = X.shape[1], d1 = d + 1
-    cdef Py_ssize_t ii, i, k, j
+    cdef Py_ssize_t ii, i, k, j, r
     cdef double* g = p + n_out
-    cdef double total = 0.0, wi, c
+    cdef double* P = g + n_out  # margins of a group's rows (GROUP x n_out)
+    cdef double* C = P + GROUP * n_out  # their sw * dloss (n_out x GROUP)
+    cdef double* ck
+    cdef double total = 0.0, wi, c, b
     cdef const floating* xi
+    cdef const floating* x[4]
+    cdef double s4[4]
     cdef double* Gk
     for j in range(n_out * d1):
         G[j] = 0.0
-    for ii in range(lo, hi):
+    ii = lo
+    while ii + GROUP <= hi:
+        for r in range(GROUP):
+            x[r] = &X[order[ii + r], 0]
+        for k in range(n_out):
+            _dot4(&theta[k, 0], x[0], x[1], x[2], x[3], d, s4)
+            b = theta[k, d]
+            for r in range(GROUP):
+                P[r * n_out + k] = s4[r] + b
+        for r in range(GROUP):
+            if ii + AHEAD + r < hi:
+                _prefetch_row(&X[order[ii + AHEAD + r], 0], d * sizeof(floating))
+            i = order[ii + r]
+            wi = sw[i]
+            if n_out == 1 and loss == 4:  # inlined (gcc does not inline all of _loss1)
+                total += wi * _log_loss(P[r], y[i], g)
+            else:
+                total += wi * _row_loss(loss, P + r * n_out, n_out, y[i], e, g)
+            for k in range(n_out):
+                C[k * GROUP + r] = wi * _clip(g[k])
+        for k in range(n_out):
+            ck = C + k * GROUP
+            if ck[0] != 0.0 or ck[1] != 0.0 or ck[2] != 0.0 or ck[3] != 0.0:
+                _axpy4(G + k * d1, ck, x[0], x[1], x[2], x[3], d)
+        ii += GROUP
+    while ii < hi:
         i = order[ii]
         xi = &X[i, 0]
-        if ii + AHEAD < hi:
-            _prefetch_row(&X[order[ii + AHEAD], 0], d * sizeof(floating))
         for k in range(n_out):
             p[k] = _dot(&theta[k, 0], xi, d) + theta[k, d]
         wi = sw[i]
@@ -433,6 +503,7 @@ cdef double _block_grad(const floating[:, ::1] X, const floating[::1] y, const f
                 for j in range(d):
                     Gk[j] += c * xi[j]
                 Gk[d] += c
+        ii += 1
     return total
 
 
@@ -512,7 +583,7 @@ def minibatch_epoch(const floating[:, ::1] X, const floating[::1] y,
     cdef double* partial = <double*>malloc(nb_max * gsz * sizeof(double))
     cdef double* part_loss = <double*>malloc(nb_max * sizeof(double))
     cdef double* G = <double*>malloc(gsz * sizeof(double))
-    cdef double* scratch = <double*>malloc(nb_max * 2 * n_out * sizeof(double))
+    cdef double* scratch = <double*>malloc(nb_max * SCRATCH * n_out * sizeof(double))
     if partial == NULL or part_loss == NULL or G == NULL or scratch == NULL:
         free(partial)
         free(part_loss)
@@ -533,7 +604,7 @@ def minibatch_epoch(const floating[:, ::1] X, const floating[::1] y,
                     hi = min(lo + BLOCK, end)
                     part_loss[b] = _block_grad(X, y, sample_weight, order, lo, hi, theta, loss,
                                                loss_param, partial + b * gsz,
-                                               scratch + b * 2 * n_out)
+                                               scratch + b * SCRATCH * n_out)
             inv = 1.0 / (end - start)
             gmax = 0.0
             for k in range(n_out):

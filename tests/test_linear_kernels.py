@@ -255,6 +255,33 @@ def test_full_batch_gradient_matches_finite_differences(backend):
     )
 
 
+@pytest.mark.parametrize(
+    ("code", "n_out"),
+    [(L.LOG_LOSS, 1), (L.HINGE, 1), (L.SQUARED_ERROR, 1), (L.LOG_LOSS, 3), (L.SOFTMAX, 3)],
+)
+@pytest.mark.parametrize("n", [1, 3, 4, 6, 9, 1031])
+def test_full_batch_step_every_row_count(backend, dtype, n, code, n_out):
+    """The compiled kernels take rows in groups of 4 and the rest one at a time:
+    every remainder (n mod 4), several blocks (1031 = 1024 + 7), contiguous and
+    shuffled order, weights, one output (scalar loss path) and several."""
+    X, y, sw, shuffled = _problem(dtype, n=n, d=7, n_out=n_out, code=code, seed=n)
+    rng = np.random.default_rng(n)
+    theta0 = (rng.standard_normal((n_out, 8)) * 0.5).astype(dtype)
+    for order in (shuffled, np.arange(n, dtype=np.int64)):
+        out = {}
+        for b in dict.fromkeys(("python", backend)):
+            theta = theta0.copy()
+            state = np.zeros((2,) + theta.shape, dtype=dtype)
+            res = kernel_module(b, "sgd").minibatch_epoch(
+                X, y, sw, order, theta, state, code, 0.1, 1e-3, 0.0, 0, 0, 0.1, 0.5, 1.0,
+                HYPER, n, True, 1.0,
+            )  # fmt: skip
+            out[b] = (theta, res)
+        rtol, atol = _tol(dtype)
+        np.testing.assert_allclose(out[backend][0], out["python"][0], rtol=rtol, atol=atol)
+        np.testing.assert_allclose(out[backend][1], out["python"][1], rtol=rtol, atol=atol)
+
+
 @pytest.mark.parametrize("backend_name", COMPILED_BACKENDS)
 def test_full_batch_independent_of_thread_count(backend_name):
     X, y, sw, order = _problem(np.float64, n=5000, d=8)

@@ -122,6 +122,19 @@ def test_logistic_regression_converges_to_sklearn_lbfgs(fast_backend, classes):
     np.testing.assert_array_equal(got.predict(X), ref.predict(X))
 
 
+def test_full_batch_ignores_shuffle(fast_backend):
+    """The full batch visits rows in storage order whatever ``shuffle`` says
+    (its gradient is a sum): the same model, bit for bit."""
+    X, y = _clf_data(n=300, classes=3, seed=4)
+    fits = [
+        LogisticRegression(max_iter=20, tol=None, shuffle=s, random_state=0, backend=fast_backend)
+        .fit(X, y)
+        .coef_
+        for s in (True, False)
+    ]
+    np.testing.assert_array_equal(fits[0], fits[1])
+
+
 def test_optimizers_reduce_the_loss(fast_backend):
     X, y = _clf_data(n=300, classes=3)
     for opt in ("momentum", "nesterov", "adagrad", "rmsprop", "adam"):
