@@ -5,7 +5,9 @@ For every case of :mod:`fastml.bench.cases_linear` (default: issue 3's
 implementation is called once untimed and its result checked, then the
 implementations are timed in alternation (round-robin) for ``--rounds``
 rounds and compared by their medians, so that a busy machine slows all of
-them alike. Prints one Markdown table of ratios against the bars.
+them alike; each timed call follows an untimed call of the same
+implementation (:func:`fastml.bench.runner.primed_time`: BLAS threads left
+spinning by the previous implementation would otherwise take a core from it). Prints one Markdown table of ratios against the bars.
 
 Run: ``python benchmarks/linear_ratios.py [--sizes default] [--rounds 7] [--threads 2]``
 """
@@ -16,7 +18,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 # Run from a source checkout: measure this checkout's fastml, not an installed one.
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,6 +43,8 @@ BARS = {
 
 
 def _time_round_robin(case, rounds):
+    from fastml.bench.runner import primed_time
+
     inputs = case.inputs()
     results = {}
     for impl, fn in case.impls.items():
@@ -51,9 +54,7 @@ def _time_round_robin(case, rounds):
     times = {impl: [] for impl in case.impls}
     for _ in range(rounds):
         for impl, fn in case.impls.items():
-            t0 = time.perf_counter()
-            fn(inputs)
-            times[impl].append(time.perf_counter() - t0)
+            times[impl].append(primed_time(fn, inputs))
     case.release()
     return {impl: statistics.median(v) for impl, v in times.items()}, results
 
@@ -66,6 +67,7 @@ def _epoch_vs_python(n, rounds=3):
     from fastml import available_backends
     from fastml._registry import kernel_module, resolve_backend
     from fastml.bench.cases_linear import make_data
+    from fastml.bench.runner import primed_time
 
     X, y = make_data(n, 100)
     yk = np.where(y == 1, 1.0, -1.0)
@@ -85,9 +87,7 @@ def _epoch_vs_python(n, rounds=3):
     times = {b: [] for b in names}
     for _ in range(rounds):
         for b, mod in mods.items():
-            t0 = time.perf_counter()
-            run(mod)
-            times[b].append(time.perf_counter() - t0)
+            times[b].append(primed_time(run, mod))
     return {b: statistics.median(v) for b, v in times.items()}
 
 

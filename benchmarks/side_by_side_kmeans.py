@@ -14,7 +14,6 @@ Run: ``python benchmarks/side_by_side_kmeans.py [n] [rounds] [float64,float32] [
 import os
 import statistics
 import sys
-import time
 
 import numpy as np
 
@@ -22,6 +21,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import fastml  # noqa: E402
+from fastml.bench.runner import primed_time  # noqa: E402
 from fastml.cluster import KMeans  # noqa: E402
 
 N_ITER = 20
@@ -82,9 +82,7 @@ def main():
             times = {name: [] for name in fs}
             for _ in range(rounds):
                 for name, f in fs.items():
-                    t0 = time.perf_counter()
-                    f()
-                    times[name].append((time.perf_counter() - t0) / N_ITER)
+                    times[name].append(primed_time(f) / N_ITER)
             med = {name: statistics.median(t) for name, t in times.items()}
             for name in fs:
                 print(

@@ -10,11 +10,11 @@ Run: ``python benchmarks/side_by_side_neighbors.py [n] [rounds] [float32,float64
 
 import os
 import sys
-import time
 
 import numpy as np
 
 import fastml
+from fastml.bench.runner import primed_time
 from fastml.neighbors import kneighbors
 
 
@@ -59,9 +59,7 @@ def main(n=20000, rounds=5, dtypes=("float32", "float64"), threads=2):
             times = {k: [] for k in fs}
             for _ in range(rounds):
                 for k, f in fs.items():
-                    t = time.perf_counter()
-                    f()
-                    times[k].append(time.perf_counter() - t)
+                    times[k].append(primed_time(f))
             med = {k: float(np.median(v)) for k, v in times.items()}
             print(f"\n{dt}: median s | sklearn / this | this / faiss | same indices as sklearn")
             for k in fs:

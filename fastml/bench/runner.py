@@ -8,8 +8,9 @@ Methodology, per implementation of a case:
 2. its result is checked once against the case's reference
    (:meth:`Case.check`); a failing check is recorded as ``"failed"`` and the
    implementation is not timed, so a fast wrong kernel cannot win;
-3. ``repeat`` timed calls (``time.perf_counter``, garbage collector off),
-   summarised by their median and min-max spread. Without an explicit
+3. after a short idle pause (:func:`settle`), ``repeat`` timed calls
+   (``time.perf_counter``, garbage collector off), summarised by their
+   median and min-max spread. Without an explicit
    ``--repeat``, an implementation whose calls exceed the preset's time
    budget gets fewer repeats (never fewer than :data:`MIN_REPEAT`): SciPy's
    minkowski takes ~17 s a call at the default size.
@@ -26,7 +27,47 @@ import gc
 import sys
 import time
 
-__all__ = ["MIN_REPEAT", "PRESETS", "Progress", "measure_impl", "run_cases", "thread_limits"]
+__all__ = [
+    "MIN_REPEAT",
+    "PRESETS",
+    "Progress",
+    "measure_impl",
+    "primed_time",
+    "run_cases",
+    "settle",
+    "thread_limits",
+]
+
+#: Seconds of idle time before a timed call (see :func:`settle`).
+SETTLE_S = 0.25
+
+
+def settle():
+    """Sleep :data:`SETTLE_S` so that the next timed call starts on an idle machine.
+
+    After a call, OpenBLAS keeps its worker threads busy-waiting for about
+    0.1 s (OpenMP and Numba pools spin briefly too). On a 2-core machine that
+    takes a core from whatever runs next: a 2-thread kernel timed right after
+    NumPy's matrix products measured 1.5-2x slower than on an idle machine.
+    """
+    time.sleep(SETTLE_S)
+
+
+def primed_time(fn, *args):
+    """Seconds taken by ``fn(*args)`` right after an untimed call of it.
+
+    For side-by-side runs, where implementations alternate: the untimed call
+    absorbs what the previous implementation left behind (BLAS threads
+    busy-waiting for ~0.1 s, caches full of other data), so the timed call
+    sees the steady state of repeated calls, as a loop in user code would.
+    (A pause instead, :func:`settle`, leaves the caches cold: on this shared
+    machine an 8 MB working set was evicted within 0.25 s.)
+    """
+    fn(*args)
+    t0 = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t0
+
 
 #: Per size preset: default repeats and the time budget (seconds) per
 #: implementation and case that reduces the repeats of slow implementations.
@@ -134,6 +175,7 @@ def measure_impl(case, impl, repeat, budget=None, clock=time.perf_counter):
         del result
     n = repeat
     gc.collect()
+    settle()  # the check above may have left BLAS threads spinning
     enabled = gc.isenabled()
     gc.disable()
     try:
