@@ -41,7 +41,10 @@ __all__ = [
     "canonical_metric",
     "jaccard_bits",
     "mahalanobis_upper",
+    "pack_panels",
+    "panel_width",
     "prepare",
+    "rows4",
 ]
 
 KERNEL_METRICS = (
@@ -170,6 +173,31 @@ def jaccard_bits(X, w):
     full[:, : packed.shape[1]] = packed
     # native byte order: bit positions may permute, identically for every row
     return full.view(np.uint64)
+
+
+def panel_width(dtype):
+    """Rows of XB per panel of the compiled panel kernels (2 vectors of 256 bits)."""
+    return 8 if dtype == np.float64 else 16
+
+
+def pack_panels(XB):
+    """XB as panels for the compiled kernels: P[p, k, l] = XB[W p + l, k], W = panel_width.
+
+    Feature-major blocks of W rows (zero rows pad the last one): a panel
+    kernel loads W rows' values of one feature as two vectors.
+    """
+    m, d = XB.shape
+    W = panel_width(XB.dtype)
+    n_pan = -(-m // W)
+    padded = np.zeros((n_pan * W, d), XB.dtype)
+    padded[:m] = XB
+    return np.ascontiguousarray(padded.reshape(n_pan, W, d).transpose(0, 2, 1))
+
+
+def rows4(X):
+    """X with zero rows appended up to a multiple of 4 (the panel kernels take 4 rows)."""
+    pad = -X.shape[0] % 4
+    return X if pad == 0 else np.concatenate([X, np.zeros((pad, X.shape[1]), X.dtype)])
 
 
 def mahalanobis_upper(VI):

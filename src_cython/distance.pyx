@@ -9,37 +9,44 @@ is a shim that imports the CPU variant of this module built for the machine
 
 How it is fast
 --------------
-* The output is cut into tiles of ``BI`` rows of XA x ``BJ`` rows of XB
-  (``BJ`` rows of XB fill about 256 KiB, so they stay in L2); the tiles run
-  in parallel under OpenMP (``prange``, dynamic schedule, thread count from
-  :func:`fastml.get_num_threads` at each call). Every output element is
-  computed by one thread in a fixed order, so results do not depend on the
-  thread count. ``pdist`` visits only tiles that hold pairs ``i < j``.
-* Inside a tile, a register block of 4 rows of XA x 4 rows of XB runs
-  over the features ``k`` with 16 independent scalar sums (braycurtis,
-  jaccard and canberra: 2 x 4 at a time, for register pressure). Compiled
-  with ``-fassociative-math -fno-signed-zeros`` (no ``-ffinite-math-only``,
-  so NaN and inf keep their meaning), GCC/Clang vectorise each sum over
-  ``k``. One generic micro-kernel (``_mk``) serves every summing metric: the
-  metric is a compile-time tag (fused type ``kind_t``), so Cython emits one
+* Panels, for the metrics that reduce one sum or a maximum of a per-feature
+  term (sqeuclidean, euclidean, cityblock, chebyshev, minkowski p = 3 and 4,
+  cosine; seuclidean, weighted euclidean and correlation become those): XB is
+  packed into panels of 8 (float64) or 16 (float32) rows, feature-major
+  (:func:`fastml._metrics.pack_panels`), and a C micro-kernel with GCC/Clang
+  vector extensions (``FASTML_DT_TILE``) computes 4 rows of XA x one panel
+  in 8 vector accumulators (lanes = rows of XB): no horizontal sums, no
+  spills on AVX2. chebyshev's maximum is x86's ``max(t, a)``, which skips a
+  NaN difference as the oracle does. The final formula (sqrt, the vectorised
+  ``_cbrt``, the cosine formula with float64 row norms) runs while the tile
+  is written, one loop per formula so that each vectorises. Row blocks of
+  32 rows of XA run in parallel under OpenMP (dynamic schedule), each walking
+  XB in blocks of 32 panels that stay in cache; ``pdist`` takes groups of 4
+  rows against the later rows. Mirrors ``fastml/_numba/_panel.py``.
+* The other metrics: the output is cut into tiles of ``BI`` rows of XA x
+  ``BJ`` rows of XB (``BJ`` rows of XB fill about 256 KiB, so they stay in
+  L2); the tiles run in parallel under OpenMP (``prange``, dynamic schedule,
+  thread count from :func:`fastml.get_num_threads` at each call). Inside a
+  tile, a register block of 4 rows of XA x 4 rows of XB runs over the
+  features ``k`` with 16 independent scalar sums (braycurtis, jaccard and
+  canberra: 2 x 4 at a time, for register pressure). Compiled with
+  ``-fassociative-math -fno-signed-zeros`` (no ``-ffinite-math-only``, so
+  NaN and inf keep their meaning), GCC/Clang vectorise each sum over ``k``.
+  One generic micro-kernel (``_mk``) serves every summing metric: the metric
+  is a compile-time tag (fused type ``kind_t``), so Cython emits one
   specialised copy of the tile loop per metric and dtype.
-* euclidean's sqrt runs as a separate pass over the finished rows of each
-  tile (vectorised), not per pair.
-* chebyshev takes its maximum over the IEEE bit patterns of ``|a - b|``,
-  which order like integers for non-negative values, so the compiler can
-  vectorise it; NaN differences are mapped to 0 first, i.e. skipped, as in
-  the oracle (``if t > m: m = t``).
-* minkowski with p = 3, 4, 0.5 or 1.5 uses products and ``sqrt`` instead of
-  ``pow`` in the inner loop; any other p runs pair by pair with ``_pow_pos``
-  (exp(p log t) in arithmetic that vectorises over the features; libm's
-  ``pow`` per term made it only ~1.5x faster than SciPy). The cube
-  root of p = 3 and 1.5 is ``_cbrt`` (bit arithmetic, Halley and Newton
-  steps), applied with euclidean's sqrt in the pass over finished rows,
-  where it vectorises: libm's ``cbrt`` per pair cost as much as the sums.
+* Every output element is computed by one thread in a fixed order, so
+  results do not depend on the thread count.
+* minkowski with p = 0.5 or 1.5 uses ``sqrt`` instead of ``pow`` in the
+  inner loop; any other p (but 3 and 4, on panels) runs pair by pair with
+  ``_pow_pos`` (exp(p log t) in arithmetic that vectorises over the
+  features; libm's ``pow`` per term made it only ~1.5x faster than SciPy).
+  The cube root of p = 3 and 1.5 is ``_cbrt`` (bit arithmetic, Halley and
+  Newton steps) over whole rows, where it vectorises: libm's ``cbrt`` per
+  pair cost as much as the sums.
 * hamming with equal weights counts mismatches in integers of the inputs'
   width (``_mk_count``: a compare and a subtraction per term) and scales the
   count by the weight; with other weights it sums them.
-* cosine precomputes the row norms (in float64) and reduces only ``a . b``.
 * jaccard without weights (or with equal ones) runs on bit sets of the
   nonzero features (:func:`fastml._metrics.jaccard_bits`): two popcounts per
   64 features and pair, exact integer counts, one division.
@@ -50,17 +57,19 @@ How it is fast
 
 Precision
 ---------
-float64 input: sums are float64; vectorisation splits each sum into a few
+float64 input: sums are float64. Panel lanes sum each pair's terms in
+feature order; the tile's vectorisation splits each sum into a few
 interleaved partial sums, so results differ from the oracle's sequential
 sums by a few ulp times the number of terms at most.
 float32 input: the inner loops run in float32 (twice the SIMD width), but
-over blocks of at most 1024 features; each block's partial sum is added to a
-float64 total, and the final formula (sqrt, ratio, power) is evaluated in
-float64 before rounding to float32 (except euclidean, whose sqrt is taken
-of the float32-rounded sum: within an ulp). The relative error therefore stays near
-1e-6 however long the vectors are. Row norms (cosine) and mahalanobis are
-computed entirely in float64. One float32 difference: a square or power
-that overflows float32 inside a block gives inf (the oracle computes in
+over blocks of at most 128 (panels) or 1024 (tiles) features; each block's
+sum is added to a float64 total, and the final formula (sqrt, ratio, power)
+is evaluated in float64 before rounding to float32 (except the panel
+metrics over more than 128 features, whose formula takes the float32-rounded
+sum: within an ulp). The relative error therefore stays near 1e-6 however
+long the vectors are. Row norms (cosine) and mahalanobis are computed
+entirely in float64. One float32 difference: a square or power that
+overflows float32 inside a block gives inf (the oracle computes in
 float64), e.g. euclidean of points 1e20 apart.
 """
 
@@ -79,7 +88,7 @@ from _common cimport (
 import numpy as np
 
 from fastml._config import threads_for
-from fastml._metrics import jaccard_bits, mahalanobis_upper
+from fastml._metrics import jaccard_bits, mahalanobis_upper, pack_panels, rows4
 
 __all__ = ["cdist", "pdist"]
 
@@ -129,8 +138,6 @@ cdef Py_ssize_t TILE_MAX_B = 1024
 # float32 sums run over blocks of at most this many features (see docstring).
 cdef Py_ssize_t FLOAT32_BLOCK = 1024
 
-cdef int64_t INF_BITS64 = 0x7FF0000000000000
-cdef int32_t INF_BITS32 = 0x7F800000
 
 
 ctypedef struct Job:
@@ -145,8 +152,6 @@ ctypedef struct Job:
     int pow_case
     int equal_w             # all weights equal (hamming counts mismatches)
     double p, inv_p
-    const double* norm_a    # cosine: sqrt(a . a) per row of XA
-    const double* norm_b
 
 
 # ----------------------------------------------------------------------------
@@ -157,17 +162,7 @@ ctypedef struct Job:
 # is a NULL pointer that is never read.
 # ----------------------------------------------------------------------------
 
-ctypedef struct SqT:        # sqeuclidean
-    char _
-ctypedef struct EucT:       # euclidean: sqeuclidean's sums, then sqrt
-    char _
-ctypedef struct AbsT:       # cityblock
-    char _
-ctypedef struct DotT:       # cosine: a . b, normalised by precomputed norms
-    char _
-ctypedef struct Pow3T:      # minkowski, special p: products / sqrt in the loop
-    char _
-ctypedef struct Pow4T:
+ctypedef struct DotT:       # a . b (mahalanobis' micro-kernel; cosine runs on panels)
     char _
 ctypedef struct PowHalfT:
     char _
@@ -181,27 +176,19 @@ ctypedef struct HamT:       # hamming
     char _
 ctypedef struct JacT:       # jaccard: two sums per pair
     char _
-ctypedef struct ChebT:      # chebyshev: a max over IEEE bit patterns
-    char _
 ctypedef struct CountT:     # hamming with equal weights: an integer count of mismatches
     char _
 ctypedef struct PairT:      # minkowski with a general p: pair by pair
     char _
 
 ctypedef fused kind_t:
-    SqT
-    EucT
-    AbsT
     DotT
-    Pow3T
-    Pow4T
     PowHalfT
     Pow15T
     CanT
     BrayT
     HamT
     JacT
-    ChebT
     CountT
     PairT
 
@@ -344,20 +331,8 @@ cdef inline void _upd(kind_t* kind, floating* s, floating* r, floating a, floati
     cdef floating t, den
     cdef floating zero = 0
     cdef bint nza, nzb
-    if kind_t is SqT or kind_t is EucT:
-        t = a - b
-        s[0] += t * t
-    elif kind_t is AbsT:
-        s[0] += _abs(a - b)
-    elif kind_t is DotT:
+    if kind_t is DotT:
         s[0] += a * b
-    elif kind_t is Pow3T:
-        t = _abs(a - b)
-        s[0] += t * t * t
-    elif kind_t is Pow4T:
-        t = a - b
-        t = t * t
-        s[0] += t * t
     elif kind_t is PowHalfT:
         s[0] += _sqrt(_abs(a - b))
     elif kind_t is Pow15T:
@@ -379,21 +354,6 @@ cdef inline void _upd(kind_t* kind, floating* s, floating* r, floating a, floati
         nzb = b != 0
         s[0] += wk if nza != nzb else zero
         r[0] += wk if (nza or nzb) else zero
-
-
-cdef inline void _cmax(ibits_t* m, floating a, floating b) noexcept nogil:
-    """m = max(m, bits(|a - b|)), NaN differences mapped to 0 (skipped, as in the oracle).
-
-    For non-negative values IEEE bit patterns order like integers (NaN above
-    inf), and integer max-reductions vectorise where float ones do not."""
-    cdef ibits_t u
-    if floating is double:
-        u = <ibits_t>bits64(fabs(a - b))
-        u = u if u <= <ibits_t>INF_BITS64 else 0
-    else:
-        u = <ibits_t>bits32(fabsf(a - b))
-        u = u if u <= <ibits_t>INF_BITS32 else 0
-    m[0] = u if u > m[0] else m[0]
 
 
 # ----------------------------------------------------------------------------
@@ -459,37 +419,6 @@ cdef inline void _mk(
         acc[12] += s30; acc[13] += s31; acc[14] += s32; acc[15] += s33
 
 
-cdef inline void _mk_cheb(
-    const floating* a0, const floating* a1, const floating* a2, const floating* a3,
-    const floating* b0, const floating* b1, const floating* b2, const floating* b3,
-    Py_ssize_t n, ibits_t* m,
-) noexcept nogil:
-    """chebyshev's 4 x 4 tile: m[4 i + j] = bits of max_k |a_i[k] - b_j[k]|.
-
-    A max is exact in any order, so there are no feature blocks."""
-    cdef ibits_t m00 = 0, m01 = 0, m02 = 0, m03 = 0, m10 = 0, m11 = 0, m12 = 0, m13 = 0
-    cdef ibits_t m20 = 0, m21 = 0, m22 = 0, m23 = 0, m30 = 0, m31 = 0, m32 = 0, m33 = 0
-    cdef floating x0, x1, x2, x3, y
-    cdef Py_ssize_t k
-    for k in range(n):
-        x0 = a0[k]
-        x1 = a1[k]
-        x2 = a2[k]
-        x3 = a3[k]
-        y = b0[k]
-        _cmax(&m00, x0, y); _cmax(&m10, x1, y); _cmax(&m20, x2, y); _cmax(&m30, x3, y)
-        y = b1[k]
-        _cmax(&m01, x0, y); _cmax(&m11, x1, y); _cmax(&m21, x2, y); _cmax(&m31, x3, y)
-        y = b2[k]
-        _cmax(&m02, x0, y); _cmax(&m12, x1, y); _cmax(&m22, x2, y); _cmax(&m32, x3, y)
-        y = b3[k]
-        _cmax(&m03, x0, y); _cmax(&m13, x1, y); _cmax(&m23, x2, y); _cmax(&m33, x3, y)
-    m[0] = m00; m[1] = m01; m[2] = m02; m[3] = m03
-    m[4] = m10; m[5] = m11; m[6] = m12; m[7] = m13
-    m[8] = m20; m[9] = m21; m[10] = m22; m[11] = m23
-    m[12] = m30; m[13] = m31; m[14] = m32; m[15] = m33
-
-
 cdef inline void _mk_count(
     const floating* a0, const floating* a1, const floating* a2, const floating* a3,
     const floating* b0, const floating* b1, const floating* b2, const floating* b3,
@@ -551,23 +480,11 @@ cdef inline void _block_values(
     cdef const floating* b2 = XB + jb[2] * n
     cdef const floating* b3 = XB + jb[3] * n
     cdef double acc2[16]
-    cdef double na[4]
-    cdef double nb[4]
     cdef int64_t m64[16]
     cdef int32_t m32[16]
     cdef double num, den, c, s
     cdef Py_ssize_t k0, k1, q
 
-    if kind_t is ChebT:
-        if floating is double:
-            _mk_cheb(a0, a1, a2, a3, b0, b1, b2, b3, n, m64)
-            for q in range(16):
-                res[q] = from_bits64(m64[q])
-        else:
-            _mk_cheb(a0, a1, a2, a3, b0, b1, b2, b3, n, m32)
-            for q in range(16):
-                res[q] = from_bits32(m32[q])
-        return
     if kind_t is CountT:  # every weight is w[0]
         if floating is double:
             _mk_count(a0, a1, a2, a3, b0, b1, b2, b3, n, m64)
@@ -597,28 +514,11 @@ cdef inline void _block_values(
             _mk(kind, a2, a3, a2, a3, b0, b1, b2, b3, w, k0, k1, res + 8, acc2 + 8)
         k0 = k1
 
-    # The final formula, over all 16 pairs at once. (The roots of euclidean
-    # and minkowski p = 3, 1.5 are applied by _tile to whole output rows.)
-    if kind_t is Pow4T:
-        for q in range(16):
-            res[q] = sqrt(sqrt(res[q]))
-    elif kind_t is PowHalfT:
+    # The final formula, over all 16 pairs at once. (The root of minkowski
+    # p = 1.5 is applied by _tile to whole output rows.)
+    if kind_t is PowHalfT:
         for q in range(16):
             res[q] = res[q] * res[q]
-    elif kind_t is DotT:
-        # SciPy's form: norms first (no overflow of uu * vv); a zero vector
-        # gives NaN; clip to [-1, 1], NaN passes through.
-        for q in range(4):
-            na[q] = job.norm_a[ia[q]]
-            nb[q] = job.norm_b[jb[q]]
-        for q in range(16):
-            den = na[q // 4] * nb[q % 4]
-            c = res[q] / den
-            if c > 1:
-                c = 1
-            elif c < -1:
-                c = -1
-            res[q] = 1 - c if den != 0 else NAN
     elif kind_t is BrayT:
         for q in range(16):
             num = res[q]
@@ -630,7 +530,7 @@ cdef inline void _block_values(
     elif kind_t is JacT:
         for q in range(16):
             res[q] = res[q] / acc2[q] if acc2[q] != 0 else 0
-    # sqeuclidean, cityblock, canberra, hamming: the sum itself
+    # canberra, hamming: the sum itself
 
 
 # ----------------------------------------------------------------------------
@@ -682,8 +582,8 @@ cdef void _tile(
                         out[ii * mB + jj] = <floating>res[4 * r + q]
                     elif jj > ii:
                         out[ii * m - (ii * (ii + 1)) // 2 + jj - ii - 1] = <floating>res[4 * r + q]
-    if kind_t is EucT or kind_t is Pow3T or kind_t is Pow15T:
-        # the root of the finished rows of the tile: a vectorised pass
+    if kind_t is Pow15T:
+        # cbrt(s)^2 over the finished rows of the tile: a vectorised pass
         for ii in range(i0, i1):
             if not is_pdist:
                 o = out + ii * mB
@@ -692,13 +592,8 @@ cdef void _tile(
                 o = out + ii * m - (ii * (ii + 1)) // 2 - ii - 1  # o[jj]: pair (ii, jj)
                 jj = max(j0, ii + 1)
             for q in range(jj, j1):
-                if kind_t is EucT:
-                    o[q] = _sqrt(o[q])
-                elif kind_t is Pow3T:
-                    o[q] = <floating>_cbrt(o[q])
-                else:
-                    s = _cbrt(o[q])
-                    o[q] = <floating>(s * s)
+                s = _cbrt(o[q])
+                o[q] = <floating>(s * s)
 
 
 cdef void _run_kind(
@@ -720,17 +615,7 @@ cdef void _run(
     """Run the specialisation of the tile loop for ``job``'s metric."""
     cdef int metric = job.metric
     cdef int pc = job.pow_case
-    if metric == SQEUCLIDEAN:
-        _run_kind(<SqT*>NULL, job, XA, XB, w, VI, out, nt)
-    elif metric == EUCLIDEAN:
-        _run_kind(<EucT*>NULL, job, XA, XB, w, VI, out, nt)
-    elif metric == CITYBLOCK:
-        _run_kind(<AbsT*>NULL, job, XA, XB, w, VI, out, nt)
-    elif metric == CHEBYSHEV:
-        _run_kind(<ChebT*>NULL, job, XA, XB, w, VI, out, nt)
-    elif metric == COSINE:
-        _run_kind(<DotT*>NULL, job, XA, XB, w, VI, out, nt)
-    elif metric == CANBERRA:
+    if metric == CANBERRA:
         _run_kind(<CanT*>NULL, job, XA, XB, w, VI, out, nt)
     elif metric == BRAYCURTIS:
         _run_kind(<BrayT*>NULL, job, XA, XB, w, VI, out, nt)
@@ -740,16 +625,330 @@ cdef void _run(
         _run_kind(<HamT*>NULL, job, XA, XB, w, VI, out, nt)
     elif metric == JACCARD:
         _run_kind(<JacT*>NULL, job, XA, XB, w, VI, out, nt)
-    elif metric == MINKOWSKI and pc == POW_3:
-        _run_kind(<Pow3T*>NULL, job, XA, XB, w, VI, out, nt)
-    elif metric == MINKOWSKI and pc == POW_4:
-        _run_kind(<Pow4T*>NULL, job, XA, XB, w, VI, out, nt)
     elif metric == MINKOWSKI and pc == POW_HALF:
         _run_kind(<PowHalfT*>NULL, job, XA, XB, w, VI, out, nt)
     elif metric == MINKOWSKI and pc == POW_ONE_HALF:
         _run_kind(<Pow15T*>NULL, job, XA, XB, w, VI, out, nt)
-    else:  # minkowski with any other p (mahalanobis: _mahalanobis_run)
+    else:  # minkowski with any other p (the panel metrics and mahalanobis run elsewhere)
         _run_kind(<PairT*>NULL, job, XA, XB, w, VI, out, nt)
+
+
+
+# ----------------------------------------------------------------------------
+# Panel kernels for the metrics that reduce one sum or a maximum: sqeuclidean,
+# euclidean, cityblock, chebyshev, minkowski p = 3, 4 and cosine. Mirrors
+# fastml/_numba/_panel.py. XB is packed into panels of W = 2L rows, feature-
+# major (_metrics.pack_panels; L = 4 float64 or 8 float32 lanes of 256 bits).
+# A tile is 4 rows of XA x one panel: 8 vector accumulators (lanes = rows of
+# XB) in registers over the features; per feature 2 vector loads, 4
+# broadcasts, 8 updates. No horizontal sums, and 16 registers suffice (the
+# 4 x 4 scalar tile vectorised over the features spills on AVX2): about 1.5x
+# (float64) and 2x (float32) faster. C with GCC/Clang vector extensions, so
+# portable across the CPU variants; a scalar fallback elsewhere. Each lane
+# sums its pair's terms in feature order.
+# ----------------------------------------------------------------------------
+
+cdef extern from *:
+    """
+    #include <math.h>
+    #include <string.h>
+    #if (defined(__GNUC__) || defined(__clang__))
+    #define FASTML_DT_VEXT 1
+    typedef double fastml_dt_v4d __attribute__((vector_size(32)));
+    typedef float fastml_dt_v8f __attribute__((vector_size(32)));
+    typedef long long fastml_dt_v4l __attribute__((vector_size(32)));
+    typedef int fastml_dt_v8i __attribute__((vector_size(32)));
+    /* a: accumulator, x: XA's value (broadcast), p: the panel's vector. The
+       absolute value clears the sign bits; max: an ordered > (a NaN difference
+       leaves a, as SciPy skips it) and a blend. */
+    #define FASTML_DT_SQ(a, x, p)   { t_ = (x) - (p); a += t_ * t_; }
+    #define FASTML_DT_ABS(a, x, p)  { t_ = (VT)((IT)((x) - (p)) & abs_); a += t_; }
+    #define FASTML_DT_DOT(a, x, p)  { a += (x) * (p); }
+    #define FASTML_DT_POW3(a, x, p) { t_ = (VT)((IT)((x) - (p)) & abs_); a += t_ * t_ * t_; }
+    #define FASTML_DT_POW4(a, x, p) { t_ = (x) - (p); t_ = t_ * t_; a += t_ * t_; }
+    #if defined(__AVX__)
+    #include <immintrin.h>
+    /* x86's max(t, a) is (t > a ? t : a): a NaN t leaves a, in one instruction */
+    #define FASTML_DT_VMAX(t, a) (sizeof(x) == 8 ? (VT)_mm256_max_pd((__m256d)(t), (__m256d)(a)) \
+                                                 : (VT)_mm256_max_ps((__m256)(t), (__m256)(a)))
+    #define FASTML_DT_MAX(a, x, p)  { t_ = (VT)((IT)((x) - (p)) & abs_); a = FASTML_DT_VMAX(t_, a); }
+    #else
+    #define FASTML_DT_MAX(a, x, p)  { t_ = (VT)((IT)((x) - (p)) & abs_);                      \
+                                      m_ = (IT)(t_ > a); a = (VT)(((IT)t_ & m_) | ((IT)a & ~m_)); }
+    #endif
+    #define FASTML_DT_TILE(NAME, T, VTT, ITT, L, ABSMASK, UPD)                               \
+    static inline void NAME(const T* X0, Py_ssize_t d, const T* Pj, Py_ssize_t k0,           \
+                            Py_ssize_t k1, T* acc) {                                         \
+        typedef VTT VT; typedef ITT IT;                                                      \
+        const T* X1 = X0 + d; const T* X2 = X1 + d; const T* X3 = X2 + d;                    \
+        const IT abs_ = (IT){0} + ABSMASK;                                                   \
+        VT a00 = {0}, a01 = {0}, a10 = {0}, a11 = {0};                                       \
+        VT a20 = {0}, a21 = {0}, a30 = {0}, a31 = {0};                                       \
+        VT p0, p1, t_; IT m_; T x;                                                           \
+        (void)abs_; (void)t_; (void)m_;                                                      \
+        for (Py_ssize_t q = k0; q < k1; q++) {                                               \
+            memcpy(&p0, Pj + 2 * L * q, sizeof(p0));                                         \
+            memcpy(&p1, Pj + 2 * L * q + L, sizeof(p1));                                     \
+            x = X0[q]; UPD(a00, x, p0); UPD(a01, x, p1);                                     \
+            x = X1[q]; UPD(a10, x, p0); UPD(a11, x, p1);                                     \
+            x = X2[q]; UPD(a20, x, p0); UPD(a21, x, p1);                                     \
+            x = X3[q]; UPD(a30, x, p0); UPD(a31, x, p1);                                     \
+        }                                                                                    \
+        memcpy(acc, &a00, sizeof(VT)); memcpy(acc + L, &a01, sizeof(VT));                    \
+        memcpy(acc + 2 * L, &a10, sizeof(VT)); memcpy(acc + 3 * L, &a11, sizeof(VT));        \
+        memcpy(acc + 4 * L, &a20, sizeof(VT)); memcpy(acc + 5 * L, &a21, sizeof(VT));        \
+        memcpy(acc + 6 * L, &a30, sizeof(VT)); memcpy(acc + 7 * L, &a31, sizeof(VT));        \
+    }
+    #define FASTML_DT_TILES(OP, UPD)                                                         \
+    FASTML_DT_TILE(fastml_dt_##OP##8, double, fastml_dt_v4d, fastml_dt_v4l, 4,               \
+                   0x7FFFFFFFFFFFFFFFLL, UPD)                                                \
+    FASTML_DT_TILE(fastml_dt_##OP##16, float, fastml_dt_v8f, fastml_dt_v8i, 8, 0x7FFFFFFF, UPD)
+    #else
+    #define FASTML_DT_VEXT 0
+    #define FASTML_DT_SQ(a, x, p)   { t_ = (x) - (p); a += t_ * t_; }
+    #define FASTML_DT_ABS(a, x, p)  { a += (T)fabs((double)((x) - (p))); }
+    #define FASTML_DT_DOT(a, x, p)  { a += (x) * (p); }
+    #define FASTML_DT_POW3(a, x, p) { t_ = (T)fabs((double)((x) - (p))); a += t_ * t_ * t_; }
+    #define FASTML_DT_POW4(a, x, p) { t_ = (x) - (p); t_ = t_ * t_; a += t_ * t_; }
+    #define FASTML_DT_MAX(a, x, p)  { t_ = (T)fabs((double)((x) - (p))); if (t_ > a) a = t_; }
+    #define FASTML_DT_TILE(NAME, T_, L, UPD)                                                 \
+    static inline void NAME(const T_* X0, Py_ssize_t d, const T_* Pj, Py_ssize_t k0,         \
+                            Py_ssize_t k1, T_* acc) {                                        \
+        typedef T_ T;                                                                        \
+        for (int r = 0; r < 4; r++) for (int l = 0; l < 2 * L; l++) {                        \
+            T a = 0, t_; (void)t_;                                                           \
+            for (Py_ssize_t q = k0; q < k1; q++) UPD(a, X0[r * d + q], Pj[2 * L * q + l]);   \
+            acc[2 * L * r + l] = a;                                                          \
+        }                                                                                    \
+    }
+    #define FASTML_DT_TILES(OP, UPD)                                                         \
+    FASTML_DT_TILE(fastml_dt_##OP##8, double, 4, UPD)                                        \
+    FASTML_DT_TILE(fastml_dt_##OP##16, float, 8, UPD)
+    #endif
+    FASTML_DT_TILES(sq, FASTML_DT_SQ)
+    FASTML_DT_TILES(abs, FASTML_DT_ABS)
+    FASTML_DT_TILES(dot, FASTML_DT_DOT)
+    FASTML_DT_TILES(pow3, FASTML_DT_POW3)
+    FASTML_DT_TILES(pow4, FASTML_DT_POW4)
+    FASTML_DT_TILES(max, FASTML_DT_MAX)
+    """
+    void fastml_dt_sq8(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
+    void fastml_dt_abs8(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
+    void fastml_dt_dot8(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
+    void fastml_dt_pow38(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
+    void fastml_dt_pow48(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
+    void fastml_dt_max8(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
+    void fastml_dt_sq16(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*) noexcept nogil
+    void fastml_dt_abs16(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*) noexcept nogil
+    void fastml_dt_dot16(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*) noexcept nogil
+    void fastml_dt_pow316(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*) noexcept nogil
+    void fastml_dt_pow416(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*) noexcept nogil
+    void fastml_dt_max16(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*) noexcept nogil
+
+
+cdef enum:  # panel reductions
+    OP_SQ
+    OP_ABS
+    OP_DOT
+    OP_POW3
+    OP_POW4
+    OP_MAX
+
+cdef enum:  # what a panel metric does with its reduction s
+    FIN_ID
+    FIN_SQRT
+    FIN_CBRT
+    FIN_ROOT4
+    FIN_COSINE
+
+# Rows of XA per parallel task, panels per cache block (32 x 8 rows of XB:
+# 128 KiB of float64 at n = 64), features per float32 block (sums of float32
+# terms are added in float64 every 128 features: the error stays near 1e-6).
+cdef Py_ssize_t PANEL_BI = 32
+cdef Py_ssize_t PANEL_PJ = 32
+cdef Py_ssize_t PANEL_KB32 = 128
+
+
+cdef inline void _panel_tile(int op, const floating* X0, Py_ssize_t d, const floating* Pj,
+                             Py_ssize_t k0, Py_ssize_t k1, floating* acc) noexcept nogil:
+    if floating is double:
+        if op == OP_SQ:
+            fastml_dt_sq8(X0, d, Pj, k0, k1, acc)
+        elif op == OP_ABS:
+            fastml_dt_abs8(X0, d, Pj, k0, k1, acc)
+        elif op == OP_DOT:
+            fastml_dt_dot8(X0, d, Pj, k0, k1, acc)
+        elif op == OP_POW3:
+            fastml_dt_pow38(X0, d, Pj, k0, k1, acc)
+        elif op == OP_POW4:
+            fastml_dt_pow48(X0, d, Pj, k0, k1, acc)
+        else:
+            fastml_dt_max8(X0, d, Pj, k0, k1, acc)
+    else:
+        if op == OP_SQ:
+            fastml_dt_sq16(X0, d, Pj, k0, k1, acc)
+        elif op == OP_ABS:
+            fastml_dt_abs16(X0, d, Pj, k0, k1, acc)
+        elif op == OP_DOT:
+            fastml_dt_dot16(X0, d, Pj, k0, k1, acc)
+        elif op == OP_POW3:
+            fastml_dt_pow316(X0, d, Pj, k0, k1, acc)
+        elif op == OP_POW4:
+            fastml_dt_pow416(X0, d, Pj, k0, k1, acc)
+        else:
+            fastml_dt_max16(X0, d, Pj, k0, k1, acc)
+
+
+cdef inline bint _panel_sums(int op, const floating* X0, Py_ssize_t n, const floating* Pj,
+                             Py_ssize_t W, floating* acc, double* tot) noexcept nogil:
+    """The reductions for rows r of X0 and lanes l of the panel at Pj: in acc[W r + l]
+    (returns False) or, over several float32 feature blocks, in tot (returns True)."""
+    cdef Py_ssize_t kb = n if floating is double else PANEL_KB32
+    cdef Py_ssize_t k0, q
+    _panel_tile(op, X0, n, Pj, 0, min(n, kb), acc)
+    if n <= kb:
+        return False
+    for q in range(4 * W):
+        tot[q] = acc[q]
+    k0 = kb
+    while k0 < n:
+        _panel_tile(op, X0, n, Pj, k0, min(n, k0 + kb), acc)
+        if op == OP_MAX:
+            for q in range(4 * W):
+                tot[q] = acc[q] if acc[q] > tot[q] else tot[q]
+        else:
+            for q in range(4 * W):
+                tot[q] += acc[q]
+        k0 += kb
+    return True
+
+
+cdef inline void _panel_write(int fin, const floating* acc, const double* tot, bint multi,
+                              Py_ssize_t a, Py_ssize_t W, Py_ssize_t l0, Py_ssize_t l1,
+                              floating* o, double na, const double* nb) noexcept nogil:
+    """o[l] = fin(reduction of row a, lane l) for l0 <= l < l1; nb[l]: XB's norms (cosine).
+
+    One loop per case, so that each vectorises (a test per element costs as
+    much as the float32 tile itself)."""
+    cdef Py_ssize_t l
+    cdef double x, c, den
+    cdef const floating* s = acc + a * W
+    cdef const double* t = tot + a * W
+    if multi:
+        for l in range(l0, l1):
+            o[l] = <floating>t[l]
+        s = o  # the fin cases below read the (rounded) sums back: only float32 takes this
+        if fin == FIN_ID:
+            return
+    if fin == FIN_ID:
+        for l in range(l0, l1):
+            o[l] = s[l]
+    elif fin == FIN_SQRT:
+        for l in range(l0, l1):
+            o[l] = _sqrt(s[l])
+    elif fin == FIN_CBRT:
+        for l in range(l0, l1):
+            o[l] = <floating>_cbrt(s[l])
+    elif fin == FIN_ROOT4:
+        for l in range(l0, l1):
+            o[l] = _sqrt(_sqrt(s[l]))
+    else:  # cosine, SciPy's form: norms first (no overflow of uu * vv); a zero
+        # vector gives NaN; clip to [-1, 1], NaN passes through
+        for l in range(l0, l1):
+            den = na * nb[l]
+            c = s[l] / den
+            if c > 1:
+                c = 1
+            elif c < -1:
+                c = -1
+            o[l] = <floating>(1 - c if den != 0 else NAN)
+
+
+cdef void _panel_cdist_rows(
+    int op, int fin, const floating* X4, Py_ssize_t mA, const floating* P, Py_ssize_t n_pan,
+    Py_ssize_t n, Py_ssize_t mB, floating* out, const double* norms, Py_ssize_t ib,
+) noexcept nogil:
+    """out[i, :] for the rows i of row block ib (X4: XA padded to a multiple of 4 rows)."""
+    cdef Py_ssize_t W = 8 if floating is double else 16
+    cdef floating acc[64]
+    cdef double tot[64]
+    cdef double zeros[16]
+    cdef Py_ssize_t i0 = ib * PANEL_BI
+    cdef Py_ssize_t i1 = min(i0 + PANEL_BI, mA)
+    cdef Py_ssize_t jp0 = 0, jp, i, j, a
+    cdef bint multi
+    for a in range(16):
+        zeros[a] = 0
+    while jp0 < n_pan:
+        for i in range(i0, i1, 4):
+            for jp in range(jp0, min(jp0 + PANEL_PJ, n_pan)):
+                multi = _panel_sums(op, X4 + i * n, n, P + jp * n * W, W, acc, tot)
+                j = jp * W
+                for a in range(min(4, mA - i)):
+                    _panel_write(fin, acc, tot, multi, a, W, 0, min(W, mB - j),
+                                 out + (i + a) * mB + j,
+                                 norms[i + a] if norms != NULL else 0,
+                                 norms + mA + j if norms != NULL else zeros)
+        jp0 += PANEL_PJ
+
+
+cdef void _panel_pdist_rows(
+    int op, int fin, const floating* X4, Py_ssize_t m, const floating* P, Py_ssize_t n_pan,
+    Py_ssize_t n, floating* out, const double* norms, Py_ssize_t g,
+) noexcept nogil:
+    """Condensed entries of rows 4g .. 4g + 3 against all later rows."""
+    cdef Py_ssize_t W = 8 if floating is double else 16
+    cdef floating acc[64]
+    cdef double tot[64]
+    cdef double zeros[16]
+    cdef Py_ssize_t i = 4 * g
+    cdef Py_ssize_t jp, a, ii, j
+    cdef bint multi
+    for a in range(16):
+        zeros[a] = 0
+    for jp in range((i + 1) // W, n_pan):
+        multi = _panel_sums(op, X4 + i * n, n, P + jp * n * W, W, acc, tot)
+        j = jp * W
+        for a in range(min(4, m - i)):
+            ii = i + a
+            # row ii's condensed entries start at ii * m - ii (ii + 1) / 2 - ii - 1 + (ii + 1)
+            _panel_write(fin, acc, tot, multi, a, W, max(0, ii + 1 - j), min(W, m - j),
+                         out + ii * m - (ii * (ii + 1)) // 2 - ii - 1 + j,
+                         norms[ii] if norms != NULL else 0,
+                         norms + j if norms != NULL else zeros)
+
+
+cdef void _panel_run(
+    int op, int fin, const floating* X4, Py_ssize_t mA, const floating* P, Py_ssize_t n_pan,
+    Py_ssize_t n, Py_ssize_t mB, floating* out, const double* norms, bint is_pdist, int nt,
+) noexcept nogil:
+    """norms: row norms of XA then XB (cosine), else NULL."""
+    cdef Py_ssize_t t
+    cdef Py_ssize_t n_tasks = (mA + 3) // 4 if is_pdist else (mA + PANEL_BI - 1) // PANEL_BI
+    for t in prange(n_tasks, schedule="dynamic", num_threads=clamp_threads(nt, n_tasks)):
+        if is_pdist:  # groups in order: the long rows first, dynamic schedule balances
+            _panel_pdist_rows(op, fin, X4, mA, P, n_pan, n, out, norms, t)
+        else:
+            _panel_cdist_rows(op, fin, X4, mA, P, n_pan, n, mB, out, norms, t)
+
+
+def _panel_op(int metric, int pow_case):
+    """(op, fin) of a panel metric, or None."""
+    if metric == SQEUCLIDEAN:
+        return OP_SQ, FIN_ID
+    if metric == EUCLIDEAN:
+        return OP_SQ, FIN_SQRT
+    if metric == CITYBLOCK:
+        return OP_ABS, FIN_ID
+    if metric == CHEBYSHEV:
+        return OP_MAX, FIN_ID
+    if metric == COSINE:
+        return OP_DOT, FIN_COSINE
+    if metric == MINKOWSKI and pow_case == POW_3:
+        return OP_POW3, FIN_CBRT
+    if metric == MINKOWSKI and pow_case == POW_4:
+        return OP_POW4, FIN_ROOT4
+    return None
 
 
 # ----------------------------------------------------------------------------
@@ -806,7 +1005,7 @@ cdef void _mahalanobis_run(
     const double* U, Py_ssize_t n4, floating* out, bint is_pdist, int nt,
 ) noexcept nogil:
     cdef Py_ssize_t i
-    cdef double* D
+    cdef double* D = NULL
     with parallel(num_threads=clamp_threads(nt, mA)):
         D = <double*>calloc(MAH_PB * n4, sizeof(double))  # per thread; padding stays 0
         if D != NULL:
@@ -893,8 +1092,6 @@ cdef Job _make_job(object metric, Py_ssize_t mA, Py_ssize_t mB, Py_ssize_t n, do
     job.BJ = BJ
     job.n_tiles_b = max(1, (mB + BJ - 1) // BJ)
     job.kblock = max(1, n) if itemsize == 8 else FLOAT32_BLOCK
-    job.norm_a = NULL
-    job.norm_b = NULL
     return job
 
 
@@ -961,10 +1158,32 @@ def cdist(const floating[:, ::1] XA, const floating[:, ::1] XB, floating[:, ::1]
     cdef floating* pout = &out[0, 0]
     cdef const uint64_t[:, ::1] bits_a, bits_b
     cdef const double[:, ::1] U
+    cdef const floating[:, ::1] X4
+    cdef const floating[:, :, ::1] P
+    cdef int op, fin
     if job.metric == MAHALANOBIS:
         U = mahalanobis_upper(np.asarray(VI))
         with nogil:
             _mahalanobis_run(pa, pb, mA, mB, n, &U[0, 0], U.shape[0], pout, False, nt)
+        return None
+    panel = _panel_op(job.metric, job.pow_case)
+    if panel is not None:
+        op, fin = panel
+        X4 = rows4(np.asarray(XA))
+        P = pack_panels(np.asarray(XB))
+        if fin == FIN_COSINE:
+            norms = <double*>malloc(sizeof(double) * (mA + mB))
+            if norms == NULL:
+                raise MemoryError()
+        try:
+            with nogil:
+                if norms != NULL:
+                    _row_norms(pa, mA, n, norms)
+                    _row_norms(pb, mB, n, norms + mA)
+                _panel_run(op, fin, &X4[0, 0], mA, &P[0, 0, 0], P.shape[0], n, mB, pout, norms,
+                           False, nt)
+        finally:
+            free(norms)
         return None
     if job.metric == JACCARD:
         bits_a = jaccard_bits(np.asarray(XA), np.asarray(w))
@@ -974,20 +1193,8 @@ def cdist(const floating[:, ::1] XA, const floating[:, ::1] XB, floating[:, ::1]
                 _jaccard_bits_run(&bits_a[0, 0], &bits_b[0, 0], mA, mB, bits_a.shape[1], pout,
                                   False, nt)
             return None
-    if job.metric == COSINE:
-        norms = <double*>malloc(sizeof(double) * (mA + mB))
-        if norms == NULL:
-            raise MemoryError()
-    try:
-        with nogil:
-            if norms != NULL:
-                _row_norms(pa, mA, n, norms)
-                _row_norms(pb, mB, n, norms + mA)
-                job.norm_a = norms
-                job.norm_b = norms + mA
-            _run(&job, pa, pb, pw, pvi, pout, nt)
-    finally:
-        free(norms)
+    with nogil:
+        _run(&job, pa, pb, pw, pvi, pout, nt)
     return None
 
 
@@ -1016,10 +1223,31 @@ def pdist(const floating[:, ::1] X, floating[::1] out, metric, const floating[::
     cdef floating* pout = &out[0]
     cdef const uint64_t[:, ::1] bits
     cdef const double[:, ::1] U
+    cdef const floating[:, ::1] X4
+    cdef const floating[:, :, ::1] P
+    cdef int op, fin
     if job.metric == MAHALANOBIS:
         U = mahalanobis_upper(np.asarray(VI))
         with nogil:
             _mahalanobis_run(px, px, m, m, n, &U[0, 0], U.shape[0], pout, True, nt)
+        return None
+    panel = _panel_op(job.metric, job.pow_case)
+    if panel is not None:
+        op, fin = panel
+        X4 = rows4(np.asarray(X))
+        P = pack_panels(np.asarray(X))
+        if fin == FIN_COSINE:
+            norms = <double*>malloc(sizeof(double) * m)
+            if norms == NULL:
+                raise MemoryError()
+        try:
+            with nogil:
+                if norms != NULL:
+                    _row_norms(px, m, n, norms)
+                _panel_run(op, fin, &X4[0, 0], m, &P[0, 0, 0], P.shape[0], n, m, pout, norms,
+                           True, nt)
+        finally:
+            free(norms)
         return None
     if job.metric == JACCARD:
         bits = jaccard_bits(np.asarray(X), np.asarray(w))
@@ -1027,17 +1255,6 @@ def pdist(const floating[:, ::1] X, floating[::1] out, metric, const floating[::
             with nogil:
                 _jaccard_bits_run(&bits[0, 0], &bits[0, 0], m, m, bits.shape[1], pout, True, nt)
             return None
-    if job.metric == COSINE:
-        norms = <double*>malloc(sizeof(double) * m)
-        if norms == NULL:
-            raise MemoryError()
-    try:
-        with nogil:
-            if norms != NULL:
-                _row_norms(px, m, n, norms)
-                job.norm_a = norms
-                job.norm_b = norms
-            _run(&job, px, px, pw, pvi, pout, nt)
-    finally:
-        free(norms)
+    with nogil:
+        _run(&job, px, px, pw, pvi, pout, nt)
     return None

@@ -5,44 +5,48 @@ Same names and signatures as ``fastml._python.distance`` (the oracle),
 
 How a kernel is built
 ---------------------
-A metric is two tiny inline functions: ``upd`` folds one feature into a pair
-of accumulators ``(s, r)`` (``r`` is the denominator of braycurtis and
-jaccard; the other metrics carry it unchanged and LLVM drops it), and ``fin``
-turns the accumulators into the distance; an optional ``post`` (the square
-root of euclidean, the 1/p-th power of minkowski) runs afterwards over whole
-finished rows, where LLVM vectorises it (the cube root of p = 3 is
-:func:`fastml._numba._vmath.cbrt`: ``x ** (1/3)`` is a libm call per pair).
-minkowski with p = 3, 4, 0.5, 1.5 uses products and sqrt per term; any other
-p runs pair by pair (no tile) with :func:`fastml._numba._vmath.pow_pos`,
-which vectorises over the features (``a ** p`` was a libm call per term,
-slower than SciPy's loop).
+Three engines, each metric on the fastest that fits it:
 
-One generic, inline register tile (:func:`_tile44`) computes 4 rows of XA
-against 4 rows of XB at once: sixteen independent reductions over the
-features, which LLVM vectorises across features (``reassoc``), each loaded
-value serving four of them. Row blocks of XA go to threads (``prange``) and
-XB is walked in blocks that stay in cache. pdist runs the same tile over
-groups of four rows against all later rows, groups dealt to threads from both
-ends of the triangle so that the static schedule balances.
+* Panels (:mod:`fastml._numba._panel`, LLVM IR micro-kernels) for the metrics
+  that reduce one sum or a maximum of a per-feature term: sqeuclidean,
+  euclidean (and seuclidean, weighted euclidean), cityblock, chebyshev,
+  minkowski p = 3 and 4, cosine (and correlation). XB is packed into panels
+  of 8 (float64) or 16 (float32) rows, feature-major; a tile of 4 rows of XA x
+  one panel keeps 8 vector accumulators (lanes = rows of XB) in registers: no
+  horizontal sums, no spills on AVX2. A ``fin`` (sqrt, the vectorised
+  :func:`fastml._numba._vmath.cbrt`, the cosine formula) is applied while the
+  tile is written. Rows of XA go to threads in blocks of 32; XB is walked in
+  blocks of 32 panels that stay in cache.
+* The generic 4 x 4 register tile (:func:`_tile44`) for the others: a metric
+  is two tiny inline functions, ``upd`` folding one feature into a pair of
+  accumulators ``(s, r)`` (``r``: the denominator of braycurtis and jaccard)
+  and ``fin``; sixteen reductions vectorised across the features
+  (``reassoc``), each loaded value serving four of them; an optional ``post``
+  over the finished rows. hamming with equal weights counts mismatches in
+  integers. minkowski with p = 0.5 and 1.5 uses sqrt per term.
+* Pair by pair: minkowski with any other p (the vectorised
+  :func:`fastml._numba._vmath.pow_pos` per term; ``a ** p`` was a libm call
+  per term, slower than SciPy's loop), mahalanobis (d^T VI d by blocks of
+  pairs with the dot-product tile, see below), unweighted jaccard on bit sets
+  of the nonzero features (:func:`fastml._metrics.jaccard_bits`, popcounts).
 
-chebyshev reduces the IEEE bit patterns of ``|a - b|`` as integers (see
-``_bits.py``): LLVM vectorises an integer max but not a float one. jaccard
-without weights (or with equal ones) runs on bit sets of the nonzero features
-(:func:`fastml._metrics.jaccard_bits`): two popcounts per 64 features and
-pair instead of two float sums over them (20x faster).
+pdist runs the same engines over groups of four rows against all later rows,
+groups dealt to threads from both ends of the triangle so that the static
+schedule balances.
 
 Each metric has a small ``@jit(parallel=True)`` driver per kernel (cdist,
 pdist) that names its building blocks: Numba caches a parallel function on
 disk only when it is a module-level function (not a closure), and compiles
-only the metrics that are used (about 3 s per metric and dtype, once per
+only the metrics that are used (a few seconds per metric and dtype, once per
 machine). The summation order of each output element is fixed, so results do
 not depend on the thread count.
 
 Precision: each pair is reduced in the inputs' dtype (inputs whose squares
-would leave float32's range are computed in float64 by the API layer). With
-``reassoc`` the reduction runs in SIMD lanes (8 or 16 partial sums), so
-float32 sums over n features carry an error of about ``n/16 * 6e-8`` relative
-in the worst case. mahalanobis with a general VI is evaluated in float64.
+would leave float32's range are computed in float64 by the API layer). A
+panel lane sums its pair's terms in feature order; float32 panel sums are
+added in float64 every 128 features, so their error stays near 1e-6. The
+tile's ``reassoc`` reductions run in 8 or 16 partial sums. minkowski with a
+general p and mahalanobis are evaluated in float64.
 """
 
 from __future__ import annotations
@@ -50,9 +54,17 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from .._metrics import jaccard_bits, mahalanobis_upper
-from ._bits import as_bits, from_bits, popcount
+from .._metrics import jaccard_bits, mahalanobis_upper, pack_panels, rows4
+from ._bits import popcount
 from ._jit import apply_threads, jit
+from ._panel import (
+    tile_abs,
+    tile_dot,
+    tile_max,
+    tile_pow3,
+    tile_pow4,
+    tile_sq,
+)
 from ._vmath import cbrt, pow_pos
 
 __all__ = ["cdist", "cdist_callable", "pdist", "pdist_callable", "warmup"]
@@ -65,46 +77,6 @@ _BJ = 128  # XB rows per cache block (cdist)
 # Metric building blocks: upd(s, r, a, b, w_k, p) -> (s, r);
 # fin(s, r, p, ra, rb) -> distance. ra/rb: per-row statistics (cosine's norms).
 # ----------------------------------------------------------------------------
-
-
-@jit(inline="always")
-def _upd_sq(s, r, a, b, wk, p):
-    t = a - b
-    return s + t * t, r
-
-
-@jit(inline="always")
-def _upd_abs(s, r, a, b, wk, p):
-    return s + abs(a - b), r
-
-
-@jit(inline="always")
-def _upd_max(s, r, a, b, wk, p):
-    # s holds the bits of the running max (see _bits.py); a NaN difference is
-    # mapped to 0, i.e. skipped, as SciPy does (w is finite, so wk - wk is 0).
-    t = abs(a - b)
-    tb = as_bits(t if t == t else wk - wk)
-    return (tb if tb > s else s), r
-
-
-@jit(inline="always")
-def _upd_max_finite(s, r, a, b, wk, p):
-    # Finite inputs cannot give a NaN difference: no mapping needed.
-    tb = as_bits(abs(a - b))
-    return (tb if tb > s else s), r
-
-
-@jit(inline="always")
-def _upd_pow3(s, r, a, b, wk, p):
-    t = abs(a - b)
-    return s + t * t * t, r
-
-
-@jit(inline="always")
-def _upd_pow4(s, r, a, b, wk, p):
-    t = a - b
-    t = t * t
-    return s + t * t, r
 
 
 @jit(inline="always")
@@ -174,11 +146,6 @@ def _fin_id(s, r, p, ra, rb):
 @jit(inline="always")
 def _fin_count(s, r, p, ra, rb):
     return s * p  # p: the weight of one mismatch (see _scalars)
-
-
-@jit(inline="always")
-def _fin_bits(s, r, p, ra, rb):
-    return from_bits(s)
 
 
 # post(x, p, ra, rb): applied to whole rows of the output after the tiles, in a
@@ -437,6 +404,118 @@ def _balanced(t, n):
     return h if t % 2 == 0 else n - 1 - h
 
 
+# ----------------------------------------------------------------------------
+# Panel loops (_panel.py) for the metrics that reduce one sum (or a maximum):
+# sqeuclidean, euclidean, cityblock, chebyshev, minkowski p = 3, 4, cosine.
+# ----------------------------------------------------------------------------
+
+_PJ = 32  # panels per cache block (32 x 8 rows of XB: 128 KiB of float64 at n = 64)
+
+
+@jit(inline="always")
+def _panel_sums(tile, is_max, XA, i, P, jp, kb, acc, tot):
+    """The reductions for rows i + r of XA and panel jp, lane l: in acc (returned
+    False) or, over several feature blocks, in the float64 tot (returned True).
+
+    float32 sums run over blocks of ``kb`` features, added in float64 (the
+    error stays near 1e-6 however long the rows); float64: kb = n, one block.
+    """
+    n = XA.shape[1]
+    tile(XA, i, P, jp, 0, min(n, kb), acc)
+    if n <= kb:
+        return False
+    for r in range(4):
+        for l in range(P.shape[2]):
+            tot[r, l] = acc[r, l]
+    for k0 in range(kb, n, kb):
+        tile(XA, i, P, jp, k0, min(n, k0 + kb), acc)
+        for r in range(4):
+            for l in range(P.shape[2]):
+                if is_max:
+                    tot[r, l] = max(tot[r, l], acc[r, l])
+                else:
+                    tot[r, l] += acc[r, l]
+    return True
+
+
+@jit(inline="always")
+def _write(o, s, p, ra, rb, fin):
+    """o[l] = fin(s[l], ...): contiguous 1-D views, so that the loop vectorises."""
+    for l in range(o.shape[0]):
+        o[l] = fin(s[l], p, ra, rb[l])
+
+
+@jit(inline="always")
+def _cdist_panels(XA, P, out, ra, rb, p, kb, ib, tile, is_max, fin):
+    """out[i, :] for the rows i of row block ``ib`` (XA: rows padded to a multiple of 4)."""
+    mA = out.shape[0]
+    mB = out.shape[1]
+    W = P.shape[2]
+    acc = np.empty((4, W), XA.dtype)
+    tot = np.empty((4, W), np.float64)
+    i0 = ib * _BI
+    i1 = min(i0 + _BI, mA)
+    for jp0 in range(0, P.shape[0], _PJ):
+        for i in range(i0, i1, 4):
+            for jp in range(jp0, min(jp0 + _PJ, P.shape[0])):
+                j = jp * W
+                nl = min(W, mB - j)
+                if _panel_sums(tile, is_max, XA, i, P, jp, kb, acc, tot):
+                    for a in range(min(4, mA - i)):
+                        _write(out[i + a, j : j + nl], tot[a], p, ra[i + a], rb[j : j + nl], fin)
+                else:
+                    for a in range(min(4, mA - i)):
+                        _write(out[i + a, j : j + nl], acc[a], p, ra[i + a], rb[j : j + nl], fin)
+
+
+@jit(inline="always")
+def _pdist_panels(X, P, out, rn, p, kb, q, tile, is_max, fin):
+    """Condensed entries of rows i = 4q .. 4q + 3 against all later rows."""
+    m = rn.shape[0]
+    W = P.shape[2]
+    acc = np.empty((4, W), X.dtype)
+    tot = np.empty((4, W), np.float64)
+    i = 4 * q
+    for jp in range((i + 1) // W, P.shape[0]):
+        multi = _panel_sums(tile, is_max, X, i, P, jp, kb, acc, tot)
+        for a in range(min(4, m - i)):
+            ii = i + a
+            base = ii * m - ii * (ii + 1) // 2 - ii - 1  # out index of (ii, j) is base + j
+            for l in range(max(0, ii + 1 - jp * W), min(W, m - jp * W)):
+                x = tot[a, l] if multi else acc[a, l]
+                out[base + jp * W + l] = fin(x, p, rn[ii], rn[jp * W + l])
+
+
+@jit(inline="always")
+def _tile_sq(X, i, P, jp, k0, k1, acc):
+    tile_sq(X, i, P, jp, k0, k1, acc)
+
+
+@jit(inline="always")
+def _tile_abs(X, i, P, jp, k0, k1, acc):
+    tile_abs(X, i, P, jp, k0, k1, acc)
+
+
+@jit(inline="always")
+def _tile_dot(X, i, P, jp, k0, k1, acc):
+    tile_dot(X, i, P, jp, k0, k1, acc)
+
+
+@jit(inline="always")
+def _tile_pow3(X, i, P, jp, k0, k1, acc):
+    tile_pow3(X, i, P, jp, k0, k1, acc)
+
+
+@jit(inline="always")
+def _tile_pow4(X, i, P, jp, k0, k1, acc):
+    tile_pow4(X, i, P, jp, k0, k1, acc)
+
+
+@jit(inline="always")
+def _tile_max(X, i, P, jp, k0, k1, acc):
+    tile_max(X, i, P, jp, k0, k1, acc)
+
+
 @jit(parallel=True)
 def _row_norms(X, out, z):
     for i in prange(X.shape[0]):
@@ -447,53 +526,105 @@ def _row_norms(X, out, z):
 
 
 # ----------------------------------------------------------------------------
-# Drivers: one cdist and one pdist per (metric, variant). Each names its
-# building blocks; the loops are the generic ones above.
+# Panel drivers: one cdist and one pdist per metric.
 # ----------------------------------------------------------------------------
 
 
 @jit(parallel=True)
-def _cdist_sqeuclidean(XA, XB, out, ra, rb, w, p, z):
-    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_sq, _fin_id, _post_none, False)
+def _cdist_sqeuclidean(XA, P, out, ra, rb, p, kb):
+    for ib in prange((out.shape[0] + _BI - 1) // _BI):
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_sq, False, _post_none)
 
 
 @jit(parallel=True)
-def _cdist_euclidean(XA, XB, out, ra, rb, w, p, z):
-    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_sq, _fin_id, _post_sqrt, True)
+def _pdist_sqeuclidean(X, P, out, rn, p, kb):
+    h = (rn.shape[0] + 3) // 4
+    for t in prange(h):
+        _pdist_panels(X, P, out, rn, p, kb, _balanced(t, h), _tile_sq, False, _post_none)
 
 
 @jit(parallel=True)
-def _cdist_cityblock(XA, XB, out, ra, rb, w, p, z):
-    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_abs, _fin_id, _post_none, False)
+def _cdist_euclidean(XA, P, out, ra, rb, p, kb):
+    for ib in prange((out.shape[0] + _BI - 1) // _BI):
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_sq, False, _post_sqrt)
 
 
 @jit(parallel=True)
-def _cdist_chebyshev(XA, XB, out, ra, rb, w, p, z):
-    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_max, _fin_bits, _post_none, False)
+def _pdist_euclidean(X, P, out, rn, p, kb):
+    h = (rn.shape[0] + 3) // 4
+    for t in prange(h):
+        _pdist_panels(X, P, out, rn, p, kb, _balanced(t, h), _tile_sq, False, _post_sqrt)
 
 
 @jit(parallel=True)
-def _cdist_chebyshev_finite(XA, XB, out, ra, rb, w, p, z):
-    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(
-            XA, XB, out, ra, rb, w, p, z, ib, _upd_max_finite, _fin_bits, _post_none, False
-        )
+def _cdist_cityblock(XA, P, out, ra, rb, p, kb):
+    for ib in prange((out.shape[0] + _BI - 1) // _BI):
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_abs, False, _post_none)
 
 
 @jit(parallel=True)
-def _cdist_minkowski3(XA, XB, out, ra, rb, w, p, z):
-    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow3, _fin_id, _post_cbrt, True)
+def _pdist_cityblock(X, P, out, rn, p, kb):
+    h = (rn.shape[0] + 3) // 4
+    for t in prange(h):
+        _pdist_panels(X, P, out, rn, p, kb, _balanced(t, h), _tile_abs, False, _post_none)
 
 
 @jit(parallel=True)
-def _cdist_minkowski4(XA, XB, out, ra, rb, w, p, z):
-    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_pow4, _fin_id, _post_root4, True)
+def _cdist_chebyshev(XA, P, out, ra, rb, p, kb):
+    for ib in prange((out.shape[0] + _BI - 1) // _BI):
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_max, True, _post_none)
+
+
+@jit(parallel=True)
+def _pdist_chebyshev(X, P, out, rn, p, kb):
+    h = (rn.shape[0] + 3) // 4
+    for t in prange(h):
+        _pdist_panels(X, P, out, rn, p, kb, _balanced(t, h), _tile_max, True, _post_none)
+
+
+@jit(parallel=True)
+def _cdist_minkowski3(XA, P, out, ra, rb, p, kb):
+    for ib in prange((out.shape[0] + _BI - 1) // _BI):
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_pow3, False, _post_cbrt)
+
+
+@jit(parallel=True)
+def _pdist_minkowski3(X, P, out, rn, p, kb):
+    h = (rn.shape[0] + 3) // 4
+    for t in prange(h):
+        _pdist_panels(X, P, out, rn, p, kb, _balanced(t, h), _tile_pow3, False, _post_cbrt)
+
+
+@jit(parallel=True)
+def _cdist_minkowski4(XA, P, out, ra, rb, p, kb):
+    for ib in prange((out.shape[0] + _BI - 1) // _BI):
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_pow4, False, _post_root4)
+
+
+@jit(parallel=True)
+def _pdist_minkowski4(X, P, out, rn, p, kb):
+    h = (rn.shape[0] + 3) // 4
+    for t in prange(h):
+        _pdist_panels(X, P, out, rn, p, kb, _balanced(t, h), _tile_pow4, False, _post_root4)
+
+
+@jit(parallel=True)
+def _cdist_cosine(XA, P, out, ra, rb, p, kb):
+    for ib in prange((out.shape[0] + _BI - 1) // _BI):
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_dot, False, _post_cosine)
+
+
+@jit(parallel=True)
+def _pdist_cosine(X, P, out, rn, p, kb):
+    h = (rn.shape[0] + 3) // 4
+    for t in prange(h):
+        _pdist_panels(X, P, out, rn, p, kb, _balanced(t, h), _tile_dot, False, _post_cosine)
+
+
+# ----------------------------------------------------------------------------
+# Drivers: one cdist and one pdist per (metric, variant). Each names its
+# building blocks; the loops are the generic ones above.
+# ----------------------------------------------------------------------------
 
 
 @jit(parallel=True)
@@ -518,12 +649,6 @@ def _cdist_minkowski(XA, XB, out, ra, rb, w, p, z):
         for j in range(XB.shape[0]):
             s, r = _one(XA, XB, i, j, w, p, z, _upd_pow)
             out[i, j] = _post_root(s, p, z, z)
-
-
-@jit(parallel=True)
-def _cdist_cosine(XA, XB, out, ra, rb, w, p, z):
-    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_dot, _fin_id, _post_cosine, True)
 
 
 @jit(parallel=True)
@@ -567,57 +692,6 @@ def _cdist_jaccard(XA, XB, out, ra, rb, w, p, z):
 
 
 @jit(parallel=True)
-def _pdist_sqeuclidean(X, out, rn, w, p, z):
-    h = (X.shape[0] + 3) // 4
-    for t in prange(h):
-        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_sq, _fin_id, _post_none, False)
-
-
-@jit(parallel=True)
-def _pdist_euclidean(X, out, rn, w, p, z):
-    h = (X.shape[0] + 3) // 4
-    for t in prange(h):
-        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_sq, _fin_id, _post_sqrt, True)
-
-
-@jit(parallel=True)
-def _pdist_cityblock(X, out, rn, w, p, z):
-    h = (X.shape[0] + 3) // 4
-    for t in prange(h):
-        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_abs, _fin_id, _post_none, False)
-
-
-@jit(parallel=True)
-def _pdist_chebyshev(X, out, rn, w, p, z):
-    h = (X.shape[0] + 3) // 4
-    for t in prange(h):
-        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_max, _fin_bits, _post_none, False)
-
-
-@jit(parallel=True)
-def _pdist_chebyshev_finite(X, out, rn, w, p, z):
-    h = (X.shape[0] + 3) // 4
-    for t in prange(h):
-        _pdist_rows(
-            X, out, rn, w, p, z, _balanced(t, h), _upd_max_finite, _fin_bits, _post_none, False
-        )
-
-
-@jit(parallel=True)
-def _pdist_minkowski3(X, out, rn, w, p, z):
-    h = (X.shape[0] + 3) // 4
-    for t in prange(h):
-        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_pow3, _fin_id, _post_cbrt, True)
-
-
-@jit(parallel=True)
-def _pdist_minkowski4(X, out, rn, w, p, z):
-    h = (X.shape[0] + 3) // 4
-    for t in prange(h):
-        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_pow4, _fin_id, _post_root4, True)
-
-
-@jit(parallel=True)
 def _pdist_minkowski_half(X, out, rn, w, p, z):
     h = (X.shape[0] + 3) // 4
     for t in prange(h):
@@ -644,13 +718,6 @@ def _pdist_minkowski(X, out, rn, w, p, z):
         for j in range(i + 1, m):
             s, r = _one(X, X, i, j, w, p, z, _upd_pow)
             out[base + j] = _post_root(s, p, z, z)
-
-
-@jit(parallel=True)
-def _pdist_cosine(X, out, rn, w, p, z):
-    h = (X.shape[0] + 3) // 4
-    for t in prange(h):
-        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_dot, _fin_id, _post_cosine, True)
 
 
 @jit(parallel=True)
@@ -829,18 +896,11 @@ def _pdist_func(X, out, func):
 # Python-level entry points (the kernel interface).
 # ----------------------------------------------------------------------------
 
+# tile-based drivers: (XA, XB, out, ra, rb, w, p, z)
 _CDIST = {
-    "sqeuclidean": _cdist_sqeuclidean,
-    "euclidean": _cdist_euclidean,
-    "cityblock": _cdist_cityblock,
-    "chebyshev": _cdist_chebyshev,
-    "chebyshev_finite": _cdist_chebyshev_finite,
-    "minkowski3": _cdist_minkowski3,
-    "minkowski4": _cdist_minkowski4,
     "minkowski0.5": _cdist_minkowski_half,
     "minkowski1.5": _cdist_minkowski15,
     "minkowski": _cdist_minkowski,
-    "cosine": _cdist_cosine,
     "canberra": _cdist_canberra,
     "braycurtis": _cdist_braycurtis,
     "hamming": _cdist_hamming,
@@ -848,18 +908,21 @@ _CDIST = {
     "hamming_count32": _cdist_hamming_count32,
     "jaccard": _cdist_jaccard,
 }
+# panel drivers: (XA, P, out, ra, rb, p, kb)
+_CDIST_PANEL = {
+    "sqeuclidean": _cdist_sqeuclidean,
+    "euclidean": _cdist_euclidean,
+    "cityblock": _cdist_cityblock,
+    "chebyshev": _cdist_chebyshev,
+    "minkowski3": _cdist_minkowski3,
+    "minkowski4": _cdist_minkowski4,
+    "cosine": _cdist_cosine,
+}
+# tile-based drivers: (XA, XB, out, ra, rb, w, p, z)
 _PDIST = {
-    "sqeuclidean": _pdist_sqeuclidean,
-    "euclidean": _pdist_euclidean,
-    "cityblock": _pdist_cityblock,
-    "chebyshev": _pdist_chebyshev,
-    "chebyshev_finite": _pdist_chebyshev_finite,
-    "minkowski3": _pdist_minkowski3,
-    "minkowski4": _pdist_minkowski4,
     "minkowski0.5": _pdist_minkowski_half,
     "minkowski1.5": _pdist_minkowski15,
     "minkowski": _pdist_minkowski,
-    "cosine": _pdist_cosine,
     "canberra": _pdist_canberra,
     "braycurtis": _pdist_braycurtis,
     "hamming": _pdist_hamming,
@@ -867,21 +930,27 @@ _PDIST = {
     "hamming_count32": _pdist_hamming_count32,
     "jaccard": _pdist_jaccard,
 }
+# panel drivers: (XA, P, out, ra, rb, p, kb)
+_PDIST_PANEL = {
+    "sqeuclidean": _pdist_sqeuclidean,
+    "euclidean": _pdist_euclidean,
+    "cityblock": _pdist_cityblock,
+    "chebyshev": _pdist_chebyshev,
+    "minkowski3": _pdist_minkowski3,
+    "minkowski4": _pdist_minkowski4,
+    "cosine": _pdist_cosine,
+}
 
 
 def _variant(metric, p, w, *arrays):
     """The driver for ``metric``: specialised where it pays.
 
     Minkowski with p = 3, 4, 0.5 or 1.5 uses products and sqrt instead of a
-    power in the inner loop; chebyshev on finite input skips the NaN test of
-    each difference (one O(n) check here); hamming with equal weights counts
-    mismatches in integers of the inputs' width (about 2x faster than summing
-    weights).
+    power in the inner loop; hamming with equal weights counts mismatches in
+    integers of the inputs' width (about 2x faster than summing weights).
     """
     if metric == "minkowski" and p in (3.0, 4.0, 0.5, 1.5):
         return f"minkowski{p:g}"
-    if metric == "chebyshev" and all(np.isfinite(x).all() for x in arrays):
-        return "chebyshev_finite"
     if metric == "hamming" and w.shape[0] and (w == w[0]).all():
         return "hamming_count32" if arrays[0].dtype == np.float32 else "hamming_count"
     return metric
@@ -890,18 +959,21 @@ def _variant(metric, p, w, *arrays):
 def _scalars(variant, dtype, p, w):
     """(p, zero) in the types the driver computes in.
 
-    chebyshev reduces bit patterns (integers); minkowski with a general p sums
-    float64 terms (pow_pos is float64) whatever the dtype; hamming with equal
-    weights counts mismatches (integers) and scales the count by ``w[0]``,
-    passed as p; the rest work in ``dtype``.
+    minkowski with a general p sums float64 terms (pow_pos is float64)
+    whatever the dtype; hamming with equal weights counts mismatches
+    (integers) and scales the count by ``w[0]``, passed as p; the rest work
+    in ``dtype``.
     """
-    if variant.startswith("chebyshev"):
-        return dtype.type(p), (np.int32(0) if dtype == np.float32 else np.int64(0))
     if variant == "minkowski":
         return np.float64(p), np.float64(0)
     if variant.startswith("hamming_count"):  # p: the weight of one mismatch, w[0]
         return np.float64(w[0]), (np.int32(0) if variant.endswith("32") else np.int64(0))
     return dtype.type(p), dtype.type(0)
+
+
+def _kblock(X):
+    """Features per block of a panel sum: all in float64, 128 in float32 (see _panel_sums)."""
+    return max(1, X.shape[1]) if X.dtype == np.float64 else 128
 
 
 def _row_stats(X, metric):
@@ -935,6 +1007,11 @@ def cdist(XA, XB, out, metric, w, p, VI):
         return
     ra, rb = _row_stats(XA, metric), _row_stats(XB, metric)
     variant = _variant(metric, p, w, XA, XB)
+    if variant in _CDIST_PANEL:
+        _CDIST_PANEL[variant](
+            rows4(XA), pack_panels(XB), out, ra, rb, XA.dtype.type(p), _kblock(XA)
+        )
+        return
     _CDIST[variant](XA, XB, out, ra, rb, w, *_scalars(variant, XA.dtype, p, w))
 
 
@@ -948,7 +1025,11 @@ def pdist(X, out, metric, w, p, VI):
         _pdist_jaccard_bits(A, out)
         return
     variant = _variant(metric, p, w, X)
-    _PDIST[variant](X, out, _row_stats(X, metric), w, *_scalars(variant, X.dtype, p, w))
+    rn = _row_stats(X, metric)
+    if variant in _PDIST_PANEL:
+        _PDIST_PANEL[variant](rows4(X), pack_panels(X), out, rn, X.dtype.type(p), _kblock(X))
+        return
+    _PDIST[variant](X, out, rn, w, *_scalars(variant, X.dtype, p, w))
 
 
 def cdist_callable(XA, XB, out, func):
@@ -976,6 +1057,3 @@ def warmup(dtypes=("float64", "float32")):
         for metric, p in cases:
             cdist(X, X, np.empty((5, 5), dt), metric, w, p, VI)
             pdist(X, np.empty(10, dt), metric, w, p, VI)
-        X[0, 0] = np.nan  # chebyshev's NaN-skipping driver
-        cdist(X, X, np.empty((5, 5), dt), "chebyshev", w, 2.0, VI)
-        pdist(X, np.empty(10, dt), "chebyshev", w, 2.0, VI)
