@@ -110,6 +110,24 @@ def test_minkowski_nan_and_inf(backend, dtype, p):
     assert_close_to_scipy(got, ref, dtype)
 
 
+def _check_weighted(X, metric, backend, w, rng):
+    """cdist (X against its reversed rows) and pdist of ``metric`` against SciPy, in
+    float64 and float32, without weights, with equal ones or with varying ones."""
+    n = X.shape[1]
+    kw = {}
+    if w == "equal":
+        kw["w"] = np.full(n, 2.5)
+    elif w == "varying":
+        kw["w"] = rng.uniform(0.1, 3, n)
+    for dtype in (np.float64, np.float32):
+        Xd = X.astype(dtype)
+        ref = sd.cdist(Xd.astype(np.float64), Xd[::-1].astype(np.float64), metric, **kw)
+        got = fastml.cdist(Xd, Xd[::-1], metric, backend=backend, **kw)
+        assert_close_to_scipy(got, ref, dtype)
+        got = fastml.pdist(Xd, metric, backend=backend, **kw)
+        assert_close_to_scipy(got, sd.pdist(Xd.astype(np.float64), metric, **kw), dtype)
+
+
 @pytest.mark.parametrize("backend", FAST_BACKENDS)
 @pytest.mark.parametrize("n", [1, 63, 64, 65, 130])
 @pytest.mark.parametrize("w", [None, "equal", "varying"])
@@ -120,18 +138,7 @@ def test_jaccard_bit_sets(backend, n, w):
     X[0] = 0.0  # an all-zero row: 0/0 pairs give 0
     X[1] = -0.0
     X[2, : n // 2 + 1] = np.nan  # NaN counts as nonzero
-    kw = {}
-    if w == "equal":
-        kw["w"] = np.full(n, 2.5)
-    elif w == "varying":
-        kw["w"] = rng.uniform(0.1, 3, n)
-    for dtype in (np.float64, np.float32):
-        Xd = X.astype(dtype)
-        ref = sd.cdist(Xd.astype(np.float64), Xd[::-1].astype(np.float64), "jaccard", **kw)
-        got = fastml.cdist(Xd, Xd[::-1], "jaccard", backend=backend, **kw)
-        assert_close_to_scipy(got, ref, dtype)
-        got = fastml.pdist(Xd, "jaccard", backend=backend, **kw)
-        assert_close_to_scipy(got, sd.pdist(Xd.astype(np.float64), "jaccard", **kw), dtype)
+    _check_weighted(X, "jaccard", backend, w, rng)
 
 
 @pytest.mark.parametrize("backend", FAST_BACKENDS)
@@ -145,18 +152,7 @@ def test_hamming_counts(backend, n, w):
     X[1] = 0.0
     X[2, : n // 2 + 1] = np.nan
     X[3] = X[2]  # NaN against NaN: a mismatch
-    kw = {}
-    if w == "equal":
-        kw["w"] = np.full(n, 2.5)
-    elif w == "varying":
-        kw["w"] = rng.uniform(0.1, 3, n)
-    for dtype in (np.float64, np.float32):
-        Xd = X.astype(dtype)
-        ref = sd.cdist(Xd.astype(np.float64), Xd[::-1].astype(np.float64), "hamming", **kw)
-        got = fastml.cdist(Xd, Xd[::-1], "hamming", backend=backend, **kw)
-        assert_close_to_scipy(got, ref, dtype)
-        got = fastml.pdist(Xd, "hamming", backend=backend, **kw)
-        assert_close_to_scipy(got, sd.pdist(Xd.astype(np.float64), "hamming", **kw), dtype)
+    _check_weighted(X, "hamming", backend, w, rng)
 
 
 @pytest.mark.parametrize("backend", FAST_BACKENDS)
