@@ -131,6 +131,8 @@ def main(argv=None):
                 rows.append((what, case.size_label, f"{ratio:.2f}x", bar, ratio >= bar))
         # final training log-loss against scikit-learn's (<= 1% worse)
         res = losses.get(("sgd-log_loss", "main"))
+        if res:
+            res = {impl: r.loss() for impl, r in res.items()}  # Fitted models (cases_linear)
         if res and "sklearn" in res:
             for impl in ("fastml-auto", "fastml-numba", "fastml-cython"):
                 if impl in res:

@@ -67,7 +67,9 @@ from ._base import (
     check_is_fitted,
     check_n_features,
 )
+from ._config import get_num_threads
 from ._registry import kernel_module, resolve_backend
+from ._shuffle import EpochOrders
 
 __all__ = [
     "DivergenceError",
@@ -122,6 +124,25 @@ def _rng(random_state):
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(2**31))
     return np.random.default_rng(random_state)
+
+
+def _labels(y):
+    """``np.unique(y, return_inverse=True)``: the sorted classes and each label's index.
+
+    Small-range integer labels (the usual 0/1 or 0..k-1) are counted instead of
+    sorted: a few times faster on large y.
+    """
+    if y.dtype.kind in "iu" and y.size:
+        lo, hi = int(y.min()), int(y.max())
+        if hi - lo <= 2 * y.size:
+            # offsets from the smallest label, without overflow in y's own dtype
+            off = y - y.dtype.type(lo) if y.dtype.kind == "u" else y.astype(np.int64) - lo
+            present = np.bincount(off, minlength=hi - lo + 1) > 0
+            index_of = np.cumsum(present) - 1
+            classes = np.flatnonzero(present).astype(y.dtype) + y.dtype.type(lo)
+            return classes, index_of[off]
+    classes, idx = np.unique(y, return_inverse=True)
+    return classes, idx.reshape(-1)
 
 
 def _largest_curvature(X, sw, fit_intercept, seed=0, n_iter=30):
@@ -253,16 +274,17 @@ class _GradientDescent(BaseEstimator):
                 raise ValueError("classes must be passed on the first call to partial_fit")
             self.classes_ = np.unique(np.asarray(classes))
         else:
-            self.classes_ = np.unique(y)
+            self.classes_, idx = _labels(y)
         if len(self.classes_) < 2:
             raise ValueError(
                 f"the target y needs samples of at least 2 classes; got only {self.classes_!r}"
             )
-        idx = np.searchsorted(self.classes_, y)
-        idx = np.minimum(idx, len(self.classes_) - 1)
-        if not np.array_equal(self.classes_[idx], y):
-            unknown = np.setdiff1d(np.unique(y), self.classes_)
-            raise ValueError(f"y contains labels not in classes: {unknown[:5]!r}")
+        if partial:
+            idx = np.searchsorted(self.classes_, y)
+            idx = np.minimum(idx, len(self.classes_) - 1)
+            if not np.array_equal(self.classes_[idx], y):
+                unknown = np.setdiff1d(np.unique(y), self.classes_)
+                raise ValueError(f"y contains labels not in classes: {unknown[:5]!r}")
         self._class_idx = idx
         n_classes = len(self.classes_)
         if n_classes == 2:
@@ -388,62 +410,66 @@ class _GradientDescent(BaseEstimator):
         stop = "max_iter"
         t_start = time.perf_counter()
         epoch = 0
-        for _ in range(max_iter):
-            epoch += 1
-            # The full batch's gradient is a sum: any order gives it, and rows in
-            # storage order stream from memory (a shuffled order reads them at random).
-            order = self._rng_.permutation(train) if p["shuffle"] and not full else train
-            lr_used = self._lr_now(schedule, p)
-            if plain:
-                loss_sum, t, u = mod.sgd_epoch(
-                    X, yk, sw, order, theta, q, code, p["epsilon"], alpha, l1_ratio, schedule,
-                    self._eta, p["power_t"], self._t0, p["fit_intercept"], self.t_, self._u,
-                )  # fmt: skip
-                self._u = u
-                gmax = np.inf
-            else:
-                loss_sum, gmax, t = mod.minibatch_epoch(
-                    X, yk, sw, order, theta, state, code, p["epsilon"], alpha, l1_ratio,
-                    L.OPTIMIZERS[p["optimizer"]], schedule, self._eta, p["power_t"], self._t0,
-                    hyper, bs_eff, p["fit_intercept"], self.t_,
-                )  # fmt: skip
-            self.t_ = t
-            loss = loss_sum / len(order) + L.penalty(theta[:, :d], alpha, l1_ratio)
-            self._check_divergence(loss, theta, lr_used, len(history["loss"]) + 1)
-            history["loss"].append(float(loss))
-            history["lr"].append(float(lr_used))
-            history["time"].append(time.perf_counter() - t_start)
-            if val is not None:
-                vloss = self._mean_loss(Xv, yv, swv, theta, code, p["epsilon"])
-                vloss += L.penalty(theta[:, :d], alpha, l1_ratio)
-                history["val_loss"].append(vloss)
-                if vloss < best_val:
-                    best_val, best_theta, best_epoch = vloss, theta.copy(), len(history["loss"])
-                monitored = vloss
-            else:
-                monitored = loss
-            if p["verbose"]:
-                extra = f", val_loss {history['val_loss'][-1]:.6g}" if val is not None else ""
-                print(
-                    f"-- Epoch {len(history['loss'])}: loss {loss:.6g}{extra}, lr {lr_used:.4g}, "
-                    f"T {int(self.t_ - 1)}, {history['time'][-1]:.3f} s"
-                )
-            if full and l1 == 0.0 and gmax <= tol:
-                stop = "gradient_tol"
-                break
-            if not full or l1 > 0.0:
-                if monitored > self._best - tol:
-                    self._no_improve += 1
+        # The full batch's gradient is a sum: any order gives it, and rows in storage
+        # order stream from memory (a shuffled order reads them at random). Plain SGD
+        # holds one core: the next epoch's order is drawn meanwhile on another.
+        shuffle = p["shuffle"] and not full
+        ahead = plain and get_num_threads() > 1
+        with EpochOrders(self._rng_, train, shuffle=shuffle, ahead=ahead) as orders:
+            for _ in range(max_iter):
+                epoch += 1
+                order = orders.next(more=epoch < max_iter)
+                lr_used = self._lr_now(schedule, p)
+                if plain:
+                    loss_sum, t, u = mod.sgd_epoch(
+                        X, yk, sw, order, theta, q, code, p["epsilon"], alpha, l1_ratio, schedule,
+                        self._eta, p["power_t"], self._t0, p["fit_intercept"], self.t_, self._u,
+                    )  # fmt: skip
+                    self._u = u
+                    gmax = np.inf
                 else:
-                    self._no_improve = 0
-                self._best = min(self._best, monitored)
-                if self._no_improve >= p["n_iter_no_change"] and not partial:
-                    if p["learning_rate"] == "adaptive" and self._eta > 1e-6:
-                        self._eta /= 5.0
-                        self._no_improve = 0
+                    loss_sum, gmax, t = mod.minibatch_epoch(
+                        X, yk, sw, order, theta, state, code, p["epsilon"], alpha, l1_ratio,
+                        L.OPTIMIZERS[p["optimizer"]], schedule, self._eta, p["power_t"], self._t0,
+                        hyper, bs_eff, p["fit_intercept"], self.t_,
+                    )  # fmt: skip
+                self.t_ = t
+                loss = loss_sum / len(order) + L.penalty(theta[:, :d], alpha, l1_ratio)
+                self._check_divergence(loss, theta, lr_used, len(history["loss"]) + 1)
+                history["loss"].append(float(loss))
+                history["lr"].append(float(lr_used))
+                history["time"].append(time.perf_counter() - t_start)
+                if val is not None:
+                    vloss = self._mean_loss(Xv, yv, swv, theta, code, p["epsilon"])
+                    vloss += L.penalty(theta[:, :d], alpha, l1_ratio)
+                    history["val_loss"].append(vloss)
+                    if vloss < best_val:
+                        best_val, best_theta, best_epoch = vloss, theta.copy(), len(history["loss"])
+                    monitored = vloss
+                else:
+                    monitored = loss
+                if p["verbose"]:
+                    extra = f", val_loss {history['val_loss'][-1]:.6g}" if val is not None else ""
+                    print(
+                        f"-- Epoch {len(history['loss'])}: loss {loss:.6g}{extra}, lr {lr_used:.4g}, "
+                        f"T {int(self.t_ - 1)}, {history['time'][-1]:.3f} s"
+                    )
+                if full and l1 == 0.0 and gmax <= tol:
+                    stop = "gradient_tol"
+                    break
+                if not full or l1 > 0.0:
+                    if monitored > self._best - tol:
+                        self._no_improve += 1
                     else:
-                        stop = "early_stopping" if val is not None else "tol"
-                        break
+                        self._no_improve = 0
+                    self._best = min(self._best, monitored)
+                    if self._no_improve >= p["n_iter_no_change"] and not partial:
+                        if p["learning_rate"] == "adaptive" and self._eta > 1e-6:
+                            self._eta /= 5.0
+                            self._no_improve = 0
+                        else:
+                            stop = "early_stopping" if val is not None else "tol"
+                            break
         if best_theta is not None:
             theta[...] = best_theta
             self.best_epoch_ = best_epoch
@@ -514,7 +540,8 @@ class _GradientDescent(BaseEstimator):
         self._eta = self._initial_eta(p, X, sw, code)
         yk = self._targets_for_loss
         alpha, l1_ratio = self._penalty_terms(p)
-        self._initial_loss = self._mean_loss(X, yk, sw, theta, code, p["epsilon"])
+        classes = self._class_idx if self._is_clf else None
+        self._initial_loss = self._mean_loss(X, yk, sw, theta, code, p["epsilon"], classes)
         self._initial_loss += L.penalty(theta[:, :d], alpha, l1_ratio)
         self._best = np.inf
         self._no_improve = 0
@@ -556,16 +583,29 @@ class _GradientDescent(BaseEstimator):
         return np.flatnonzero(mask).astype(np.int64), val
 
     @staticmethod
-    def _mean_loss(X, yk, sw, theta, code, epsilon):
-        d = X.shape[1]
+    def _mean_loss(X, yk, sw, theta, code, epsilon, classes=None):
+        """Mean sample-weighted loss of ``theta`` on (X, yk).
+
+        ``classes``: optional class index of each row (rows of a class share
+        their target). With zero coefficients (the usual start) every row has
+        the same prediction, so the loss is then computed once per class.
+        """
+        n, d = X.shape
         f64 = np.float64
+        sw = np.asarray(sw, f64)
         if theta[:, :d].any():
             P = np.asarray(X, f64) @ np.asarray(theta[:, :d], f64).T + theta[:, d]
-        else:  # zero coefficients (the usual start): X @ 0 would be a pass over X for nothing
-            P = np.empty((X.shape[0], theta.shape[0]))
+        else:  # X @ 0 would be a pass over X for nothing
+            if classes is not None:
+                k = int(classes.max()) + 1
+                first = np.empty(k, dtype=np.intp)
+                first[classes[::-1]] = np.arange(n - 1, -1, -1)  # each class's first row
+                sw = np.bincount(classes, weights=sw, minlength=k)
+                yk = yk[first]
+            P = np.empty((len(yk), theta.shape[0]))
             P[...] = theta[:, d]
         loss, _ = L.per_sample_loss(code, P, np.asarray(yk, f64), epsilon)
-        return float(np.dot(np.asarray(sw, f64), loss) / len(loss))
+        return float(np.dot(sw, loss) / n)
 
     def _publish(self, d):
         theta = self.theta_

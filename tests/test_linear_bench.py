@@ -30,10 +30,13 @@ def test_checks_reject_a_worse_loss_and_wrong_weights():
     cases = {c.op: c for c in linear_cases("tiny", dtypes=("float64",), backends=("python",))}
     sgd = cases["sgd-log_loss"]
     inputs = sgd.inputs()
-    expected = sgd.expected(inputs)
-    sgd.check(expected * 1.005, inputs)
+    expected = sgd.expected(inputs)  # a fitted model, scored when checked
+    loss = expected.loss()
+    assert 0.0 < loss < np.log(2.0)  # trained: better than the zero model
+    sgd.check(expected, inputs)
+    sgd.check(loss * 1.005, inputs)
     try:
-        sgd.check(expected * 1.02, inputs)
+        sgd.check(loss * 1.02, inputs)
     except AssertionError as exc:
         assert "worse than the reference" in str(exc)
     else:  # pragma: no cover
