@@ -19,7 +19,9 @@ How it is fast
   spills on AVX2. chebyshev's maximum is x86's ``max(t, a)``, which skips a
   NaN difference as the oracle does. The final formula (sqrt, the vectorised
   ``_cbrt``, the cosine formula with float64 row norms) runs while the tile
-  is written, one loop per formula so that each vectorises. Row blocks of
+  is written, one loop per formula so that each vectorises; in cdist a whole
+  tile whose sums are the distances (sqeuclidean, cityblock, chebyshev) is
+  stored straight into ``out`` (no copy through scratch). Row blocks of
   32 rows of XA run in parallel under OpenMP (dynamic schedule), each walking
   XB in blocks of 32 panels that stay in cache; ``pdist`` takes groups of 4
   rows against the later rows. Mirrors ``fastml/_numba/_panel.py``.
@@ -678,7 +680,7 @@ cdef extern from *:
     #endif
     #define FASTML_DT_TILE(NAME, T, VTT, ITT, L, ABSMASK, UPD)                               \
     static inline void NAME(const T* X0, Py_ssize_t d, const T* Pj, Py_ssize_t k0,           \
-                            Py_ssize_t k1, T* acc) {                                         \
+                            Py_ssize_t k1, T* acc, Py_ssize_t os) {                          \
         typedef VTT VT; typedef ITT IT;                                                      \
         const T* X1 = X0 + d; const T* X2 = X1 + d; const T* X3 = X2 + d;                    \
         const IT abs_ = (IT){0} + ABSMASK;                                                   \
@@ -695,9 +697,9 @@ cdef extern from *:
             x = X3[q]; UPD(a30, x, p0); UPD(a31, x, p1);                                     \
         }                                                                                    \
         memcpy(acc, &a00, sizeof(VT)); memcpy(acc + L, &a01, sizeof(VT));                    \
-        memcpy(acc + 2 * L, &a10, sizeof(VT)); memcpy(acc + 3 * L, &a11, sizeof(VT));        \
-        memcpy(acc + 4 * L, &a20, sizeof(VT)); memcpy(acc + 5 * L, &a21, sizeof(VT));        \
-        memcpy(acc + 6 * L, &a30, sizeof(VT)); memcpy(acc + 7 * L, &a31, sizeof(VT));        \
+        memcpy(acc + os, &a10, sizeof(VT)); memcpy(acc + os + L, &a11, sizeof(VT));          \
+        memcpy(acc + 2 * os, &a20, sizeof(VT)); memcpy(acc + 2 * os + L, &a21, sizeof(VT));  \
+        memcpy(acc + 3 * os, &a30, sizeof(VT)); memcpy(acc + 3 * os + L, &a31, sizeof(VT));  \
     }
     #define FASTML_DT_TILES(OP, UPD)                                                         \
     FASTML_DT_TILE(fastml_dt_##OP##8, double, fastml_dt_v4d, fastml_dt_v4l, 4,               \
@@ -713,12 +715,12 @@ cdef extern from *:
     #define FASTML_DT_MAX(a, x, p)  { t_ = (T)fabs((double)((x) - (p))); if (t_ > a) a = t_; }
     #define FASTML_DT_TILE(NAME, T_, L, UPD)                                                 \
     static inline void NAME(const T_* X0, Py_ssize_t d, const T_* Pj, Py_ssize_t k0,         \
-                            Py_ssize_t k1, T_* acc) {                                        \
+                            Py_ssize_t k1, T_* acc, Py_ssize_t os) {                         \
         typedef T_ T;                                                                        \
         for (int r = 0; r < 4; r++) for (int l = 0; l < 2 * L; l++) {                        \
             T a = 0, t_; (void)t_;                                                           \
             for (Py_ssize_t q = k0; q < k1; q++) UPD(a, X0[r * d + q], Pj[2 * L * q + l]);   \
-            acc[2 * L * r + l] = a;                                                          \
+            acc[os * r + l] = a;                                                             \
         }                                                                                    \
     }
     #define FASTML_DT_TILES(OP, UPD)                                                         \
@@ -732,18 +734,30 @@ cdef extern from *:
     FASTML_DT_TILES(pow4, FASTML_DT_POW4)
     FASTML_DT_TILES(max, FASTML_DT_MAX)
     """
-    void fastml_dt_sq8(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
-    void fastml_dt_abs8(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
-    void fastml_dt_dot8(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
-    void fastml_dt_pow38(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
-    void fastml_dt_pow48(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
-    void fastml_dt_max8(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*) noexcept nogil
-    void fastml_dt_sq16(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*) noexcept nogil
-    void fastml_dt_abs16(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*) noexcept nogil
-    void fastml_dt_dot16(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*) noexcept nogil
-    void fastml_dt_pow316(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*) noexcept nogil
-    void fastml_dt_pow416(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*) noexcept nogil
-    void fastml_dt_max16(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*) noexcept nogil
+    void fastml_dt_sq8(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*,
+                           Py_ssize_t) noexcept nogil
+    void fastml_dt_abs8(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*,
+                           Py_ssize_t) noexcept nogil
+    void fastml_dt_dot8(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*,
+                           Py_ssize_t) noexcept nogil
+    void fastml_dt_pow38(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*,
+                           Py_ssize_t) noexcept nogil
+    void fastml_dt_pow48(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*,
+                           Py_ssize_t) noexcept nogil
+    void fastml_dt_max8(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*,
+                           Py_ssize_t) noexcept nogil
+    void fastml_dt_sq16(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*,
+                           Py_ssize_t) noexcept nogil
+    void fastml_dt_abs16(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*,
+                           Py_ssize_t) noexcept nogil
+    void fastml_dt_dot16(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*,
+                           Py_ssize_t) noexcept nogil
+    void fastml_dt_pow316(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*,
+                           Py_ssize_t) noexcept nogil
+    void fastml_dt_pow416(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*,
+                           Py_ssize_t) noexcept nogil
+    void fastml_dt_max16(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*,
+                           Py_ssize_t) noexcept nogil
 
 
 cdef enum:  # panel reductions
@@ -770,33 +784,35 @@ cdef Py_ssize_t PANEL_KB32 = 128
 
 
 cdef inline void _panel_tile(int op, const floating* X0, Py_ssize_t d, const floating* Pj,
-                             Py_ssize_t k0, Py_ssize_t k1, floating* acc) noexcept nogil:
+                             Py_ssize_t k0, Py_ssize_t k1, floating* acc,
+                             Py_ssize_t os) noexcept nogil:
+    """acc[os r + l] = reduction over k0 <= k < k1 for row r of X0 and lane l of Pj."""
     if floating is double:
         if op == OP_SQ:
-            fastml_dt_sq8(X0, d, Pj, k0, k1, acc)
+            fastml_dt_sq8(X0, d, Pj, k0, k1, acc, os)
         elif op == OP_ABS:
-            fastml_dt_abs8(X0, d, Pj, k0, k1, acc)
+            fastml_dt_abs8(X0, d, Pj, k0, k1, acc, os)
         elif op == OP_DOT:
-            fastml_dt_dot8(X0, d, Pj, k0, k1, acc)
+            fastml_dt_dot8(X0, d, Pj, k0, k1, acc, os)
         elif op == OP_POW3:
-            fastml_dt_pow38(X0, d, Pj, k0, k1, acc)
+            fastml_dt_pow38(X0, d, Pj, k0, k1, acc, os)
         elif op == OP_POW4:
-            fastml_dt_pow48(X0, d, Pj, k0, k1, acc)
+            fastml_dt_pow48(X0, d, Pj, k0, k1, acc, os)
         else:
-            fastml_dt_max8(X0, d, Pj, k0, k1, acc)
+            fastml_dt_max8(X0, d, Pj, k0, k1, acc, os)
     else:
         if op == OP_SQ:
-            fastml_dt_sq16(X0, d, Pj, k0, k1, acc)
+            fastml_dt_sq16(X0, d, Pj, k0, k1, acc, os)
         elif op == OP_ABS:
-            fastml_dt_abs16(X0, d, Pj, k0, k1, acc)
+            fastml_dt_abs16(X0, d, Pj, k0, k1, acc, os)
         elif op == OP_DOT:
-            fastml_dt_dot16(X0, d, Pj, k0, k1, acc)
+            fastml_dt_dot16(X0, d, Pj, k0, k1, acc, os)
         elif op == OP_POW3:
-            fastml_dt_pow316(X0, d, Pj, k0, k1, acc)
+            fastml_dt_pow316(X0, d, Pj, k0, k1, acc, os)
         elif op == OP_POW4:
-            fastml_dt_pow416(X0, d, Pj, k0, k1, acc)
+            fastml_dt_pow416(X0, d, Pj, k0, k1, acc, os)
         else:
-            fastml_dt_max16(X0, d, Pj, k0, k1, acc)
+            fastml_dt_max16(X0, d, Pj, k0, k1, acc, os)
 
 
 cdef inline bint _panel_sums(int op, const floating* X0, Py_ssize_t n, const floating* Pj,
@@ -805,14 +821,14 @@ cdef inline bint _panel_sums(int op, const floating* X0, Py_ssize_t n, const flo
     (returns False) or, over several float32 feature blocks, in tot (returns True)."""
     cdef Py_ssize_t kb = n if floating is double else PANEL_KB32
     cdef Py_ssize_t k0, q
-    _panel_tile(op, X0, n, Pj, 0, min(n, kb), acc)
+    _panel_tile(op, X0, n, Pj, 0, min(n, kb), acc, W)
     if n <= kb:
         return False
     for q in range(4 * W):
         tot[q] = acc[q]
     k0 = kb
     while k0 < n:
-        _panel_tile(op, X0, n, Pj, k0, min(n, k0 + kb), acc)
+        _panel_tile(op, X0, n, Pj, k0, min(n, k0 + kb), acc, W)
         if op == OP_MAX:
             for q in range(4 * W):
                 tot[q] = acc[q] if acc[q] > tot[q] else tot[q]
@@ -879,11 +895,18 @@ cdef void _panel_cdist_rows(
     cdef bint multi
     for a in range(16):
         zeros[a] = 0
+    # The sums are the distances: whole tiles go straight to out. (Not for FIN_SQRT:
+    # GCC's loop taking the root in place, peeled to align, reads across the tile's
+    # stores and stalls; through scratch it does not.)
+    cdef bint direct = fin == FIN_ID and (floating is double or n <= PANEL_KB32)
     while jp0 < n_pan:
         for i in range(i0, i1, 4):
             for jp in range(jp0, min(jp0 + PANEL_PJ, n_pan)):
-                multi = _panel_sums(op, X4 + i * n, n, P + jp * n * W, W, acc, tot)
                 j = jp * W
+                if direct and i + 4 <= mA and j + W <= mB:
+                    _panel_tile(op, X4 + i * n, n, P + jp * n * W, 0, n, out + i * mB + j, mB)
+                    continue
+                multi = _panel_sums(op, X4 + i * n, n, P + jp * n * W, W, acc, tot)
                 for a in range(min(4, mA - i)):
                     _panel_write(fin, acc, tot, multi, a, W, 0, min(W, mB - j),
                                  out + (i + a) * mB + j,

@@ -42,26 +42,28 @@ OPS = ("sq", "abs", "dot", "pow3", "pow4", "max")
 
 def _make_tile(op):
     @intrinsic
-    def tile(typingctx, X, i, P, jp, k0, k1, acc):
-        """acc[r, l] = reduction over k0 <= k < k1 of op(X[i + r, k], P[jp, k, l]).
+    def tile(typingctx, X, i, P, jp, k0, k1, acc, r0, c0):
+        """acc[r0 + r, c0 + l] = reduction over k0 <= k < k1 of op(X[i + r, k], P[jp, k, l]).
 
-        X: (m, d) C-contiguous with rows i .. i + 3; P: packed panels; acc: (4, 2L),
-        X's dtype. Overwrites acc.
+        X: (m, d) C-contiguous with rows i .. i + 3; P: packed panels; acc: 2-D,
+        X's dtype, with rows r0 .. r0 + 3 and columns c0 .. c0 + 2L - 1 (a (4, 2L)
+        scratch tile, or the output itself: no copy through scratch).
         """
         ok = (
             isinstance(X, types.Array)
             and X.ndim == 2
             and X.dtype in (types.float64, types.float32)
             and isinstance(acc, types.Array)
+            and acc.ndim == 2
             and acc.dtype == X.dtype
         )
         if not ok:
             return None
         L = 4 if X.dtype == types.float64 else 8
-        sig = types.void(X, i, P, jp, k0, k1, acc)
+        sig = types.void(X, i, P, jp, k0, k1, acc, r0, c0)
 
         def codegen(context, builder, sig, args):
-            Xt, it, Pt, jpt, k0t, k1t, acct = sig.args
+            Xt, it, Pt, jpt, k0t, k1t, acct, r0t, c0t = sig.args
             Xa = context.make_array(Xt)(context, builder, args[0])
             Pa = context.make_array(Pt)(context, builder, args[2])
             Aa = context.make_array(acct)(context, builder, args[6])
@@ -71,6 +73,8 @@ def _make_tile(op):
             jp_ = context.cast(builder, args[3], jpt, types.int64)
             k0_ = context.cast(builder, args[4], k0t, types.int64)
             k1_ = context.cast(builder, args[5], k1t, types.int64)
+            r0_ = context.cast(builder, args[7], r0t, types.int64)
+            c0_ = context.cast(builder, args[8], c0t, types.int64)
             d = cgutils.unpack_tuple(builder, Xa.shape, 2)[1]
             fty = context.get_value_type(Xt.dtype)
             vty = ir.VectorType(fty, L)
@@ -135,9 +139,16 @@ def _make_tile(op):
                     for v in range(2):
                         a = accs[2 * r + v]
                         builder.store(update(builder.load(a), xv, p[v]), a)
+            ld = cgutils.unpack_tuple(builder, Aa.strides, 2)[0]  # bytes per row of acc
+            i8p = ir.IntType(8).as_pointer()
             for r in range(4):
+                row = builder.gep(
+                    builder.bitcast(Aa.data, i8p),
+                    [builder.mul(builder.add(r0_, ir.Constant(i64, r)), ld)],
+                )
+                row = builder.gep(builder.bitcast(row, fty.as_pointer()), [c0_])
                 for v in range(2):
-                    dst = builder.gep(Aa.data, [ir.Constant(i64, r * 2 * L + v * L)])
+                    dst = builder.gep(row, [ir.Constant(i64, v * L)])
                     builder.store(builder.load(accs[2 * r + v]), vptr(dst), align=align)
             return context.get_dummy_value()
 
@@ -146,7 +157,7 @@ def _make_tile(op):
     return tile
 
 
-#: The intrinsics ``tile_<op>(X, i, P, jp, k0, k1, acc)``.
+#: The intrinsics ``tile_<op>(X, i, P, jp, k0, k1, acc, r0, c0)``.
 tile_sq = _make_tile("sq")
 tile_abs = _make_tile("abs")
 tile_dot = _make_tile("dot")

@@ -13,10 +13,14 @@ Three engines, each metric on the fastest that fits it:
   minkowski p = 3 and 4, cosine (and correlation). XB is packed into panels
   of 8 (float64) or 16 (float32) rows, feature-major; a tile of 4 rows of XA x
   one panel keeps 8 vector accumulators (lanes = rows of XB) in registers: no
-  horizontal sums, no spills on AVX2. A ``fin`` (sqrt, the vectorised
-  :func:`fastml._numba._vmath.cbrt`, the cosine formula) is applied while the
-  tile is written. Rows of XA go to threads in blocks of 32; XB is walked in
-  blocks of 32 panels that stay in cache.
+  horizontal sums, no spills on AVX2. In cdist a whole tile is stored
+  straight into ``out`` and its ``fin`` (sqrt, the vectorised
+  :func:`fastml._numba._vmath.cbrt`, the cosine formula) applied there: the
+  copy through a scratch tile had cost as much as the sums at 16 features
+  (4000 x 4000 x 64 sqeuclidean: ~65 -> ~55 ms); edge tiles, pdist and float32
+  sums over several feature blocks still go through scratch. Rows of XA go
+  to threads in blocks of 32; XB is walked in blocks of 32 panels that stay in
+  cache.
 * The generic 4 x 4 register tile (:func:`_tile44`) for the others: a metric
   is two tiny inline functions, ``upd`` folding one feature into a pair of
   accumulators ``(s, r)`` (``r``: the denominator of braycurtis and jaccard)
@@ -421,14 +425,14 @@ def _panel_sums(tile, is_max, XA, i, P, jp, kb, acc, tot):
     error stays near 1e-6 however long the rows); float64: kb = n, one block.
     """
     n = XA.shape[1]
-    tile(XA, i, P, jp, 0, min(n, kb), acc)
+    tile(XA, i, P, jp, 0, min(n, kb), acc, 0, 0)
     if n <= kb:
         return False
     for r in range(4):
         for l in range(P.shape[2]):
             tot[r, l] = acc[r, l]
     for k0 in range(kb, n, kb):
-        tile(XA, i, P, jp, k0, min(n, k0 + kb), acc)
+        tile(XA, i, P, jp, k0, min(n, k0 + kb), acc, 0, 0)
         for r in range(4):
             for l in range(P.shape[2]):
                 if is_max:
@@ -446,8 +450,14 @@ def _write(o, s, p, ra, rb, fin):
 
 
 @jit(inline="always")
-def _cdist_panels(XA, P, out, ra, rb, p, kb, ib, tile, is_max, fin):
-    """out[i, :] for the rows i of row block ``ib`` (XA: rows padded to a multiple of 4)."""
+def _cdist_panels(XA, P, out, ra, rb, p, kb, ib, tile, is_max, fin, direct=0):
+    """out[i, :] for the rows i of row block ``ib`` (XA: rows padded to a multiple of 4).
+
+    ``direct``: 1 (the sums are the distances) or 2 (``fin`` of the sums):
+    whole tiles of one feature block are then written straight into out, and
+    ``fin`` applied there (the copy through scratch cost as much as the sums
+    themselves at 16 features).
+    """
     mA = out.shape[0]
     mB = out.shape[1]
     W = P.shape[2]
@@ -455,11 +465,20 @@ def _cdist_panels(XA, P, out, ra, rb, p, kb, ib, tile, is_max, fin):
     tot = np.empty((4, W), np.float64)
     i0 = ib * _BI
     i1 = min(i0 + _BI, mA)
+    n = XA.shape[1]
+    whole = direct > 0 and n <= kb
     for jp0 in range(0, P.shape[0], _PJ):
         for i in range(i0, i1, 4):
             for jp in range(jp0, min(jp0 + _PJ, P.shape[0])):
                 j = jp * W
                 nl = min(W, mB - j)
+                if whole and i + 4 <= mA and nl == W:
+                    tile(XA, i, P, jp, 0, n, out, i, j)
+                    if direct == 2:
+                        for a in range(4):
+                            o = out[i + a, j : j + W]
+                            _write(o, o, p, ra[i + a], rb[j : j + W], fin)
+                    continue
                 if _panel_sums(tile, is_max, XA, i, P, jp, kb, acc, tot):
                     for a in range(min(4, mA - i)):
                         _write(out[i + a, j : j + nl], tot[a], p, ra[i + a], rb[j : j + nl], fin)
@@ -487,33 +506,33 @@ def _pdist_panels(X, P, out, rn, p, kb, q, tile, is_max, fin):
 
 
 @jit(inline="always")
-def _tile_sq(X, i, P, jp, k0, k1, acc):
-    tile_sq(X, i, P, jp, k0, k1, acc)
+def _tile_sq(X, i, P, jp, k0, k1, acc, r0, c0):
+    tile_sq(X, i, P, jp, k0, k1, acc, r0, c0)
 
 
 @jit(inline="always")
-def _tile_abs(X, i, P, jp, k0, k1, acc):
-    tile_abs(X, i, P, jp, k0, k1, acc)
+def _tile_abs(X, i, P, jp, k0, k1, acc, r0, c0):
+    tile_abs(X, i, P, jp, k0, k1, acc, r0, c0)
 
 
 @jit(inline="always")
-def _tile_dot(X, i, P, jp, k0, k1, acc):
-    tile_dot(X, i, P, jp, k0, k1, acc)
+def _tile_dot(X, i, P, jp, k0, k1, acc, r0, c0):
+    tile_dot(X, i, P, jp, k0, k1, acc, r0, c0)
 
 
 @jit(inline="always")
-def _tile_pow3(X, i, P, jp, k0, k1, acc):
-    tile_pow3(X, i, P, jp, k0, k1, acc)
+def _tile_pow3(X, i, P, jp, k0, k1, acc, r0, c0):
+    tile_pow3(X, i, P, jp, k0, k1, acc, r0, c0)
 
 
 @jit(inline="always")
-def _tile_pow4(X, i, P, jp, k0, k1, acc):
-    tile_pow4(X, i, P, jp, k0, k1, acc)
+def _tile_pow4(X, i, P, jp, k0, k1, acc, r0, c0):
+    tile_pow4(X, i, P, jp, k0, k1, acc, r0, c0)
 
 
 @jit(inline="always")
-def _tile_max(X, i, P, jp, k0, k1, acc):
-    tile_max(X, i, P, jp, k0, k1, acc)
+def _tile_max(X, i, P, jp, k0, k1, acc, r0, c0):
+    tile_max(X, i, P, jp, k0, k1, acc, r0, c0)
 
 
 @jit(parallel=True)
@@ -533,7 +552,7 @@ def _row_norms(X, out, z):
 @jit(parallel=True)
 def _cdist_sqeuclidean(XA, P, out, ra, rb, p, kb):
     for ib in prange((out.shape[0] + _BI - 1) // _BI):
-        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_sq, False, _post_none)
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_sq, False, _post_none, 1)
 
 
 @jit(parallel=True)
@@ -546,7 +565,7 @@ def _pdist_sqeuclidean(X, P, out, rn, p, kb):
 @jit(parallel=True)
 def _cdist_euclidean(XA, P, out, ra, rb, p, kb):
     for ib in prange((out.shape[0] + _BI - 1) // _BI):
-        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_sq, False, _post_sqrt)
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_sq, False, _post_sqrt, 2)
 
 
 @jit(parallel=True)
@@ -559,7 +578,7 @@ def _pdist_euclidean(X, P, out, rn, p, kb):
 @jit(parallel=True)
 def _cdist_cityblock(XA, P, out, ra, rb, p, kb):
     for ib in prange((out.shape[0] + _BI - 1) // _BI):
-        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_abs, False, _post_none)
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_abs, False, _post_none, 1)
 
 
 @jit(parallel=True)
@@ -572,7 +591,7 @@ def _pdist_cityblock(X, P, out, rn, p, kb):
 @jit(parallel=True)
 def _cdist_chebyshev(XA, P, out, ra, rb, p, kb):
     for ib in prange((out.shape[0] + _BI - 1) // _BI):
-        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_max, True, _post_none)
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_max, True, _post_none, 1)
 
 
 @jit(parallel=True)
@@ -585,7 +604,7 @@ def _pdist_chebyshev(X, P, out, rn, p, kb):
 @jit(parallel=True)
 def _cdist_minkowski3(XA, P, out, ra, rb, p, kb):
     for ib in prange((out.shape[0] + _BI - 1) // _BI):
-        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_pow3, False, _post_cbrt)
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_pow3, False, _post_cbrt, 2)
 
 
 @jit(parallel=True)
@@ -598,7 +617,7 @@ def _pdist_minkowski3(X, P, out, rn, p, kb):
 @jit(parallel=True)
 def _cdist_minkowski4(XA, P, out, ra, rb, p, kb):
     for ib in prange((out.shape[0] + _BI - 1) // _BI):
-        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_pow4, False, _post_root4)
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_pow4, False, _post_root4, 2)
 
 
 @jit(parallel=True)
@@ -611,7 +630,7 @@ def _pdist_minkowski4(X, P, out, rn, p, kb):
 @jit(parallel=True)
 def _cdist_cosine(XA, P, out, ra, rb, p, kb):
     for ib in prange((out.shape[0] + _BI - 1) // _BI):
-        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_dot, False, _post_cosine)
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_dot, False, _post_cosine, 2)
 
 
 @jit(parallel=True)
