@@ -35,12 +35,16 @@ __all__ = [
     "tile_pow3",
     "tile_pow4",
     "tile_sq",
+    "tile_sq_root",
 ]
 
 OPS = ("sq", "abs", "dot", "pow3", "pow4", "max")
 
 
-def _make_tile(op):
+def _make_tile(op, root=False):
+    """The intrinsic of ``op``; with ``root``, the square roots of the sums are stored
+    (euclidean: the roots run on the registers, overlapping the next tile's sums)."""
+
     @intrinsic
     def tile(typingctx, X, i, P, jp, k0, k1, acc, r0, c0):
         """acc[r0 + r, c0 + l] = reduction over k0 <= k < k1 of op(X[i + r, k], P[jp, k, l]).
@@ -86,6 +90,9 @@ def _make_tile(op):
             )
             fabs = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(vty, [vty]), f"llvm.fabs.v{L}f{bits}"
+            )
+            vsqrt = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vty, [vty]), f"llvm.sqrt.v{L}f{bits}"
             )
             undef = ir.Constant(vty, ir.Undefined)
             zero_mask = ir.Constant(ir.VectorType(i32, L), [0] * L)
@@ -149,7 +156,10 @@ def _make_tile(op):
                 row = builder.gep(builder.bitcast(row, fty.as_pointer()), [c0_])
                 for v in range(2):
                     dst = builder.gep(row, [ir.Constant(i64, v * L)])
-                    builder.store(builder.load(accs[2 * r + v]), vptr(dst), align=align)
+                    val = builder.load(accs[2 * r + v])
+                    if root:
+                        val = builder.call(vsqrt, [val])
+                    builder.store(val, vptr(dst), align=align)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -159,6 +169,7 @@ def _make_tile(op):
 
 #: The intrinsics ``tile_<op>(X, i, P, jp, k0, k1, acc, r0, c0)``.
 tile_sq = _make_tile("sq")
+tile_sq_root = _make_tile("sq", root=True)
 tile_abs = _make_tile("abs")
 tile_dot = _make_tile("dot")
 tile_pow3 = _make_tile("pow3")

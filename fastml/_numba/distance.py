@@ -68,6 +68,7 @@ from ._panel import (
     tile_pow3,
     tile_pow4,
     tile_sq,
+    tile_sq_root,
 )
 from ._vmath import cbrt, pow_pos
 
@@ -453,10 +454,10 @@ def _write(o, s, p, ra, rb, fin):
 def _cdist_panels(XA, P, out, ra, rb, p, kb, ib, tile, is_max, fin, direct=0):
     """out[i, :] for the rows i of row block ``ib`` (XA: rows padded to a multiple of 4).
 
-    ``direct``: 1 (the sums are the distances) or 2 (``fin`` of the sums):
-    whole tiles of one feature block are then written straight into out, and
-    ``fin`` applied there (the copy through scratch cost as much as the sums
-    themselves at 16 features).
+    ``direct``: 1 (the sums are the distances), 2 (``fin`` of the sums) or 3
+    (their square roots): whole tiles of one feature block are then written
+    straight into out, and ``fin`` applied there (the copy through scratch
+    cost as much as the sums themselves at 16 features).
     """
     mA = out.shape[0]
     mB = out.shape[1]
@@ -473,6 +474,9 @@ def _cdist_panels(XA, P, out, ra, rb, p, kb, ib, tile, is_max, fin, direct=0):
                 j = jp * W
                 nl = min(W, mB - j)
                 if whole and i + 4 <= mA and nl == W:
+                    if direct == 3:  # euclidean: the tile takes the roots itself
+                        tile_sq_root(XA, i, P, jp, 0, n, out, i, j)
+                        continue
                     tile(XA, i, P, jp, 0, n, out, i, j)
                     if direct == 2:
                         for a in range(4):
@@ -565,7 +569,7 @@ def _pdist_sqeuclidean(X, P, out, rn, p, kb):
 @jit(parallel=True)
 def _cdist_euclidean(XA, P, out, ra, rb, p, kb):
     for ib in prange((out.shape[0] + _BI - 1) // _BI):
-        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_sq, False, _post_sqrt, 2)
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_sq, False, _post_sqrt, 3)
 
 
 @jit(parallel=True)
