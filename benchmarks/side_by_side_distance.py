@@ -11,7 +11,8 @@ against SciPy's float64 result (float64: rtol 1e-7; float32: rtol 1e-5, atol 1e-
 which covers the rounding of the inputs to float32; numpy-matmul: 1e-5)
 before it is timed.
 
-SciPy calls slower than 2 s (minkowski, mahalanobis) are timed in only
+The order of the implementations rotates from round to round. SciPy calls
+slower than 2 s (minkowski, mahalanobis) are timed in only
 ``scipy_rounds`` rounds (default 2), to keep the shared machine usable.
 
 Run: ``python benchmarks/side_by_side_distance.py [m] [rounds] [metrics] [threads] [scipy_rounds]``
@@ -119,8 +120,12 @@ def run_metric(label, m, rounds, scipy_rounds):
     times = {name: [] for name in fs}
     if slow_scipy:
         times["scipy"].append(first_scipy)
-    for _ in range(rounds):
-        for name, f in fs.items():
+    names = list(fs)
+    for r in range(rounds):
+        # The order rotates each round: whichever call comes right after SciPy's long
+        # single-threaded one measured slower, in every run (the idle core waking up).
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            f = fs[name]
             if name == "scipy" and slow_scipy and len(times["scipy"]) >= scipy_rounds:
                 continue
             # A slow SciPy call is timed as it comes; the others after an untimed
