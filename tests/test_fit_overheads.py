@@ -66,10 +66,22 @@ def test_fit_with_orders_drawn_ahead_equals_fit_drawing_in_turn(monkeypatch, bac
             m.partial_fit(X, y)  # continues the same random stream
         return m
 
-    monkeypatch.setattr(_shuffle, "AHEAD_MIN_ROWS", 0)
-    ahead = fit_twice()
-    monkeypatch.setattr(_shuffle, "AHEAD_MIN_ROWS", 10**12)
-    inline = fit_twice()
+    pools = []
+
+    class CountingPool(_shuffle.ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(_shuffle, "ThreadPoolExecutor", CountingPool)
+    with fastml.use_num_threads(2):  # the worker thread needs a second thread allowed
+        monkeypatch.setattr(_shuffle, "AHEAD_MIN_ROWS", 0)
+        ahead = fit_twice()
+        assert pools, "the orders were not drawn ahead"
+        monkeypatch.setattr(_shuffle, "AHEAD_MIN_ROWS", 10**12)
+        n_pools = len(pools)
+        inline = fit_twice()
+        assert len(pools) == n_pools
     assert ahead.n_iter_ == inline.n_iter_
     np.testing.assert_array_equal(ahead.coef_, inline.coef_)
     np.testing.assert_array_equal(ahead.intercept_, inline.intercept_)
