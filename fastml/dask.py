@@ -83,6 +83,87 @@ def _row_offsets(chunks):
     return np.concatenate([[0], np.cumsum(chunks)]).astype(np.int64)
 
 
+def _distributed_client():
+    """The ``dask.distributed`` client that ``dask.compute`` would use now, or None."""
+    import dask.base
+
+    get = dask.base.get_scheduler()
+    owner = getattr(get, "__self__", None)
+    if owner is not None and type(owner).__name__ == "Client":
+        return owner
+    return None
+
+
+class _BlockTasks:
+    """One task per block, submitted and gathered with as little scheduling as possible.
+
+    An iterative driver (k-means) sends a round of per-block tasks, waits for
+    their small results and sends the next round. On a ``dask.distributed``
+    client the rounds are futures (``Client.map`` / ``Client.gather``): no
+    graph is built, optimised and materialised per round, which on a small
+    machine costs more than the tasks' scheduling itself. Under any other
+    scheduler (threads, processes, synchronous) they are ``dask.delayed``
+    calls persisted with it.
+    """
+
+    def __init__(self):
+        self.client = _distributed_client()
+
+    def start(self, delayeds, workers=None):
+        """Start computing dask.delayed values; handles to pass to :meth:`map`.
+
+        ``workers``: for each value, the worker it should preferably run on
+        (distributed only; another worker takes it if that one is gone).
+        """
+        import dask
+
+        if self.client is None:
+            return list(dask.persist(*delayeds))
+        if workers is None:
+            return self.client.compute(list(delayeds))
+        return [
+            self.client.compute(v, workers=[a] if a else None, allow_other_workers=True)
+            for v, a in zip(delayeds, workers, strict=True)
+        ]
+
+    def slots(self, array):
+        """Where ``array``'s row blocks are: (worker of each block, {worker: threads}).
+
+        A block's worker is None when it is not held in the cluster (not
+        persisted). ``(None, None)`` without a distributed client, where a
+        task costs little to schedule and blocks are not grouped.
+        """
+        if self.client is None:
+            return None, None
+        from distributed import futures_of
+
+        keys = [d.key for d in array.to_delayed().ravel()]
+        held = {f.key: f for f in futures_of(array)}
+        found = [held[key] for key in keys if key in held]
+        who = self.client.who_has(found) if found else {}
+        owners = [next(iter(who.get(key, ())), None) for key in keys]
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        return owners, {a: int(v.get("nthreads", 1)) for a, v in info.items()}
+
+    def map(self, fn, *args, pure=True):
+        """``fn(*row)`` for each row of the columns ``args`` (handles or plain values)."""
+        import dask
+
+        if self.client is not None:
+            return self.client.map(fn, *args, pure=pure)
+        return list(
+            dask.persist(*[dask.delayed(fn, pure=pure)(*row) for row in zip(*args, strict=True)])
+        )
+
+    def gather(self, handles):
+        """The values of ``handles``, in order."""
+        import dask
+
+        if self.client is not None:
+            return self.client.gather(list(handles))
+        return list(dask.compute(*handles))
+
+
 # --------------------------------------------------------------------- distances
 
 
@@ -735,62 +816,60 @@ class KMeans(ClusterMixin, BaseEstimator):
         X = X.astype(dtype)
         init = _cluster._resolve_init(self.init, k, d, dtype)
         if sample_weight is None:
-            w = da.ones(n, dtype=dtype, chunks=X.chunks[0])
+            w = None
         else:
             w = da.asarray(sample_weight).astype(dtype)
             if w.shape != (n,):
                 raise ValueError(f"sample_weight must have shape ({n},); got {w.shape}")
-            w = w.rechunk(X.chunks[0])
+            w = w.rechunk((X.chunks[0],))  # (not X.chunks[0]: a tuple of ints is one size per axis)
         self.n_features_in_ = d
 
         # One pass checks the data and gives the moments (per block, then
         # Chan's combination); a second centres it (as the single-machine
-        # driver) and computes the norms, once, into blocks kept on the workers.
-        moments = dask.compute(
-            *[
-                dask.delayed(_block_moments)(x, wt)
-                for x, wt in zip(X.to_delayed().ravel(), w.to_delayed().ravel(), strict=True)
-            ]
-        )
+        # driver) and computes the norms, once, into groups of blocks kept on
+        # the workers (see _group_blocks).
+        tasks = _BlockTasks()
+        owners, threads = tasks.slots(X)
+        groups = _group_blocks(list(X.chunks[0]), owners, threads, self.threads_per_task)
+        xs = list(X.to_delayed().ravel())
+        ws = [None] * len(xs) if w is None else list(w.to_delayed().ravel())
+        members = [([xs[b] for b in m], [ws[b] for b in m]) for _, m in groups]
+        moments = [dask.delayed(_group_moments)(gx, gw) for gx, gw in members]
+        # Each group's preparation combines all groups' moments itself, so it
+        # starts as soon as they are known, without a round trip through here.
+        prepare = [dask.delayed(_prepare_group)(gx, gw, moments, dtype) for gx, gw in members]
+        handles = tasks.start(moments + prepare, workers=[a for a, _ in groups] * 2)
+        moments, blocks = tasks.gather(handles[: len(groups)]), handles[len(groups) :]
         if not all(m[3] for m in moments):
             raise ValueError("X contains NaN or infinity")
         if min(m[4] for m in moments) < 0:
             raise ValueError("sample_weight must be non-negative")
         mean, var = _combine_moments(moments)
         tol_abs = float(np.mean(var)) * tol
-        offset = mean.astype(dtype)  # what the blocks are centred by
+        offset = mean.astype(dtype)  # what the blocks are centred by (as in _prepare_group)
         starts = _row_offsets(X.chunks[0])
-        blocks = dask.persist(
-            *[
-                dask.delayed(_prepare_block)(x, wt, offset)
-                for x, wt in zip(X.to_delayed().ravel(), w.to_delayed().ravel(), strict=True)
-            ]
-        )
+        # Each group's rows: (its first row, the block's first global row) per block.
+        segments = [_group_segments(m, starts) for _, m in groups]
+        nb = len(blocks)
 
         centers = self._initial_centers(X, w, init, k, offset, dtype)
         run = functools.partial(_in_task, self.threads_per_task, _kmeans_block_step)
-        # Per iteration: one task per block, whose result (labels included)
-        # stays on its worker for the next iteration, and one task that adds
-        # the blocks' statistics in block order; only that sum comes back.
-        steps = [None] * len(blocks)
+        # Per iteration: one task per group, whose result (labels included)
+        # stays on its worker for the next iteration, and a small task beside
+        # it that picks out the group's statistics; only those travel, to be
+        # added here in group order.
+        steps = [None] * nb
         history = []
         strict = False
         it = 0
         for it in range(max_iter):  # noqa: B007 - n_iter_ is it + 1
-            steps = list(
-                dask.persist(
-                    *[
-                        dask.delayed(run, pure=False)(blocks[b], centers, steps[b], self.backend)
-                        for b in range(len(blocks))
-                    ]
-                )
-            )
-            total = dask.delayed(_sum_step_stats)(*steps)
-            inertia, sums, weights, changed = dask.compute(total)[0]
+            steps = tasks.map(run, blocks, [centers] * nb, steps, [self.backend] * nb, pure=False)
+            stats = tasks.gather(tasks.map(_step_stats, steps, pure=False))
+            inertia, sums, weights, changed = _sum_step_stats(stats)
             history.append(inertia)
             empty = np.flatnonzero(weights == 0)
             if empty.size:
-                self._relocate(blocks, starts, centers, steps, sums, weights, empty)
+                self._relocate(tasks, blocks, segments, centers, steps, sums, weights, empty)
             new = _cluster._new_centers(sums, weights, centers, dtype)
             diff = new.astype(np.float64) - centers
             shift = float(np.einsum("ij,ij->", diff, diff))
@@ -801,21 +880,28 @@ class KMeans(ClusterMixin, BaseEstimator):
             if shift <= tol_abs:
                 break
         final = functools.partial(_in_task, self.threads_per_task, _kmeans_block_final)
-        outs = list(
-            dask.persist(
-                *[
-                    dask.delayed(final, pure=True)(
-                        blocks[b], centers, steps[b] if strict else None, self.backend
-                    )
-                    for b in range(len(blocks))
-                ]
-            )
+        outs = tasks.map(
+            final,
+            blocks,
+            [centers] * nb,
+            steps if strict else [None] * nb,
+            [self.backend] * nb,
+            pure=False,
         )
-        inertia = dask.compute(dask.delayed(_sum_final_inertia)(*outs))[0]
+        inertia = float(sum(tasks.gather(tasks.map(_final_inertia, outs, pure=False))))
+        # labels_ in X's row chunks: each block's rows of its group's labels.
+        where = {}
+        for g, (_, m) in enumerate(groups):
+            at = 0
+            for b in m:
+                where[b] = (g, at)
+                at += X.chunks[0][b]
         self.labels_ = da.concatenate(
             [
-                da.from_delayed(dask.delayed(operator.getitem)(o, 0), (c,), np.int32)
-                for o, c in zip(outs, X.chunks[0], strict=True)
+                da.from_delayed(
+                    dask.delayed(_labels_part)(outs[where[b][0]], where[b][1], c), (c,), np.int32
+                )
+                for b, c in enumerate(X.chunks[0])
             ]
         )
         self.cluster_centers_ = (centers + offset).astype(dtype)
@@ -837,26 +923,25 @@ class KMeans(ClusterMixin, BaseEstimator):
         n = X.shape[0]
         m = min(n, _cluster._check_int(self.init_max_samples, "init_max_samples"))
         idx = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
-        sample, ws = dask.compute(X[idx], w[idx])
+        if w is None:
+            sample, ws = dask.compute(X[idx])[0], np.ones(len(idx), dtype=dtype)
+        else:
+            sample, ws = dask.compute(X[idx], w[idx])
         sample = np.asarray(sample) - offset
         centers = _cluster._init_centers(sample, k, init, ws, rng, self.backend)
         return np.ascontiguousarray(centers, dtype=dtype)
 
-    def _relocate(self, blocks, starts, centers, steps, sums, weights, empty):
+    def _relocate(self, tasks, blocks, segments, centers, steps, sums, weights, empty):
         """Re-seed empty clusters with the farthest samples over all blocks (in place).
 
-        Each block returns its ``m`` farthest samples (distance, global index,
+        Each group returns its ``m`` farthest samples (distance, global index,
         row, weight, label); the merge keeps the ``m`` farthest overall, ties to
         the lower index, exactly as the single-machine ``_relocate_empty``.
         """
-        import dask
-
+        nb = len(blocks)
         m = empty.size
-        tops = dask.compute(
-            *[
-                dask.delayed(_farthest_in_block)(blocks[b], centers, steps[b], m, starts[b])
-                for b in range(len(blocks))
-            ]
+        tops = tasks.gather(
+            tasks.map(_farthest_in_block, blocks, [centers] * nb, steps, [m] * nb, segments)
         )
         dist = np.concatenate([t[0] for t in tops])
         gidx = np.concatenate([t[1] for t in tops])
@@ -899,40 +984,128 @@ class KMeans(ClusterMixin, BaseEstimator):
         return X.map_blocks(block, dtype=np.int32, drop_axis=1, meta=np.empty((0,), np.int32))
 
 
-def _block_moments(x, w):
+def _group_blocks(rows, owners=None, threads=None, per_task=1):
+    """Blocks gathered into groups of about equal rows, one per task slot of each worker.
+
+    A distributed task costs milliseconds to schedule (about 2.5 ms each on a
+    small machine) and a k-means iteration is a round of tasks, so the
+    iterations work on groups of blocks, a group per worker thread, rather
+    than on each block. A block joins a group of the worker that already
+    holds it unless that worker has its share; the rest go to the groups
+    with the fewest rows.
+
+    Parameters
+    ----------
+    rows : list of int
+        Rows of each block.
+    owners : list of str or None, optional
+        The worker holding each block (None: unknown). Without ``owners``
+        (no distributed client) every block is its own group.
+    threads : dict of str to int
+        Threads of each worker.
+    per_task : int
+        Threads each task uses.
+
+    Returns
+    -------
+    list of (worker or None, list of int)
+        Block indices of each group (in block order), with the worker it should run on.
+    """
+    if owners is None or not threads:
+        return [(None, [b]) for b in range(len(rows))]
+    slots = [(a, j) for a, t in sorted(threads.items()) for j in range(max(1, t // per_task))]
+    share = sum(rows) / len(slots)
+    load = dict.fromkeys(slots, 0)
+    members = {slot: [] for slot in slots}
+    left = []
+    for b in sorted(range(len(rows)), key=lambda b: -rows[b]):
+        mine = [slot for slot in slots if slot[0] == owners[b]]
+        slot = min(mine, key=load.get) if mine else None
+        if slot is not None and load[slot] + rows[b] <= share * 1.05 + 1:
+            load[slot] += rows[b]
+            members[slot].append(b)
+        else:
+            left.append(b)
+    for b in left:
+        slot = min(slots, key=load.get)
+        load[slot] += rows[b]
+        members[slot].append(b)
+    return [(slot[0], sorted(m)) for slot, m in members.items() if m]
+
+
+def _block_moments(x, w, rows=4096):
     """A block's (rows, column means, column sums of squared deviations, all
-    finite, minimum weight), in float64, for :func:`_combine_moments`."""
-    x64 = np.asarray(x, dtype=np.float64)
-    n, d = x64.shape
+    finite, minimum weight), in float64, for :func:`_combine_moments`.
+
+    Pieces of ``rows`` rows at a time through one reused buffer, combined by
+    Chan's formula. Dask's workers return freed memory to the system at once
+    (``MALLOC_TRIM_THRESHOLD_``), so every large temporary would be fresh
+    memory, page-faulted in: that costs more than the arithmetic.
+    """
+    n, d = x.shape
+    wmin = np.inf if w is None or len(w) == 0 else float(np.min(w))
     if n == 0:
-        return 0, np.zeros(d), np.zeros(d), True, np.inf
-    total = x64.sum(axis=0)
-    # A finite sum means no NaN or inf (inf - inf and NaN propagate); only a
-    # non-finite sum (which may be an overflow) needs the elementwise check.
-    finite = bool(np.isfinite(total).all()) or bool(np.isfinite(x64).all())
-    mean = total / n
-    dev = x64 - mean
-    m2 = np.einsum("ij,ij->j", dev, dev)
-    wmin = float(np.min(w)) if len(w) else np.inf
-    return n, mean, m2, finite, wmin
+        return 0, np.zeros(d), np.zeros(d), True, wmin
+    pieces = []
+    finite = True
+    buf = np.empty((min(rows, n), d))
+    for i in range(0, n, rows):
+        piece = buf[: min(rows, n - i)]
+        piece[...] = x[i : i + rows]
+        total = piece.sum(axis=0)
+        # A finite sum means no NaN or inf (inf - inf and NaN propagate); only a
+        # non-finite sum (which may be an overflow) needs the elementwise check.
+        finite = finite and (bool(np.isfinite(total).all()) or bool(np.isfinite(piece).all()))
+        mean = total / len(piece)
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite data: rejected anyway
+            piece -= mean
+        pieces.append((len(piece), mean, np.einsum("ij,ij->j", piece, piece)))
+    count, mean, m2 = _chan(pieces)
+    return count, mean, m2, finite, wmin
+
+
+def _chan(parts):
+    """(count, mean, sum of squared deviations) of the union of ``parts`` (Chan et al.)."""
+    counts = np.array([p[0] for p in parts], dtype=np.float64)
+    means = np.array([p[1] for p in parts])
+    n = counts.sum()
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite data: rejected anyway
+        mean = counts @ means / n
+        m2 = sum(p[2] for p in parts) + counts @ (means - mean) ** 2
+    return int(n), mean, m2
 
 
 def _combine_moments(moments):
-    """Global (mean, variance) per column from per-block moments (Chan et al.)."""
-    counts = np.array([m[0] for m in moments], dtype=np.float64)
-    means = np.array([m[1] for m in moments])
-    n = counts.sum()
-    mean = counts @ means / n
-    m2 = sum(m[2] for m in moments) + counts @ (means - mean) ** 2
+    """Global (mean, variance) per column from per-block moments."""
+    n, mean, m2 = _chan([m for m in moments if m[0]])
     return mean, m2 / n
 
 
-def _prepare_block(x, w, offset):
-    """The block centred by ``offset``, its weights and its squared norms (kept on a worker)."""
+def _group_moments(xs, ws):
+    """:func:`_block_moments` of a group of blocks (see :func:`_group_blocks`)."""
+    parts = [_block_moments(x, w) for x, w in zip(xs, ws, strict=True)]
+    filled = [p[:3] for p in parts if p[0]]
+    count, mean, m2 = _chan(filled) if filled else parts[0][:3]
+    return count, mean, m2, all(p[3] for p in parts), min(p[4] for p in parts)
+
+
+def _prepare_group(xs, ws, moments, dtype):
+    """A group of blocks, one after the other, centred by the mean of all
+    groups' ``moments``; their weights (ones for None) and squared norms:
+    what the iterations read (kept on a worker)."""
     from .cluster import _sq_norms
 
-    x = np.ascontiguousarray(x - offset)
-    return x, np.ascontiguousarray(w, dtype=x.dtype), _sq_norms(x)
+    offset = _combine_moments(moments)[0].astype(dtype)
+    rows = [len(x) for x in xs]
+    x = np.empty((sum(rows), len(offset)), dtype=dtype)
+    w = np.ones(len(x), dtype=dtype)
+    at = 0
+    for xb, wb in zip(xs, ws, strict=True):
+        np.subtract(xb, offset, out=x[at : at + len(xb)])
+        if wb is not None:
+            w[at : at + len(xb)] = wb
+        at += len(xb)
+    return x, w, _sq_norms(x)
 
 
 def _kmeans_block_step(block, centers, prev, backend):
@@ -957,16 +1130,21 @@ def _kmeans_block_step(block, centers, prev, backend):
     return labels, inertia, sums, weights, changed
 
 
-def _sum_step_stats(*steps):
+def _step_stats(step):
+    """A block step's (inertia, sums, weights, n_changed): what leaves its worker."""
+    return step[1:]
+
+
+def _sum_step_stats(stats):
     """(inertia, sums, weights, n_changed) over all blocks, added in block order."""
-    inertia = float(sum(s[1] for s in steps))
-    sums = functools.reduce(np.add, [s[2] for s in steps])
-    weights = functools.reduce(np.add, [s[3] for s in steps])
-    return inertia, sums, weights, sum(s[4] for s in steps)
+    inertia = float(sum(s[0] for s in stats))
+    sums = functools.reduce(np.add, [s[1] for s in stats])
+    weights = functools.reduce(np.add, [s[2] for s in stats])
+    return inertia, sums, weights, sum(s[3] for s in stats)
 
 
-def _sum_final_inertia(*outs):
-    return float(sum(o[1] for o in outs))
+def _final_inertia(out):
+    return out[1]
 
 
 def _kmeans_block_final(block, centers, step, backend):
@@ -988,13 +1166,27 @@ def _kmeans_block_final(block, centers, step, backend):
     return labels, float(kern.inertia(x, w, centers, labels))
 
 
-def _farthest_in_block(block, centers, step, m, start):
+def _farthest_in_block(block, centers, step, m, segments):
+    """A group's ``m`` farthest samples from their centres (ties: lower index first)."""
     x, w, _ = block
     labels = step[0]
     diff = x.astype(np.float64) - centers[labels].astype(np.float64)
     dist = np.einsum("ij,ij->i", diff, diff)
     top = np.lexsort((np.arange(len(dist)), -dist))[:m]
-    return dist[top], top + start, x[top], w[top], labels[top]
+    seg = np.searchsorted(segments[:, 0], top, side="right") - 1
+    gidx = top - segments[seg, 0] + segments[seg, 1]
+    return dist[top], gidx, x[top], w[top], labels[top]
+
+
+def _group_segments(members, starts):
+    """(first row in the group, first global row) of each member block, shape (len(members), 2)."""
+    rows = np.diff(starts)[members]
+    local = np.concatenate([[0], np.cumsum(rows)[:-1]])
+    return np.stack([local, starts[members]], axis=1).astype(np.int64)
+
+
+def _labels_part(out, at, rows):
+    return out[0][at : at + rows]
 
 
 def _predict_block(x, *, centers, backend):

@@ -268,6 +268,99 @@ def test_kmeans_weights_empty_clusters_and_init(client):
         fd.KMeans(2).fit(da.from_array(X, chunks=(100, 2)))
 
 
+@pytest.mark.parametrize("scheduler", ["distributed-persisted", "threads"])
+def test_kmeans_grouped_blocks_equal_single_machine(client, scheduler):
+    """Persisted data (blocks grouped by the worker holding them, uneven
+    chunks, an empty chunk, sample weights) and the threaded scheduler (no
+    grouping): the single-machine clustering either way."""
+    import dask
+
+    from fastml.cluster import KMeans
+    from fastml.datasets import make_blobs
+
+    X, _ = make_blobs(2500, 4, centers=5, cluster_std=1.5, random_state=3)
+    w = np.random.default_rng(4).uniform(0.2, 3.0, len(X))
+    init = X[[0, 500, 1000, 1500, 2000]].copy()
+    chunks = ((700, 0, 333, 900, 567), (4,))
+    ref = KMeans(5, init=init, n_init=1, max_iter=40, tol=0.0).fit(X, sample_weight=w)
+    est = fd.KMeans(5, init=init, max_iter=40, tol=0.0)
+    dX = da.from_array(X, chunks=chunks)
+    dw = da.from_array(w, chunks=chunks[0])
+    if scheduler == "threads":
+        with dask.config.set(scheduler="threads"):
+            est.fit(dX, sample_weight=dw)
+            labels = est.labels_.compute()
+    else:
+        dX, dw = client.persist([dX, dw])
+        distributed.wait([dX, dw])
+        est.fit(dX, sample_weight=dw)
+        labels = client.compute(est.labels_, sync=True)
+    # X's row chunks (dask's concatenate drops the empty one).
+    assert est.labels_.chunks == (tuple(c for c in chunks[0] if c),)
+    assert est.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(est.cluster_centers_, ref.cluster_centers_, rtol=1e-9)
+    np.testing.assert_allclose(est.inertia_, ref.inertia_, rtol=1e-9)
+    np.testing.assert_allclose(est.history_, ref.history_, rtol=1e-9)
+    np.testing.assert_array_equal(labels, ref.labels_)
+
+
+def test_group_blocks_keeps_blocks_on_their_worker_and_balances():
+    rows = [100, 100, 100, 100, 100, 100, 40, 0]
+    owners = ["a", "a", "a", "a", "a", "b", "b", None]
+    groups = fd._group_blocks(rows, owners, {"a": 1, "b": 1})
+    got = {w: m for w, m in groups}
+    # Every block exactly once, each group in block order.
+    assert sorted(b for _, m in groups for b in m) == list(range(len(rows)))
+    assert all(m == sorted(m) for _, m in groups)
+    # Worker a holds 500 rows of 640; its share is 320: it keeps three of its
+    # blocks, and the others go where the rows are fewest.
+    assert sum(rows[b] for b in got["a"]) == 300
+    assert sum(rows[b] for b in got["b"]) == 340
+    assert {5, 6} <= set(got["b"])
+    # A worker with 2 threads gets 2 groups; 2-thread tasks on it get one.
+    assert len(fd._group_blocks(rows, owners, {"a": 2, "b": 1})) == 3
+    assert len(fd._group_blocks(rows, owners, {"a": 2, "b": 2}, per_task=2)) == 2
+    # Blocks nobody holds yet (data not persisted) are spread by rows.
+    spread = fd._group_blocks([10] * 6, [None] * 6, {"a": 1, "b": 1, "c": 1})
+    assert sorted(len(m) for _, m in spread) == [2, 2, 2]
+    # Without a distributed client: one group per block.
+    assert fd._group_blocks([3, 4], None, None) == [(None, [0]), (None, [1])]
+
+
+def test_kmeans_worker_killed_mid_fit(client):
+    """A worker dies during the iterations: its groups are rebuilt from the
+    data's lineage and the fit still gives the single-machine result."""
+    import threading
+
+    from fastml.cluster import KMeans
+    from fastml.datasets import make_blobs
+
+    X, _ = make_blobs(20000, 8, centers=6, cluster_std=2.0, random_state=5)
+    init = X[:6].copy()
+    ref = KMeans(6, init=init, n_init=1, max_iter=60, tol=0.0).fit(X)
+    dX = da.from_array(X, chunks=(3000, -1))
+    pids = list(client.run(os.getpid).values())
+    killed_at = []
+
+    def kill():
+        os.kill(pids[0], signal.SIGKILL)
+        killed_at.append(time.monotonic())
+
+    killer = threading.Timer(0.3, kill)
+    killer.start()
+    try:
+        got = fd.KMeans(6, init=init, max_iter=60, tol=0.0).fit(dX)
+        finished_at = time.monotonic()
+    finally:
+        killer.join()
+    assert killed_at and killed_at[0] < finished_at, "the worker died after the fit"
+    client.wait_for_workers(2, timeout=60)
+    assert got.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=1e-9)
+    np.testing.assert_array_equal(client.compute(got.labels_, sync=True), ref.labels_)
+    assert pids[0] not in client.run(os.getpid).values()
+
+
 def test_kmeans_block_moments_combine_like_numpy():
     # Uneven blocks, an empty one, and finite values whose column sum
     # overflows (still finite data: no false "NaN or infinity").
