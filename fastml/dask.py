@@ -377,10 +377,12 @@ def kneighbors(
 ):
     """k nearest rows of ``Y`` for every row of ``X``, both possibly partitioned.
 
-    Each (query block, base block) task runs :func:`fastml.neighbors.kneighbors`
+    Each (query block, base group) task runs :func:`fastml.neighbors.kneighbors`
     and returns its local top-k with global base indices; the local lists of
     one query block are merged by a tree reduction (``split_every`` lists per
-    merge), keeping the k smallest by (distance, index). That is exactly the
+    merge), keeping the k smallest by (distance, index). On a distributed
+    cluster the base blocks that one worker holds form groups, one per
+    thread, searched by one call each; elsewhere each block is a group. That is exactly the
     list one call over all of ``Y`` returns, ties included: both order by
     distance, then by the lower index.
 
@@ -443,6 +445,11 @@ def kneighbors(
     starts = _row_offsets(Y.chunks[0])
     x_blocks = X.to_delayed().ravel()
     y_blocks = Y.to_delayed().ravel()
+    # Base blocks in groups, one per worker thread, of the blocks that worker
+    # holds (see _group_blocks): a kernel call over more base rows filters
+    # better (its running k-th distance tightens once, not once per block).
+    owners, threads = _BlockTasks().slots(Y)
+    groups = [m for _, m in _group_blocks(list(Y.chunks[0]), owners, threads, threads_per_task)]
     local = functools.partial(
         _in_task,
         threads_per_task,
@@ -455,12 +462,16 @@ def kneighbors(
     merge = functools.partial(_merge_topk, k=k)
     dist_parts, ind_parts = [], []
     for i, xb in enumerate(x_blocks):
-        lists = [
-            dask.delayed(local, pure=True)(
-                xb, yb, int(starts[j]), len_y=Y.chunks[0][j], same=self_query and i == j
+        lists = []
+        for m in groups:
+            segments = _group_segments(m, starts)
+            # The query block's own rows inside the group (self-query only).
+            at = int(segments[m.index(i), 0]) if self_query and i in m else -1
+            lists.append(
+                dask.delayed(local, pure=True)(
+                    xb, *[y_blocks[j] for j in m], segments=segments, self_at=at
+                )
             )
-            for j, yb in enumerate(y_blocks)
-        ]
         while len(lists) > 1:
             lists = [
                 dask.delayed(merge, pure=True)(*lists[s : s + split_every])
@@ -481,21 +492,40 @@ def kneighbors(
     return da.concatenate(dist_parts), ind
 
 
-def _local_topk(x, y, start, *, len_y, same, k, metric, backend, kwargs):
-    """Top-k of ``x``'s rows among one block of base rows, with global indices."""
+def _local_topk(x, *ys, segments, self_at, k, metric, backend, kwargs):
+    """Top-k of ``x``'s rows among a group of base blocks, with global indices.
+
+    ``segments``: (first row in the group, first global row) of each block
+    (:func:`_group_segments`). ``self_at`` >= 0: ``x`` is the group's rows
+    from ``self_at`` on, and a point is not its own neighbour.
+    """
     from . import neighbors as _neighbors
 
-    kk = min(k, len_y - (1 if same else 0))
-    if kk < 1:  # a one-row diagonal block: no candidate besides the point itself
+    y = ys[0] if len(ys) == 1 else np.concatenate(ys)
+    same = self_at >= 0
+    kk = min(k, len(y) - (1 if same else 0))
+    if kk < 1:  # a one-row self-query group: no candidate besides the point itself
         dtype = np.result_type(x.dtype, y.dtype, np.float32)
         return (
             np.full((len(x), 0), np.inf, dtype=dtype),
             np.empty((len(x), 0), dtype=np.int64),
         )
-    d, i = _neighbors.kneighbors(
-        x, None if same else y, kk, metric=metric, backend=backend, **kwargs
-    )
-    return d, i.astype(np.int64) + start
+    if same and self_at == 0 and len(y) == len(x):  # the query block alone
+        d, i = _neighbors.kneighbors(x, None, kk, metric=metric, backend=backend, **kwargs)
+    elif same:
+        # One more neighbour, then the point itself out (or the last, if
+        # lower-indexed duplicates pushed it out): what excluding it gives.
+        d, i = _neighbors.kneighbors(x, y, kk + 1, metric=metric, backend=backend, **kwargs)
+        own = i == (self_at + np.arange(len(x)))[:, None]
+        drop = np.where(own.any(axis=1), own.argmax(axis=1), kk)
+        keep = np.ones(i.shape, dtype=bool)
+        keep[np.arange(len(x)), drop] = False
+        d, i = d[keep].reshape(len(x), kk), i[keep].reshape(len(x), kk)
+    else:
+        d, i = _neighbors.kneighbors(x, y, kk, metric=metric, backend=backend, **kwargs)
+    i = i.astype(np.int64)
+    seg = np.searchsorted(segments[:, 0], i, side="right") - 1
+    return d, i - segments[seg, 0] + segments[seg, 1]
 
 
 def _merge_topk(*lists, k):

@@ -192,7 +192,7 @@ cdef void _exact_task(
     cdef Py_ssize_t q0 = t * QB
     cdef Py_ssize_t q1 = min(q0 + QB, nq)
     cdef Py_ssize_t q, c, f, pos
-    cdef double s, diff, v
+    cdef double s, diff, v, v2
     cdef int64_t j
     cdef const floating* x
     cdef const floating* y
@@ -205,6 +205,8 @@ cdef void _exact_task(
             for f in range(d):
                 diff = <double>x[f] - <double>y[f]
                 s += diff * diff
+            if take_sqrt:  # rank by the reported value (ties there: lower index)
+                s = sqrt(s)
             # insertion by (distance, index)
             pos = c
             while pos > 0 and (dd[pos - 1] > s or (dd[pos - 1] == s and di[pos - 1] > j)):
@@ -214,9 +216,10 @@ cdef void _exact_task(
             dd[pos] = s
             di[pos] = j
         v = cv[(q - q0) * kp + kp - 1]
-        ok[q] = complete or (v + nx[q] - E[q] > scale2 * dd[k - 1] * (1 + 1e-12))
+        v2 = dd[k - 1] * dd[k - 1] if take_sqrt else dd[k - 1]
+        ok[q] = complete or (v + nx[q] - E[q] > scale2 * v2 * (1 + 1e-12))
         for c in range(k):
-            dist[q * k + c] = sqrt(dd[c]) if take_sqrt else dd[c]
+            dist[q * k + c] = dd[c]
             ind[q * k + c] = di[c]
 
 

@@ -401,6 +401,30 @@ def test_kneighbors_equals_single_machine(client, data, self_query):
     np.testing.assert_array_equal(client.compute(only_ind, sync=True), ref_i)
 
 
+@pytest.mark.parametrize("metric", ["euclidean", "cityblock"])
+def test_kneighbors_grouped_persisted_blocks(client, metric):
+    """Persisted base blocks grouped by the worker holding them (uneven
+    chunks, a one-row block, duplicated rows, self-query groups that hold
+    other blocks besides the query's): the single-machine lists, ties included."""
+    from fastml.neighbors import kneighbors
+
+    rng = np.random.default_rng(7)
+    X = np.round(rng.standard_normal((301, 5)), 1)
+    X[150:160] = X[10]  # a mass of duplicates, across blocks
+    chunks = ((90, 1, 70, 100, 40), (5,))
+    dX = client.persist(da.from_array(X, chunks=chunks))
+    distributed.wait(dX)
+    groups = fd._group_blocks(list(chunks[0]), *fd._BlockTasks().slots(dX))
+    assert any(len(m) > 1 for _, m in groups)  # the grouped path is what runs
+    for Y in (None, X[::-1].copy()):
+        dY = None if Y is None else client.persist(da.from_array(Y, chunks=chunks))
+        dist, ind = fd.kneighbors(dX, dY, 12, metric=metric)
+        dist, ind = client.compute([dist, ind], sync=True)
+        ref_d, ref_i = kneighbors(X, Y, 12, metric=metric)
+        np.testing.assert_array_equal(ind, ref_i)
+        np.testing.assert_allclose(dist, ref_d, rtol=1e-12)
+
+
 def test_kneighbors_float32_euclidean_threads(data):
     from fastml.neighbors import kneighbors
 

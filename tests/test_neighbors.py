@@ -127,6 +127,22 @@ def test_ties_lower_index_wins(backend, dtype):
     np.testing.assert_allclose(d, [[1, 1, 1, 2, 2]])
 
 
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cityblock"])
+@pytest.mark.parametrize("self_query", [False, True])
+def test_lists_ordered_by_reported_distance_then_index(backend, metric, self_query):
+    """Ties in the reported distances list the lower index first, also where
+    the squared distances differ in the last bit and the square roots do not
+    (coarse decimal data: many such pairs). Another list merged with these by
+    (distance, index), as fastml.dask does, then keeps them as they are."""
+    rng = np.random.default_rng(7)
+    X = np.round(rng.standard_normal((301, 5)), 1)
+    X[150:160] = X[10]
+    Y = None if self_query else X[::-1].copy()
+    d, i = nb.kneighbors(X, Y, 12, metric=metric, backend=backend)
+    before, after = d[:, :-1], d[:, 1:]
+    assert np.all((before < after) | ((before == after) & (i[:, :-1] < i[:, 1:])))
+
+
 def test_duplicates_and_self_exclusion(backend, dtype):
     X = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 0.0], [0.0, 0.0], [3.0, 3.0]], dtype)
     d, i = nb.kneighbors(X, None, 2, backend=backend)

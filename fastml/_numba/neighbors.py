@@ -179,6 +179,8 @@ def _euclidean(A, B, ny, XA, XB, nq, m, k, kp, exclude_self, nx, E, scale2, comp
                 for f in range(d):
                     diff = np.float64(XA[q, f]) - np.float64(XB[j, f])
                     s += diff * diff
+                if take_sqrt:  # rank by the reported value (ties there: lower index)
+                    s = np.sqrt(s)
                 pos = c
                 while pos > 0 and (dd[pos - 1] > s or (dd[pos - 1] == s and di[pos - 1] > j)):
                     dd[pos] = dd[pos - 1]
@@ -187,9 +189,10 @@ def _euclidean(A, B, ny, XA, XB, nq, m, k, kp, exclude_self, nx, E, scale2, comp
                 dd[pos] = s
                 di[pos] = j
             v = np.float64(cv[r, kp - 1])
-            ok[q] = complete or (v + nx[q] - E[q] > scale2 * dd[k - 1] * (1 + 1e-12))
+            dk = dd[k - 1] * dd[k - 1] if take_sqrt else dd[k - 1]
+            ok[q] = complete or (v + nx[q] - E[q] > scale2 * dk * (1 + 1e-12))
             for c in range(k):
-                dist[q, c] = np.sqrt(dd[c]) if take_sqrt else dd[c]
+                dist[q, c] = dd[c]
                 ind[q, c] = di[c]
 
 
