@@ -884,17 +884,16 @@ class KMeans(ClusterMixin, BaseEstimator):
 
         centers = self._initial_centers(X, w, init, k, offset, dtype)
         run = functools.partial(_in_task, self.threads_per_task, _kmeans_block_step)
-        # Per iteration: one task per group, whose result (labels included)
-        # stays on its worker for the next iteration, and a small task beside
-        # it that picks out the group's statistics; only those travel, to be
-        # added here in group order.
+        # Per iteration: one task per group, whose result stays on its worker
+        # for the next iteration; only its statistics travel here (see
+        # _Step), to be added in group order.
         steps = [None] * nb
         history = []
         strict = False
         it = 0
         for it in range(max_iter):  # noqa: B007 - n_iter_ is it + 1
             steps = tasks.map(run, blocks, [centers] * nb, steps, [self.backend] * nb, pure=False)
-            stats = tasks.gather(tasks.map(_step_stats, steps, pure=False))
+            stats = [step.stats for step in tasks.gather(steps)]
             inertia, sums, weights, changed = _sum_step_stats(stats)
             history.append(inertia)
             empty = np.flatnonzero(weights == 0)
@@ -971,7 +970,15 @@ class KMeans(ClusterMixin, BaseEstimator):
         nb = len(blocks)
         m = empty.size
         tops = tasks.gather(
-            tasks.map(_farthest_in_block, blocks, [centers] * nb, steps, [m] * nb, segments)
+            tasks.map(
+                _farthest_in_block,
+                blocks,
+                [centers] * nb,
+                steps,
+                [m] * nb,
+                segments,
+                [self.backend] * nb,
+            )
         )
         dist = np.concatenate([t[0] for t in tops])
         gidx = np.concatenate([t[1] for t in tops])
@@ -1138,13 +1145,42 @@ def _prepare_group(xs, ws, moments, dtype):
     return x, w, _sq_norms(x)
 
 
-def _kmeans_block_step(block, centers, prev, backend):
-    """One Lloyd pass on one block: (labels, inertia, sums, weights, n_changed).
+class _Step:
+    """One group's Lloyd pass: its labels and its statistics.
 
-    ``prev`` is the block's previous step (None in the first iteration).
+    ``stats`` is (inertia, sums, weights, n_changed). The labels stay in the
+    worker's memory, where the group's next pass compares against them;
+    pickled (gathered by the driver, moved to another worker, spilled to
+    disk), a step carries its statistics only. So an iteration sends back a
+    few kilobytes per group, without a second task to pick them out. The
+    labels are a cache, never needed for a correct result: a pass after a
+    step without labels counts every sample as changed (the strict
+    convergence test waits one more pass), and the final labels and the
+    farthest-point search assign afresh, with the same centres, when a step
+    has none.
+    """
+
+    __slots__ = ("labels", "stats")
+
+    def __init__(self, labels, stats):
+        self.labels = labels
+        self.stats = stats
+
+    def __reduce__(self):
+        return _Step, (None, self.stats)
+
+    def __sizeof__(self):  # what dask's memory accounting sees
+        size = object.__sizeof__(self) + self.stats[1].nbytes + self.stats[2].nbytes
+        return size + (0 if self.labels is None else self.labels.nbytes)
+
+
+def _kmeans_block_step(block, centers, prev, backend):
+    """One Lloyd pass on one group of blocks: a :class:`_Step`.
+
+    ``prev`` is the group's previous step (None in the first iteration).
 
     Calls the kernel of :func:`fastml.cluster._lloyd_step` directly: the
-    block was validated and its norms computed once, in :func:`_prepare_block`.
+    group was validated and its norms computed once, in :func:`_prepare_group`.
     """
     from .cluster import _kernels
 
@@ -1156,13 +1192,21 @@ def _kmeans_block_step(block, centers, prev, backend):
     weights = np.zeros(k)
     kern = _kernels(backend, n, k, d)
     inertia = float(kern.lloyd(x, w, xsq, np.ascontiguousarray(centers), labels, sums, weights))
-    changed = len(labels) if prev is None else int(np.count_nonzero(labels != prev[0]))
-    return labels, inertia, sums, weights, changed
+    if prev is None or prev.labels is None:
+        changed = n
+    else:
+        changed = int(np.count_nonzero(labels != prev.labels))
+    return _Step(labels, (inertia, sums, weights, changed))
 
 
-def _step_stats(step):
-    """A block step's (inertia, sums, weights, n_changed): what leaves its worker."""
-    return step[1:]
+def _step_labels(block, centers, step, kern):
+    """The labels of ``step`` (a pass with ``centers``), assigned afresh if it has none."""
+    if step is not None and step.labels is not None:
+        return step.labels
+    x, w, xsq = block
+    labels = np.empty(x.shape[0], np.int32)
+    kern.assign(x, w, xsq, np.ascontiguousarray(centers, dtype=x.dtype), labels)
+    return labels
 
 
 def _sum_step_stats(stats):
@@ -1181,25 +1225,28 @@ def _kmeans_block_final(block, centers, step, backend):
     """The block's final labels and exact inertia, as the single-machine driver.
 
     After a strict convergence (no label changed) the last pass's labels
-    (``step[0]``) are kept; otherwise (``step`` None) the samples are assigned
-    to the final centres.
+    (``step``'s) are kept; otherwise (``step`` None) the samples are assigned
+    to the final centres. (After a strict convergence the final centres are
+    those of the last pass, so assigning gives the same labels.)
     """
     from .cluster import _kernels
 
-    x, w, xsq = block
+    x, w, _ = block
     kern = _kernels(backend, x.shape[0], centers.shape[0], x.shape[1])
     centers = np.ascontiguousarray(centers, dtype=x.dtype)
-    labels = None if step is None else step[0]
-    if labels is None:
-        labels = np.empty(x.shape[0], np.int32)
-        kern.assign(x, w, xsq, centers, labels)
+    labels = _step_labels(block, centers, step, kern)
     return labels, float(kern.inertia(x, w, centers, labels))
 
 
-def _farthest_in_block(block, centers, step, m, segments):
-    """A group's ``m`` farthest samples from their centres (ties: lower index first)."""
+def _farthest_in_block(block, centers, step, m, segments, backend):
+    """A group's ``m`` farthest samples from their centres (ties: lower index first).
+
+    ``centers``: those of the pass ``step``.
+    """
+    from .cluster import _kernels
+
     x, w, _ = block
-    labels = step[0]
+    labels = _step_labels(block, centers, step, _kernels(backend, len(x), len(centers), x.shape[1]))
     diff = x.astype(np.float64) - centers[labels].astype(np.float64)
     dist = np.einsum("ij,ij->i", diff, diff)
     top = np.lexsort((np.arange(len(dist)), -dist))[:m]
