@@ -361,6 +361,37 @@ def test_kmeans_worker_killed_mid_fit(client):
     assert pids[0] not in client.run(os.getpid).values()
 
 
+def test_kmeans_step_travels_without_its_labels():
+    """A pickled step (gathered, moved or spilled) carries its statistics only;
+    whatever needs the labels then recomputes the same ones."""
+    import pickle
+    import sys
+
+    X = np.random.default_rng(6).standard_normal((500, 3))
+    block = fd._prepare_group([X], [None], [fd._block_moments(X, None)], np.dtype(np.float64))
+    centers = block[0][:4].copy()
+    step = fd._kmeans_block_step(block, centers, None, None)
+    moved = pickle.loads(pickle.dumps(step))
+    assert moved.labels is None
+    assert moved.stats[0] == step.stats[0] and moved.stats[3] == step.stats[3] == len(X)
+    np.testing.assert_array_equal(moved.stats[1], step.stats[1])
+    assert sys.getsizeof(step) > step.labels.nbytes > sys.getsizeof(moved)
+    # The next pass: against kept labels, nothing changed; without them, everything did.
+    assert fd._kmeans_block_step(block, centers, step, None).stats[3] == 0
+    assert fd._kmeans_block_step(block, centers, moved, None).stats[3] == len(X)
+    kept = fd._kmeans_block_final(block, centers, step, None)
+    again = fd._kmeans_block_final(block, centers, moved, None)
+    np.testing.assert_array_equal(again[0], kept[0])
+    assert again[1] == kept[1]
+    segments = np.array([[0, 1000]])
+    for a, b in zip(
+        fd._farthest_in_block(block, centers, step, 5, segments, None),
+        fd._farthest_in_block(block, centers, moved, 5, segments, None),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_kmeans_block_moments_combine_like_numpy():
     # Uneven blocks, an empty one, and finite values whose column sum
     # overflows (still finite data: no false "NaN or infinity").
