@@ -32,6 +32,9 @@ from ._config import use_num_threads
 
 __all__ = ["Incremental", "KMeans", "cdist", "kneighbors", "pairwise_distances_chunked"]
 
+#: Largest base-point group (bytes) a kneighbors task copies into one array.
+GROUP_BYTES = 256 << 20
+
 
 def _dask_array():
     try:
@@ -448,8 +451,12 @@ def kneighbors(
     # Base blocks in groups, one per worker thread, of the blocks that worker
     # holds (see _group_blocks): a kernel call over more base rows filters
     # better (its running k-th distance tightens once, not once per block).
+    # A task joins its group's blocks into one copy: at most GROUP_BYTES.
     owners, threads = _BlockTasks().slots(Y)
-    groups = [m for _, m in _group_blocks(list(Y.chunks[0]), owners, threads, threads_per_task)]
+    cap = max(1, GROUP_BYTES // max(1, Y.shape[1] * np.dtype(dtype).itemsize))
+    groups = [
+        m for _, m in _group_blocks(list(Y.chunks[0]), owners, threads, threads_per_task, cap)
+    ]
     local = functools.partial(
         _in_task,
         threads_per_task,
@@ -1021,7 +1028,7 @@ class KMeans(ClusterMixin, BaseEstimator):
         return X.map_blocks(block, dtype=np.int32, drop_axis=1, meta=np.empty((0,), np.int32))
 
 
-def _group_blocks(rows, owners=None, threads=None, per_task=1):
+def _group_blocks(rows, owners=None, threads=None, per_task=1, max_rows=None):
     """Blocks gathered into groups of about equal rows, one per task slot of each worker.
 
     A distributed task costs milliseconds to schedule (about 2.5 ms each on a
@@ -1042,6 +1049,10 @@ def _group_blocks(rows, owners=None, threads=None, per_task=1):
         Threads of each worker.
     per_task : int
         Threads each task uses.
+    max_rows : int, optional
+        Cap on a group's rows (a group is then cut into pieces of whole
+        blocks; a larger block stays a group by itself): for a task that
+        copies its group.
 
     Returns
     -------
@@ -1067,7 +1078,17 @@ def _group_blocks(rows, owners=None, threads=None, per_task=1):
         slot = min(slots, key=load.get)
         load[slot] += rows[b]
         members[slot].append(b)
-    return [(slot[0], sorted(m)) for slot, m in members.items() if m]
+    groups = []
+    for slot, m in members.items():
+        part = []
+        for b in sorted(m):  # consecutive pieces of at most max_rows (whole blocks)
+            if part and max_rows is not None and sum(rows[c] for c in part) + rows[b] > max_rows:
+                groups.append((slot[0], part))
+                part = []
+            part.append(b)
+        if part:
+            groups.append((slot[0], part))
+    return groups
 
 
 def _block_moments(x, w, rows=4096):

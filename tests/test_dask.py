@@ -323,6 +323,9 @@ def test_group_blocks_keeps_blocks_on_their_worker_and_balances():
     # Blocks nobody holds yet (data not persisted) are spread by rows.
     spread = fd._group_blocks([10] * 6, [None] * 6, {"a": 1, "b": 1, "c": 1})
     assert sorted(len(m) for _, m in spread) == [2, 2, 2]
+    # A cap on a group's rows cuts it into pieces of whole blocks.
+    capped = fd._group_blocks([100, 100, 100, 250], ["a"] * 4, {"a": 1}, max_rows=200)
+    assert capped == [("a", [0, 1]), ("a", [2]), ("a", [3])]
     # Without a distributed client: one group per block.
     assert fd._group_blocks([3, 4], None, None) == [(None, [0]), (None, [1])]
 
@@ -432,8 +435,9 @@ def test_kneighbors_equals_single_machine(client, data, self_query):
     np.testing.assert_array_equal(client.compute(only_ind, sync=True), ref_i)
 
 
+@pytest.mark.parametrize("group_bytes", [None, 150 * 5 * 8])
 @pytest.mark.parametrize("metric", ["euclidean", "cityblock"])
-def test_kneighbors_grouped_persisted_blocks(client, metric):
+def test_kneighbors_grouped_persisted_blocks(client, metric, group_bytes, monkeypatch):
     """Persisted base blocks grouped by the worker holding them (uneven
     chunks, a one-row block, duplicated rows, self-query groups that hold
     other blocks besides the query's): the single-machine lists, ties included."""
@@ -447,6 +451,8 @@ def test_kneighbors_grouped_persisted_blocks(client, metric):
     distributed.wait(dX)
     groups = fd._group_blocks(list(chunks[0]), *fd._BlockTasks().slots(dX))
     assert any(len(m) > 1 for _, m in groups)  # the grouped path is what runs
+    if group_bytes is not None:  # groups of at most 150 rows: cut into pieces
+        monkeypatch.setattr(fd, "GROUP_BYTES", group_bytes)
     for Y in (None, X[::-1].copy()):
         dY = None if Y is None else client.persist(da.from_array(Y, chunks=chunks))
         dist, ind = fd.kneighbors(dX, dY, 12, metric=metric)
