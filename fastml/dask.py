@@ -98,7 +98,8 @@ def _distributed_client():
 
 
 class _BlockTasks:
-    """One task per block, submitted and gathered with as little scheduling as possible.
+    """One task per block (or group of blocks), submitted and gathered with as
+    little scheduling as possible.
 
     An iterative driver (k-means) sends a round of per-block tasks, waits for
     their small results and sends the next round. On a ``dask.distributed``
@@ -383,11 +384,12 @@ def kneighbors(
     Each (query block, base group) task runs :func:`fastml.neighbors.kneighbors`
     and returns its local top-k with global base indices; the local lists of
     one query block are merged by a tree reduction (``split_every`` lists per
-    merge), keeping the k smallest by (distance, index). On a distributed
-    cluster the base blocks that one worker holds form groups, one per
-    thread, searched by one call each; elsewhere each block is a group. That is exactly the
+    merge), keeping the k smallest by (distance, index). That is exactly the
     list one call over all of ``Y`` returns, ties included: both order by
-    distance, then by the lower index.
+    distance, then by the lower index. On a distributed cluster the base
+    blocks that one worker holds form groups, one per thread (at most
+    ``GROUP_BYTES`` each), searched by one call each; elsewhere each block
+    is a group.
 
     Parameters
     ----------
@@ -750,7 +752,10 @@ class KMeans(ClusterMixin, BaseEstimator):
     Each iteration is one task per block running fastml's fused
     assign-and-accumulate kernel (:func:`fastml.cluster._lloyd_step`) on that
     block, then a reduction of the per-block centre sums, weights and
-    inertia (tiny: ``n_clusters x n_features``) in block order. The
+    inertia (tiny: ``n_clusters x n_features``) in block order. On a
+    ``dask.distributed`` cluster the blocks are first centred into groups,
+    one per worker thread, of the blocks each worker holds
+    (:func:`_group_blocks`), and the tasks run per group. The
     convergence rules, the centring of the data, and the re-seeding of empty
     clusters (farthest points first, found by a per-block top-m and a merge)
     are those of :class:`fastml.cluster.KMeans`, so from the same initial
