@@ -142,12 +142,13 @@ def test_jaccard_bit_sets(backend, n, w):
 
 
 @pytest.mark.parametrize("backend", FAST_BACKENDS)
-@pytest.mark.parametrize("n", [1, 5, 64, 67])
+@pytest.mark.parametrize("n", [1, 5, 64, 67, 300])
 @pytest.mark.parametrize("w", [None, "equal", "varying"])
 def test_hamming_counts(backend, n, w):
-    """Equal weights: mismatches are counted in integers; NaN != NaN, -0.0 == 0.0."""
+    """Equal weights: mismatches are counted (numba: in the panel tiles, float32
+    over several feature blocks at 300); NaN != NaN, -0.0 == 0.0."""
     rng = np.random.default_rng(n)
-    X = rng.integers(-2, 3, size=(23, n)).astype(np.float64)
+    X = rng.integers(-2, 3, size=(37, n)).astype(np.float64)
     X[0] = -0.0
     X[1] = 0.0
     X[2, : n // 2 + 1] = np.nan

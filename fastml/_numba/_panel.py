@@ -16,8 +16,10 @@ Each lane sums its pair's terms in feature order (no reassociation), so a
 result does not depend on the lane or the thread.
 
 Operations (``op``): "sq" ``(a - b)^2``, "abs" ``|a - b|``, "dot" ``a b``,
-"pow3" ``|a - b|^3``, "pow4" ``(a - b)^4`` (sums), and "max" ``|a - b|``
-(a maximum; a NaN difference compares false and is skipped, as in SciPy).
+"pow3" ``|a - b|^3``, "pow4" ``(a - b)^4``, "ne" ``1 if a != b else 0``
+(NaN differs from everything, as ``!=`` in SciPy's hamming) (sums), and
+"max" ``|a - b|`` (a maximum; a NaN difference compares false and is
+skipped, as in SciPy).
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ __all__ = [
     "tile_abs",
     "tile_dot",
     "tile_max",
+    "tile_ne",
     "tile_pow3",
     "tile_pow4",
     "tile_sq",
     "tile_sq_root",
 ]
 
-OPS = ("sq", "abs", "dot", "pow3", "pow4", "max")
+OPS = ("sq", "abs", "dot", "pow3", "pow4", "ne", "max")
 
 
 def _make_tile(op, root=False):
@@ -105,9 +108,18 @@ def _make_tile(op, root=False):
             def vptr(ptr):
                 return builder.bitcast(ptr, vty.as_pointer())
 
+            one = ir.Constant(vty, [1.0] * L)
+
             def update(a, x, p):
                 if op == "dot":
                     return builder.call(fma, [x, p, a])
+                if op == "ne":  # unordered or unequal: a NaN on either side counts
+                    return builder.fadd(
+                        a,
+                        builder.select(
+                            builder.fcmp_unordered("!=", x, p), one, ir.Constant(vty, None)
+                        ),
+                    )
                 t = builder.fsub(x, p)
                 if op == "sq":
                     return builder.call(fma, [t, t, a])
@@ -175,3 +187,4 @@ tile_dot = _make_tile("dot")
 tile_pow3 = _make_tile("pow3")
 tile_pow4 = _make_tile("pow4")
 tile_max = _make_tile("max")
+tile_ne = _make_tile("ne")

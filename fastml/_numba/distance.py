@@ -10,7 +10,8 @@ Three engines, each metric on the fastest that fits it:
 * Panels (:mod:`fastml._numba._panel`, LLVM IR micro-kernels) for the metrics
   that reduce one sum or a maximum of a per-feature term: sqeuclidean,
   euclidean (and seuclidean, weighted euclidean), cityblock, chebyshev,
-  minkowski p = 3 and 4, cosine (and correlation). XB is packed into panels
+  minkowski p = 3 and 4, cosine (and correlation), hamming with equal
+  weights (a count of mismatches, then scaled). XB is packed into panels
   of 8 (float64) or 16 (float32) rows, feature-major; a tile of 4 rows of XA x
   one panel keeps 8 vector accumulators (lanes = rows of XB) in registers: no
   horizontal sums, no spills on AVX2. In cdist a whole tile is stored
@@ -26,8 +27,7 @@ Three engines, each metric on the fastest that fits it:
   accumulators ``(s, r)`` (``r``: the denominator of braycurtis and jaccard)
   and ``fin``; sixteen reductions vectorised across the features
   (``reassoc``), each loaded value serving four of them; an optional ``post``
-  over the finished rows. hamming with equal weights counts mismatches in
-  integers. minkowski with p = 0.5 and 1.5 uses sqrt per term.
+  over the finished rows. minkowski with p = 0.5 and 1.5 uses sqrt per term.
 * Pair by pair: minkowski with any other p (the vectorised
   :func:`fastml._numba._vmath.pow_pos` per term; ``a ** p`` was a libm call
   per term, slower than SciPy's loop), mahalanobis (d^T VI d by blocks of
@@ -65,6 +65,7 @@ from ._panel import (
     tile_abs,
     tile_dot,
     tile_max,
+    tile_ne,
     tile_pow3,
     tile_pow4,
     tile_sq,
@@ -123,20 +124,6 @@ def _upd_hamming(s, r, a, b, wk, p):
 
 
 @jit(inline="always")
-def _upd_count(s, r, a, b, wk, p):
-    # hamming with equal weights: count mismatches in an integer s (compare and
-    # subtract the mask: 2 vector ops per term instead of 3); _fin_count scales.
-    return s + (a != b), r
-
-
-@jit(inline="always")
-def _upd_count32(s, r, a, b, wk, p):
-    # float32: Numba widens s + ... to int64; truncating back lets LLVM count in
-    # int32 lanes, as wide as the float32 compare (2.8x faster than int64)
-    return np.int32(s + (a != b)), r
-
-
-@jit(inline="always")
 def _upd_jaccard(s, r, a, b, wk, p):
     nza = a != 0
     nzb = b != 0
@@ -146,11 +133,6 @@ def _upd_jaccard(s, r, a, b, wk, p):
 @jit(inline="always")
 def _fin_id(s, r, p, ra, rb):
     return s
-
-
-@jit(inline="always")
-def _fin_count(s, r, p, ra, rb):
-    return s * p  # p: the weight of one mismatch (see _scalars)
 
 
 # post(x, p, ra, rb): applied to whole rows of the output after the tiles, in a
@@ -173,6 +155,11 @@ def _post_root(x, p, ra, rb):
 @jit(inline="always")
 def _post_cbrt(x, p, ra, rb):
     return cbrt(np.float64(x))  # vectorised (x ** (1/3) is a libm call per pair)
+
+
+@jit(inline="always")
+def _post_scale(x, p, ra, rb):
+    return x * p  # hamming: the mismatches times the weight of one (_panel_scalar)
 
 
 @jit(inline="always")
@@ -539,6 +526,11 @@ def _tile_max(X, i, P, jp, k0, k1, acc, r0, c0):
     tile_max(X, i, P, jp, k0, k1, acc, r0, c0)
 
 
+@jit(inline="always")
+def _tile_ne(X, i, P, jp, k0, k1, acc, r0, c0):
+    tile_ne(X, i, P, jp, k0, k1, acc, r0, c0)
+
+
 @jit(parallel=True)
 def _row_norms(X, out, z):
     for i in prange(X.shape[0]):
@@ -632,6 +624,19 @@ def _pdist_minkowski4(X, P, out, rn, p, kb):
 
 
 @jit(parallel=True)
+def _cdist_hamming_panel(XA, P, out, ra, rb, p, kb):
+    for ib in prange((out.shape[0] + _BI - 1) // _BI):
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_ne, False, _post_scale, 2)
+
+
+@jit(parallel=True)
+def _pdist_hamming_panel(X, P, out, rn, p, kb):
+    h = (rn.shape[0] + 3) // 4
+    for t in prange(h):
+        _pdist_panels(X, P, out, rn, p, kb, _balanced(t, h), _tile_ne, False, _post_scale)
+
+
+@jit(parallel=True)
 def _cdist_cosine(XA, P, out, ra, rb, p, kb):
     for ib in prange((out.shape[0] + _BI - 1) // _BI):
         _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_dot, False, _post_cosine, 2)
@@ -695,18 +700,6 @@ def _cdist_hamming(XA, XB, out, ra, rb, w, p, z):
 
 
 @jit(parallel=True)
-def _cdist_hamming_count(XA, XB, out, ra, rb, w, p, z):
-    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_count, _fin_count, _post_none, False)
-
-
-@jit(parallel=True)
-def _cdist_hamming_count32(XA, XB, out, ra, rb, w, p, z):
-    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
-        _cdist_block(XA, XB, out, ra, rb, w, p, z, ib, _upd_count32, _fin_count, _post_none, False)
-
-
-@jit(parallel=True)
 def _cdist_jaccard(XA, XB, out, ra, rb, w, p, z):
     for ib in prange((XA.shape[0] + _BI - 1) // _BI):
         _cdist_block(
@@ -764,22 +757,6 @@ def _pdist_hamming(X, out, rn, w, p, z):
     h = (X.shape[0] + 3) // 4
     for t in prange(h):
         _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_hamming, _fin_id, _post_none, False)
-
-
-@jit(parallel=True)
-def _pdist_hamming_count(X, out, rn, w, p, z):
-    h = (X.shape[0] + 3) // 4
-    for t in prange(h):
-        _pdist_rows(X, out, rn, w, p, z, _balanced(t, h), _upd_count, _fin_count, _post_none, False)
-
-
-@jit(parallel=True)
-def _pdist_hamming_count32(X, out, rn, w, p, z):
-    h = (X.shape[0] + 3) // 4
-    for t in prange(h):
-        _pdist_rows(
-            X, out, rn, w, p, z, _balanced(t, h), _upd_count32, _fin_count, _post_none, False
-        )
 
 
 @jit(parallel=True)
@@ -927,8 +904,6 @@ _CDIST = {
     "canberra": _cdist_canberra,
     "braycurtis": _cdist_braycurtis,
     "hamming": _cdist_hamming,
-    "hamming_count": _cdist_hamming_count,
-    "hamming_count32": _cdist_hamming_count32,
     "jaccard": _cdist_jaccard,
 }
 # panel drivers: (XA, P, out, ra, rb, p, kb)
@@ -940,6 +915,7 @@ _CDIST_PANEL = {
     "minkowski3": _cdist_minkowski3,
     "minkowski4": _cdist_minkowski4,
     "cosine": _cdist_cosine,
+    "hamming_count": _cdist_hamming_panel,
 }
 # tile-based drivers: (XA, XB, out, ra, rb, w, p, z)
 _PDIST = {
@@ -949,8 +925,6 @@ _PDIST = {
     "canberra": _pdist_canberra,
     "braycurtis": _pdist_braycurtis,
     "hamming": _pdist_hamming,
-    "hamming_count": _pdist_hamming_count,
-    "hamming_count32": _pdist_hamming_count32,
     "jaccard": _pdist_jaccard,
 }
 # panel drivers: (XA, P, out, ra, rb, p, kb)
@@ -962,6 +936,7 @@ _PDIST_PANEL = {
     "minkowski3": _pdist_minkowski3,
     "minkowski4": _pdist_minkowski4,
     "cosine": _pdist_cosine,
+    "hamming_count": _pdist_hamming_panel,
 }
 
 
@@ -970,12 +945,12 @@ def _variant(metric, p, w, *arrays):
 
     Minkowski with p = 3, 4, 0.5 or 1.5 uses products and sqrt instead of a
     power in the inner loop; hamming with equal weights counts mismatches in
-    integers of the inputs' width (about 2x faster than summing weights).
+    the panel tiles (a compare, a select and an add per term), then scales.
     """
     if metric == "minkowski" and p in (3.0, 4.0, 0.5, 1.5):
         return f"minkowski{p:g}"
     if metric == "hamming" and w.shape[0] and (w == w[0]).all():
-        return "hamming_count32" if arrays[0].dtype == np.float32 else "hamming_count"
+        return "hamming_count"
     return metric
 
 
@@ -983,15 +958,17 @@ def _scalars(variant, dtype, p, w):
     """(p, zero) in the types the driver computes in.
 
     minkowski with a general p sums float64 terms (pow_pos is float64)
-    whatever the dtype; hamming with equal weights counts mismatches
-    (integers) and scales the count by ``w[0]``, passed as p; the rest work
-    in ``dtype``.
+    whatever the dtype; the rest work in ``dtype``.
     """
     if variant == "minkowski":
         return np.float64(p), np.float64(0)
-    if variant.startswith("hamming_count"):  # p: the weight of one mismatch, w[0]
-        return np.float64(w[0]), (np.int32(0) if variant.endswith("32") else np.int64(0))
     return dtype.type(p), dtype.type(0)
+
+
+def _panel_scalar(variant, dtype, p, w):
+    """The ``p`` of a panel driver: hamming's weight of one mismatch (the
+    mismatch count is scaled by it), else ``p``."""
+    return dtype.type(w[0] if variant == "hamming_count" else p)
 
 
 def _kblock(X):
@@ -1032,8 +1009,9 @@ def cdist(XA, XB, out, metric, w, p, VI):
     variant = _variant(metric, p, w, XA, XB)
     if variant in _CDIST_PANEL:
         _CDIST_PANEL[variant](
-            rows4(XA), pack_panels(XB), out, ra, rb, XA.dtype.type(p), _kblock(XA)
-        )
+            rows4(XA), pack_panels(XB), out, ra, rb, _panel_scalar(variant, XA.dtype, p, w),
+            _kblock(XA),
+        )  # fmt: skip
         return
     _CDIST[variant](XA, XB, out, ra, rb, w, *_scalars(variant, XA.dtype, p, w))
 
@@ -1050,7 +1028,8 @@ def pdist(X, out, metric, w, p, VI):
     variant = _variant(metric, p, w, X)
     rn = _row_stats(X, metric)
     if variant in _PDIST_PANEL:
-        _PDIST_PANEL[variant](rows4(X), pack_panels(X), out, rn, X.dtype.type(p), _kblock(X))
+        pv = _panel_scalar(variant, X.dtype, p, w)
+        _PDIST_PANEL[variant](rows4(X), pack_panels(X), out, rn, pv, _kblock(X))
         return
     _PDIST[variant](X, out, rn, w, *_scalars(variant, X.dtype, p, w))
 
