@@ -157,6 +157,23 @@ def test_hamming_counts(backend, n, w):
 
 
 @pytest.mark.parametrize("backend", FAST_BACKENDS)
+@pytest.mark.parametrize("n", [1, 5, 64, 128, 129, 300])
+@pytest.mark.parametrize("w", [None, "varying"])
+def test_braycurtis_ratio_tiles(backend, n, w):
+    """braycurtis (numba: the ratio taken in the panel tile when the features
+    fit one block, float32 up to 128): 0/0 pairs give NaN and opposite rows inf,
+    as SciPy; NaN propagates."""
+    rng = np.random.default_rng(n)
+    X = rng.standard_normal((37, n)) * rng.uniform(0.5, 3.0, n)
+    X[0] = 0.0
+    X[1] = 0.0  # zero against zero: 0/0
+    X[2] = -X[-3]  # X[2] against X[::-1][2]: |a + b| sums to 0
+    X[4, 0] = np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        _check_weighted(X, "braycurtis", backend, w, rng)
+
+
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
 @pytest.mark.parametrize("VI_kind", ["spd", "indefinite", "semidefinite"])
 @pytest.mark.parametrize("n", [3, 16, 37])
 def test_mahalanobis_near_points_far_from_origin(backend, VI_kind, n):

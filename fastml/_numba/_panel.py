@@ -19,7 +19,8 @@ Operations (``op``): "sq" ``(a - b)^2``, "abs" ``|a - b|``, "dot" ``a b``,
 "pow3" ``|a - b|^3``, "pow4" ``(a - b)^4``, "ne" ``1 if a != b else 0``
 (NaN differs from everything, as ``!=`` in SciPy's hamming) (sums), and
 "max" ``|a - b|`` (a maximum; a NaN difference compares false and is
-skipped, as in SciPy).
+skipped, as in SciPy), and "braycurtis", which stores the ratio of two sums,
+``sum |a - b| / sum |a + b|`` (one feature block only: a ratio does not add up).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from numba.extending import intrinsic
 __all__ = [
     "OPS",
     "tile_abs",
+    "tile_braycurtis",
     "tile_dot",
     "tile_max",
     "tile_ne",
@@ -41,7 +43,7 @@ __all__ = [
     "tile_sq_root",
 ]
 
-OPS = ("sq", "abs", "dot", "pow3", "pow4", "ne", "max")
+OPS = ("sq", "abs", "dot", "pow3", "pow4", "ne", "max", "braycurtis")
 
 
 def _make_tile(op, root=False):
@@ -139,6 +141,41 @@ def _make_tile(op, root=False):
             xbase = builder.gep(Xa.data, [builder.mul(i_, d)])
             rows = [builder.gep(xbase, [builder.mul(d, ir.Constant(i64, r))]) for r in range(4)]
             pbase = builder.gep(Pa.data, [builder.mul(jp_, builder.mul(d, W))])
+            ld = cgutils.unpack_tuple(builder, Aa.strides, 2)[0]  # bytes per row of acc
+            i8p = ir.IntType(8).as_pointer()
+
+            def out_row(r):
+                row = builder.gep(
+                    builder.bitcast(Aa.data, i8p),
+                    [builder.mul(builder.add(r0_, ir.Constant(i64, r)), ld)],
+                )
+                return builder.gep(builder.bitcast(row, fty.as_pointer()), [c0_])
+
+            if op == "braycurtis":
+                # Two sums per pair (|a - b| and |a + b|): 16 accumulators for
+                # the whole panel would spill, so each half (L lanes) in turn,
+                # with 8; the ratio is taken in the registers.
+                n_k = builder.sub(k1_, k0_)
+                for half in range(2):
+                    acc_s = [cgutils.alloca_once(builder, vty) for _ in range(4)]
+                    acc_t = [cgutils.alloca_once(builder, vty) for _ in range(4)]
+                    for a in acc_s + acc_t:
+                        builder.store(ir.Constant(vty, None), a)
+                    with cgutils.for_range(builder, n_k) as loop:
+                        q = builder.add(loop.index, k0_)
+                        off = builder.add(builder.mul(q, W), ir.Constant(i64, half * L))
+                        pv = builder.load(vptr(builder.gep(pbase, [off])), align=align)
+                        for r in range(4):
+                            xv = splat(builder.load(builder.gep(rows[r], [q])))
+                            dif = builder.call(fabs, [builder.fsub(xv, pv)])
+                            tot = builder.call(fabs, [builder.fadd(xv, pv)])
+                            builder.store(builder.fadd(builder.load(acc_s[r]), dif), acc_s[r])
+                            builder.store(builder.fadd(builder.load(acc_t[r]), tot), acc_t[r])
+                    for r in range(4):
+                        dst = builder.gep(out_row(r), [ir.Constant(i64, half * L)])
+                        val = builder.fdiv(builder.load(acc_s[r]), builder.load(acc_t[r]))
+                        builder.store(val, vptr(dst), align=align)
+                return context.get_dummy_value()
             accs = [cgutils.alloca_once(builder, vty) for _ in range(8)]  # mem2reg: registers
             for a in accs:
                 builder.store(ir.Constant(vty, None), a)
@@ -158,14 +195,8 @@ def _make_tile(op, root=False):
                     for v in range(2):
                         a = accs[2 * r + v]
                         builder.store(update(builder.load(a), xv, p[v]), a)
-            ld = cgutils.unpack_tuple(builder, Aa.strides, 2)[0]  # bytes per row of acc
-            i8p = ir.IntType(8).as_pointer()
             for r in range(4):
-                row = builder.gep(
-                    builder.bitcast(Aa.data, i8p),
-                    [builder.mul(builder.add(r0_, ir.Constant(i64, r)), ld)],
-                )
-                row = builder.gep(builder.bitcast(row, fty.as_pointer()), [c0_])
+                row = out_row(r)
                 for v in range(2):
                     dst = builder.gep(row, [ir.Constant(i64, v * L)])
                     val = builder.load(accs[2 * r + v])
@@ -188,3 +219,4 @@ tile_pow3 = _make_tile("pow3")
 tile_pow4 = _make_tile("pow4")
 tile_max = _make_tile("max")
 tile_ne = _make_tile("ne")
+tile_braycurtis = _make_tile("braycurtis")

@@ -63,6 +63,7 @@ from ._bits import popcount
 from ._jit import apply_threads, jit
 from ._panel import (
     tile_abs,
+    tile_braycurtis,
     tile_dot,
     tile_max,
     tile_ne,
@@ -531,6 +532,11 @@ def _tile_ne(X, i, P, jp, k0, k1, acc, r0, c0):
     tile_ne(X, i, P, jp, k0, k1, acc, r0, c0)
 
 
+@jit(inline="always")
+def _tile_braycurtis(X, i, P, jp, k0, k1, acc, r0, c0):
+    tile_braycurtis(X, i, P, jp, k0, k1, acc, r0, c0)
+
+
 @jit(parallel=True)
 def _row_norms(X, out, z):
     for i in prange(X.shape[0]):
@@ -634,6 +640,19 @@ def _pdist_hamming_panel(X, P, out, rn, p, kb):
     h = (rn.shape[0] + 3) // 4
     for t in prange(h):
         _pdist_panels(X, P, out, rn, p, kb, _balanced(t, h), _tile_ne, False, _post_scale)
+
+
+@jit(parallel=True)
+def _cdist_braycurtis_panel(XA, P, out, ra, rb, p, kb):
+    for ib in prange((out.shape[0] + _BI - 1) // _BI):
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_braycurtis, False, _post_none, 1)
+
+
+@jit(parallel=True)
+def _pdist_braycurtis_panel(X, P, out, rn, p, kb):
+    h = (rn.shape[0] + 3) // 4
+    for t in prange(h):
+        _pdist_panels(X, P, out, rn, p, kb, _balanced(t, h), _tile_braycurtis, False, _post_none)
 
 
 @jit(parallel=True)
@@ -916,6 +935,7 @@ _CDIST_PANEL = {
     "minkowski4": _cdist_minkowski4,
     "cosine": _cdist_cosine,
     "hamming_count": _cdist_hamming_panel,
+    "braycurtis_panel": _cdist_braycurtis_panel,
 }
 # tile-based drivers: (XA, XB, out, ra, rb, w, p, z)
 _PDIST = {
@@ -937,6 +957,7 @@ _PDIST_PANEL = {
     "minkowski4": _pdist_minkowski4,
     "cosine": _pdist_cosine,
     "hamming_count": _pdist_hamming_panel,
+    "braycurtis_panel": _pdist_braycurtis_panel,
 }
 
 
@@ -945,12 +966,16 @@ def _variant(metric, p, w, *arrays):
 
     Minkowski with p = 3, 4, 0.5 or 1.5 uses products and sqrt instead of a
     power in the inner loop; hamming with equal weights counts mismatches in
-    the panel tiles (a compare, a select and an add per term), then scales.
+    the panel tiles (a compare, a select and an add per term), then scales;
+    braycurtis runs on the panels when the features fit in one block (float64,
+    or float32 up to 128 features).
     """
     if metric == "minkowski" and p in (3.0, 4.0, 0.5, 1.5):
         return f"minkowski{p:g}"
     if metric == "hamming" and w.shape[0] and (w == w[0]).all():
         return "hamming_count"
+    if metric == "braycurtis" and arrays[0].shape[1] <= _kblock(arrays[0]):
+        return "braycurtis_panel"  # one feature block: the tile stores the ratio itself
     return metric
 
 
