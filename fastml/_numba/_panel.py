@@ -15,12 +15,15 @@ a scalar register tile into this code (see ``_simd.py``), hence the IR.
 Each lane sums its pair's terms in feature order (no reassociation), so a
 result does not depend on the lane or the thread.
 
-Operations (``op``): "sq" ``(a - b)^2``, "abs" ``|a - b|``, "dot" ``a b``,
-"pow3" ``|a - b|^3``, "pow4" ``(a - b)^4``, "ne" ``1 if a != b else 0``
-(NaN differs from everything, as ``!=`` in SciPy's hamming) (sums), and
-"max" ``|a - b|`` (a maximum; a NaN difference compares false and is
-skipped, as in SciPy), and "braycurtis", which stores the ratio of two sums,
-``sum |a - b| / sum |a + b|`` (one feature block only: a ratio does not add up).
+Operations (``op``):
+
+* sums: "sq" ``(a - b)^2``, "abs" ``|a - b|``, "dot" ``a b``, "pow3"
+  ``|a - b|^3``, "pow4" ``(a - b)^4``, "ne" ``1 if a != b else 0`` (NaN
+  differs from everything, as ``!=`` in SciPy's hamming);
+* a maximum: "max" ``|a - b|`` (a NaN difference compares false and is
+  skipped, as in SciPy);
+* a ratio: "braycurtis" ``sum |a - b| / sum |a + b|``, taken by the tile
+  itself (so over one feature block only: ratios do not add up).
 """
 
 from __future__ import annotations
