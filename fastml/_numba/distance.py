@@ -11,7 +11,8 @@ Three engines, each metric on the fastest that fits it:
   that reduce one sum or a maximum of a per-feature term: sqeuclidean,
   euclidean (and seuclidean, weighted euclidean), cityblock, chebyshev,
   minkowski p = 3 and 4, cosine (and correlation), hamming with equal
-  weights (a count of mismatches, then scaled). XB is packed into panels
+  weights (a count of mismatches, then scaled), braycurtis in one feature
+  block (two sums; the tile stores their ratio). XB is packed into panels
   of 8 (float64) or 16 (float32) rows, feature-major; a tile of 4 rows of XA x
   one panel keeps 8 vector accumulators (lanes = rows of XB) in registers: no
   horizontal sums, no spills on AVX2. In cdist a whole tile is stored
