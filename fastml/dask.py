@@ -532,9 +532,7 @@ def _local_topk(x, *ys, segments, self_at, k, metric, backend, kwargs):
         d, i = d[keep].reshape(len(x), kk), i[keep].reshape(len(x), kk)
     else:
         d, i = _neighbors.kneighbors(x, y, kk, metric=metric, backend=backend, **kwargs)
-    i = i.astype(np.int64)
-    seg = np.searchsorted(segments[:, 0], i, side="right") - 1
-    return d, i - segments[seg, 0] + segments[seg, 1]
+    return d, _global_rows(segments, i.astype(np.int64))
 
 
 def _merge_topk(*lists, k):
@@ -1236,7 +1234,7 @@ def _step_labels(block, centers, step, kern):
 
 
 def _sum_step_stats(stats):
-    """(inertia, sums, weights, n_changed) over all blocks, added in block order."""
+    """(inertia, sums, weights, n_changed) over all groups, added in group order."""
     inertia = float(sum(s[0] for s in stats))
     sums = functools.reduce(np.add, [s[1] for s in stats])
     weights = functools.reduce(np.add, [s[2] for s in stats])
@@ -1276,9 +1274,7 @@ def _farthest_in_block(block, centers, step, m, segments, backend):
     diff = x.astype(np.float64) - centers[labels].astype(np.float64)
     dist = np.einsum("ij,ij->i", diff, diff)
     top = np.lexsort((np.arange(len(dist)), -dist))[:m]
-    seg = np.searchsorted(segments[:, 0], top, side="right") - 1
-    gidx = top - segments[seg, 0] + segments[seg, 1]
-    return dist[top], gidx, x[top], w[top], labels[top]
+    return dist[top], _global_rows(segments, top), x[top], w[top], labels[top]
 
 
 def _group_segments(members, starts):
@@ -1286,6 +1282,16 @@ def _group_segments(members, starts):
     rows = np.diff(starts)[members]
     local = np.concatenate([[0], np.cumsum(rows)[:-1]])
     return np.stack([local, starts[members]], axis=1).astype(np.int64)
+
+
+def _global_rows(segments, local):
+    """Global row indices of a group's rows ``local`` (see :func:`_group_segments`).
+
+    A row belongs to the last block starting at or before it (an empty block
+    shares its start with the next one and owns no row).
+    """
+    seg = np.searchsorted(segments[:, 0], local, side="right") - 1
+    return local - segments[seg, 0] + segments[seg, 1]
 
 
 def _labels_part(out, at, rows):
