@@ -175,6 +175,58 @@ def jaccard_bits(X, w):
     return full.view(np.uint64)
 
 
+# canberra's shared division (the compiled kernels' ``canberra_shares_division``
+# path): every nonzero |x| in RANGE and every nonzero weight in WEIGHTS. A
+# denominator is |a| + |b| computed as (|a| + EPS) + |b|: EPS is far under
+# half an ulp of 1e-130, so this is exact unless a = b = 0, where it is EPS.
+# Then d0 d1 lies in [EPS^2, 4e260] and w / (d0 d1) in [2.5e-301, 1e307]:
+# normal numbers.
+CANBERRA_SHARED_RANGE = (1e-130, 1e130)
+CANBERRA_SHARED_WEIGHTS = (1e-40, 1e7)
+CANBERRA_SHARED_EPS = 1e-150
+
+
+def _magnitudes_within(X, lo, hi):
+    """Whether every element of X is finite and 0 or of magnitude in [lo, hi]."""
+    flat = X.reshape(-1)
+    for s in range(0, flat.shape[0], 1 << 16):  # bounded temporaries
+        a = np.abs(flat[s : s + (1 << 16)])
+        if not a.max() <= hi:  # also False for NaN
+            return False
+        if np.where(a == 0, hi, a).min() < lo:
+            return False
+    return True
+
+
+def canberra_shares_division(w, *arrays):
+    """Whether float64 canberra may compute two terms with one division.
+
+    The compiled kernels then take two weighted reciprocals from one
+    division, ``w/d0 = d1 q`` and ``w/d1 = d0 q`` with ``q = w / (d0 d1)``:
+    the divider is canberra's bottleneck, and the products cost less than a
+    second division. That needs every value finite, every nonzero magnitude
+    within :data:`CANBERRA_SHARED_RANGE` and every nonzero weight within
+    :data:`CANBERRA_SHARED_WEIGHTS` (no overflow or underflow, and no NaN or
+    inf to spread from one term to its partner).
+    Other inputs, and float32 (whose divider is not the bottleneck), take
+    one division per term.
+
+    Parameters
+    ----------
+    w : ndarray of shape (n,)
+    *arrays : ndarray of shape (m, n)
+
+    Returns
+    -------
+    bool
+    """
+    if any(X.dtype != np.float64 for X in arrays):
+        return False
+    return _magnitudes_within(w, *CANBERRA_SHARED_WEIGHTS) and all(
+        _magnitudes_within(X, *CANBERRA_SHARED_RANGE) for X in arrays
+    )
+
+
 def panel_width(dtype):
     """Rows of XB per panel of the compiled panel kernels (2 vectors of 256 bits)."""
     return 8 if dtype == np.float64 else 16

@@ -31,7 +31,9 @@ How it is fast
   thread count from :func:`fastml.get_num_threads` at each call). Inside a
   tile, a register block of 4 rows of XA x 4 rows of XB runs over the
   features ``k`` with 16 independent scalar sums (braycurtis, jaccard and
-  canberra: 2 x 4 at a time, for register pressure). Compiled with
+  canberra: 2 x 4 at a time, for register pressure; float64 canberra in
+  range, see ``fastml._metrics.canberra_shares_division``, takes two terms
+  per division, ``_can_two``). Compiled with
   ``-fassociative-math -fno-signed-zeros`` (no ``-ffinite-math-only``, so
   NaN and inf keep their meaning), GCC/Clang vectorise each sum over ``k``.
   One generic micro-kernel (``_mk``) serves every summing metric: the metric
@@ -90,7 +92,14 @@ from _common cimport (
 import numpy as np
 
 from fastml._config import threads_for
-from fastml._metrics import jaccard_bits, mahalanobis_upper, pack_panels, rows4
+from fastml._metrics import (
+    CANBERRA_SHARED_EPS,
+    canberra_shares_division,
+    jaccard_bits,
+    mahalanobis_upper,
+    pack_panels,
+    rows4,
+)
 
 __all__ = ["cdist", "pdist"]
 
@@ -153,6 +162,7 @@ ctypedef struct Job:
     int is_pdist
     int pow_case
     int equal_w             # all weights equal (hamming counts mismatches)
+    int shared_div          # canberra: two terms per division (_can_two)
     double p, inv_p
 
 
@@ -172,6 +182,8 @@ ctypedef struct Pow15T:
     char _
 ctypedef struct CanT:       # canberra
     char _
+ctypedef struct CanSharedT: # canberra, two terms per division (float64 in range)
+    char _
 ctypedef struct BrayT:      # braycurtis: two sums per pair
     char _
 ctypedef struct HamT:       # hamming
@@ -188,6 +200,7 @@ ctypedef fused kind_t:
     PowHalfT
     Pow15T
     CanT
+    CanSharedT
     BrayT
     HamT
     JacT
@@ -358,6 +371,24 @@ cdef inline void _upd(kind_t* kind, floating* s, floating* r, floating a, floati
         r[0] += wk if (nza or nzb) else zero
 
 
+cdef double CAN_EPS = CANBERRA_SHARED_EPS
+
+
+cdef inline void _can_two(floating* s0, floating* s1, floating a0, floating a1, floating e0,
+                          floating e1, floating b, floating wk) noexcept nogil:
+    """The canberra terms of (a0, b) and (a1, b) with one division: w/d0 = d1 q and
+    w/d1 = d0 q, q = w / (d0 d1). ``e`` is |a| + CAN_EPS, so a zero denominator
+    is CAN_EPS (its term stays 0) and any other is |a| + |b| exactly. Only for
+    inputs that pass ``fastml._metrics.canberra_shares_division``. Mirrors
+    ``_canberra_two`` in ``fastml/_numba/distance.py``."""
+    cdef floating ab = _abs(b)
+    cdef floating d0 = e0 + ab
+    cdef floating d1 = e1 + ab
+    cdef floating q = wk / (d0 * d1)
+    s0[0] += _abs(a0 - b) * (d1 * q)
+    s1[0] += _abs(a1 - b) * (d0 * q)
+
+
 # ----------------------------------------------------------------------------
 # The register tile: rows a[0..3] of XA against rows b[0..3] of XB over
 # features k0 <= k < k1: sixteen independent reductions (vectorised over k),
@@ -377,8 +408,22 @@ cdef inline void _mk(
     cdef floating s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0
     cdef floating r00 = 0, r01 = 0, r02 = 0, r03 = 0, r10 = 0, r11 = 0, r12 = 0, r13 = 0
     cdef floating r20 = 0, r21 = 0, r22 = 0, r23 = 0, r30 = 0, r31 = 0, r32 = 0, r33 = 0
-    cdef floating x0, x1, x2, x3, y, wk = 0
+    cdef floating x0, x1, x2, x3, y, wk = 0, e0, e1
     cdef Py_ssize_t k
+    if kind_t is CanSharedT:
+        for k in range(k0, k1):
+            wk = w[k]
+            x0 = a0[k]
+            x1 = a1[k]
+            e0 = _abs(x0) + <floating>CAN_EPS
+            e1 = _abs(x1) + <floating>CAN_EPS
+            _can_two(&s00, &s10, x0, x1, e0, e1, b0[k], wk)
+            _can_two(&s01, &s11, x0, x1, e0, e1, b1[k], wk)
+            _can_two(&s02, &s12, x0, x1, e0, e1, b2[k], wk)
+            _can_two(&s03, &s13, x0, x1, e0, e1, b3[k], wk)
+        acc[0] += s00; acc[1] += s01; acc[2] += s02; acc[3] += s03
+        acc[4] += s10; acc[5] += s11; acc[6] += s12; acc[7] += s13
+        return
     for k in range(k0, k1):
         if kind_t is CanT or kind_t is HamT or kind_t is JacT:
             wk = w[k]
@@ -512,7 +557,8 @@ cdef inline void _block_values(
         if k1 > n:
             k1 = n
         _mk(kind, a0, a1, a2, a3, b0, b1, b2, b3, w, k0, k1, res, acc2)
-        if kind_t is BrayT or kind_t is JacT or kind_t is CanT:  # rows a2, a3 (see _mk)
+        if kind_t is BrayT or kind_t is JacT or kind_t is CanT or kind_t is CanSharedT:
+            # rows a2, a3 (see _mk)
             _mk(kind, a2, a3, a2, a3, b0, b1, b2, b3, w, k0, k1, res + 8, acc2 + 8)
         k0 = k1
 
@@ -617,7 +663,9 @@ cdef void _run(
     """Run the specialisation of the tile loop for ``job``'s metric."""
     cdef int metric = job.metric
     cdef int pc = job.pow_case
-    if metric == CANBERRA:
+    if metric == CANBERRA and job.shared_div:
+        _run_kind(<CanSharedT*>NULL, job, XA, XB, w, VI, out, nt)
+    elif metric == CANBERRA:
         _run_kind(<CanT*>NULL, job, XA, XB, w, VI, out, nt)
     elif metric == BRAYCURTIS:
         _run_kind(<BrayT*>NULL, job, XA, XB, w, VI, out, nt)
@@ -1109,6 +1157,7 @@ cdef Job _make_job(object metric, Py_ssize_t mA, Py_ssize_t mB, Py_ssize_t n, do
     job.inv_p = 1.0 / p if p != 0 else INFINITY
     job.pow_case = _pow_case(p)
     job.equal_w = 0
+    job.shared_div = 0
     job.BI = TILE_ROWS_A
     BJ = TILE_BYTES_B // max(1, <Py_ssize_t>(n * itemsize))
     BJ = max(TILE_MIN_B, min(TILE_MAX_B, BJ - BJ % 4))
@@ -1170,6 +1219,8 @@ def cdist(const floating[:, ::1] XA, const floating[:, ::1] XB, floating[:, ::1]
     cdef Py_ssize_t mA = XA.shape[0], mB = XB.shape[0], n = XA.shape[1]
     cdef Job job = _make_job(metric, mA, mB, n, p, sizeof(floating), False)
     job.equal_w = _equal_weights(w)
+    if job.metric == CANBERRA:
+        job.shared_div = canberra_shares_division(np.asarray(w), np.asarray(XA), np.asarray(XB))
     cdef int nt = threads_for(mA * mB * max(n, 1))
     cdef double* norms = NULL
     if mA == 0 or mB == 0:
@@ -1236,6 +1287,8 @@ def pdist(const floating[:, ::1] X, floating[::1] out, metric, const floating[::
     cdef Py_ssize_t m = X.shape[0], n = X.shape[1]
     cdef Job job = _make_job(metric, m, m, n, p, sizeof(floating), True)
     job.equal_w = _equal_weights(w)
+    if job.metric == CANBERRA:
+        job.shared_div = canberra_shares_division(np.asarray(w), np.asarray(X))
     cdef int nt = threads_for(m * m // 2 * max(n, 1))
     cdef double* norms = NULL
     if m < 2:

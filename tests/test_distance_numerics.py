@@ -173,6 +173,92 @@ def test_braycurtis_ratio_tiles(backend, n, w):
         _check_weighted(X, "braycurtis", backend, w, rng)
 
 
+def test_canberra_shares_division_only_in_range():
+    """The shared-division precondition: float64, finite, every nonzero |x| and
+    weight within the documented bounds (a zero is always fine)."""
+    from fastml._metrics import (
+        CANBERRA_SHARED_RANGE,
+        CANBERRA_SHARED_WEIGHTS,
+        canberra_shares_division,
+    )
+
+    lo, hi = CANBERRA_SHARED_RANGE
+    wlo, whi = CANBERRA_SHARED_WEIGHTS
+    X = np.array([[0.0, -0.0, lo, -hi], [1.0, -2.0, 3.0, 4.0]])
+    w = np.array([0.0, wlo, whi, 1.0])
+    assert canberra_shares_division(w, X, X[::-1])
+    assert not canberra_shares_division(w, np.ones((2, 4), np.float32))
+    for bad in (np.nan, np.inf, -np.inf, np.nextafter(hi, np.inf), np.nextafter(lo, 0), 5e-324):
+        Y = X.copy()
+        Y[1, 2] = bad
+        assert not canberra_shares_division(w, X, Y), bad
+    for bad in (np.nextafter(whi, np.inf), np.nextafter(wlo, 0), np.nan, np.inf):
+        v = w.copy()
+        v[3] = bad
+        assert not canberra_shares_division(v, X), bad
+    big = np.ones((70000, 1))  # several chunks of the scan
+    assert canberra_shares_division(np.ones(1), big)
+    big[-1, 0] = np.nan
+    assert not canberra_shares_division(np.ones(1), big)
+
+
+def _canberra_oracle_cdist(XA, XB, w):
+    """canberra in float64, term by term, as SciPy defines it (0/0 terms count 0)."""
+    d = np.abs(XA[:, None, :] - XB[None, :, :])
+    s = np.abs(XA[:, None, :]) + np.abs(XB[None, :, :])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(s == 0, 0.0, w * d / s)
+    return t.sum(axis=2)
+
+
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+@pytest.mark.parametrize("n", [1, 3, 4, 7, 64, 67])
+@pytest.mark.parametrize("w", [None, "varying", "extreme"])
+def test_canberra_shared_division_edges(backend, n, w):
+    """float64 canberra in range takes two terms per division (compiled backends):
+    zeros on one side and on both (a 0/0 term counts 0), -0.0, the smallest and
+    largest magnitudes allowed, zero and extreme weights; against the term-by-term
+    oracle to 1e-13, and the fallback (a NaN row) unchanged elsewhere."""
+    from fastml._metrics import (
+        CANBERRA_SHARED_RANGE,
+        CANBERRA_SHARED_WEIGHTS,
+        canberra_shares_division,
+    )
+
+    lo, hi = CANBERRA_SHARED_RANGE
+    rng = np.random.default_rng(n)
+    X = rng.standard_normal((29, n))
+    X[0] = 0.0
+    X[1] = -0.0
+    X[2, ::2] = 0.0
+    X[3] = lo * rng.uniform(1, 2, n) * rng.choice([-1, 1], n)
+    X[4] = hi * rng.uniform(0.5, 1, n) * rng.choice([-1, 1], n)
+    X[5] = -X[4]
+    X[6, : n // 2 + 1] = lo
+    ww = np.ones(n)
+    if w == "varying":
+        ww = rng.uniform(0.1, 3, n)
+    elif w == "extreme":
+        ww = rng.choice([0.0, CANBERRA_SHARED_WEIGHTS[0], CANBERRA_SHARED_WEIGHTS[1], 1.0], n)
+    kw = {} if w is None else {"w": ww}
+    XB = X[::-1].copy()
+    assert canberra_shares_division(ww, X, XB)
+    ref = _canberra_oracle_cdist(X, XB, ww)
+    np.testing.assert_allclose(sd.cdist(X, XB, "canberra", **kw), ref, rtol=1e-12, atol=0)
+    got = fastml.cdist(X, XB, "canberra", backend=backend, **kw)
+    np.testing.assert_allclose(got, ref, rtol=1e-13, atol=0)
+    iu = np.triu_indices(X.shape[0], 1)
+    got = fastml.pdist(X, "canberra", backend=backend, **kw)
+    np.testing.assert_allclose(got, _canberra_oracle_cdist(X, X, ww)[iu], rtol=1e-13, atol=0)
+    # Out of range (a NaN): one division per term, NaN only in the rows it touches.
+    Y = X.copy()
+    Y[7, 0] = np.nan
+    got = fastml.cdist(Y, XB, "canberra", backend=backend, **kw)
+    assert np.isnan(got[7]).all()
+    rows = np.arange(Y.shape[0]) != 7
+    np.testing.assert_allclose(got[rows], ref[rows], rtol=1e-13, atol=0)
+
+
 @pytest.mark.parametrize("backend", FAST_BACKENDS)
 @pytest.mark.parametrize("VI_kind", ["spd", "indefinite", "semidefinite"])
 @pytest.mark.parametrize("n", [3, 16, 37])
