@@ -11,7 +11,9 @@ How it is fast
 --------------
 * Panels, for the metrics that reduce one sum or a maximum of a per-feature
   term (sqeuclidean, euclidean, cityblock, chebyshev, minkowski p = 3 and 4,
-  cosine; seuclidean, weighted euclidean and correlation become those): XB is
+  cosine; seuclidean, weighted euclidean and correlation become those; and
+  braycurtis in one feature block, float64 or float32 up to 128 features,
+  whose tile keeps two sums per pair and stores their ratio): XB is
   packed into panels of 8 (float64) or 16 (float32) rows, feature-major
   (:func:`fastml._metrics.pack_panels`), and a C micro-kernel with GCC/Clang
   vector extensions (``FASTML_DT_TILE``) computes 4 rows of XA x one panel
@@ -781,6 +783,52 @@ cdef extern from *:
     FASTML_DT_TILES(pow3, FASTML_DT_POW3)
     FASTML_DT_TILES(pow4, FASTML_DT_POW4)
     FASTML_DT_TILES(max, FASTML_DT_MAX)
+    /* braycurtis: sum |a - b| / sum |a + b| over k0 <= k < k1, the ratio taken
+       in the registers (so over one feature block only). Two sums per pair: the
+       16 accumulators of a whole panel would spill, so each half (L lanes) in
+       turn with 8. 0/0 is NaN and x/0 inf, as in SciPy. Mirrors _panel.py. */
+    #if FASTML_DT_VEXT
+    #define FASTML_DT_BRAY(NAME, T, VTT, ITT, L, ABSMASK)                                    \
+    static inline void NAME(const T* X0, Py_ssize_t d, const T* Pj, Py_ssize_t k0,           \
+                            Py_ssize_t k1, T* acc, Py_ssize_t os) {                          \
+        typedef VTT VT; typedef ITT IT;                                                      \
+        const T* X1 = X0 + d; const T* X2 = X1 + d; const T* X3 = X2 + d;                    \
+        const IT abs_ = (IT){0} + ABSMASK;                                                   \
+        for (int h = 0; h < 2; h++) {                                                        \
+            VT s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, t0 = {0}, t1 = {0}, t2 = {0}, t3 = {0};\
+            VT p; T x;                                                                       \
+            for (Py_ssize_t q = k0; q < k1; q++) {                                           \
+                memcpy(&p, Pj + 2 * L * q + h * L, sizeof(p));                               \
+                x = X0[q]; s0 += (VT)((IT)(x - p) & abs_); t0 += (VT)((IT)(x + p) & abs_);   \
+                x = X1[q]; s1 += (VT)((IT)(x - p) & abs_); t1 += (VT)((IT)(x + p) & abs_);   \
+                x = X2[q]; s2 += (VT)((IT)(x - p) & abs_); t2 += (VT)((IT)(x + p) & abs_);   \
+                x = X3[q]; s3 += (VT)((IT)(x - p) & abs_); t3 += (VT)((IT)(x + p) & abs_);   \
+            }                                                                                \
+            s0 = s0 / t0; s1 = s1 / t1; s2 = s2 / t2; s3 = s3 / t3;                          \
+            memcpy(acc + h * L, &s0, sizeof(VT));                                            \
+            memcpy(acc + os + h * L, &s1, sizeof(VT));                                       \
+            memcpy(acc + 2 * os + h * L, &s2, sizeof(VT));                                   \
+            memcpy(acc + 3 * os + h * L, &s3, sizeof(VT));                                   \
+        }                                                                                    \
+    }
+    FASTML_DT_BRAY(fastml_dt_bray8, double, fastml_dt_v4d, fastml_dt_v4l, 4, 0x7FFFFFFFFFFFFFFFLL)
+    FASTML_DT_BRAY(fastml_dt_bray16, float, fastml_dt_v8f, fastml_dt_v8i, 8, 0x7FFFFFFF)
+    #else
+    #define FASTML_DT_BRAY(NAME, T, L)                                                       \
+    static inline void NAME(const T* X0, Py_ssize_t d, const T* Pj, Py_ssize_t k0,           \
+                            Py_ssize_t k1, T* acc, Py_ssize_t os) {                          \
+        for (int r = 0; r < 4; r++) for (int l = 0; l < 2 * L; l++) {                       \
+            T s = 0, t = 0;                                                                  \
+            for (Py_ssize_t q = k0; q < k1; q++) {                                           \
+                s += (T)fabs((double)(X0[r * d + q] - Pj[2 * L * q + l]));                   \
+                t += (T)fabs((double)(X0[r * d + q] + Pj[2 * L * q + l]));                   \
+            }                                                                                \
+            acc[os * r + l] = s / t;                                                         \
+        }                                                                                    \
+    }
+    FASTML_DT_BRAY(fastml_dt_bray8, double, 4)
+    FASTML_DT_BRAY(fastml_dt_bray16, float, 8)
+    #endif
     """
     void fastml_dt_sq8(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*,
                            Py_ssize_t) noexcept nogil
@@ -794,6 +842,8 @@ cdef extern from *:
                            Py_ssize_t) noexcept nogil
     void fastml_dt_max8(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*,
                            Py_ssize_t) noexcept nogil
+    void fastml_dt_bray8(const double*, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t,
+                         double*, Py_ssize_t) noexcept nogil
     void fastml_dt_sq16(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*,
                            Py_ssize_t) noexcept nogil
     void fastml_dt_abs16(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*,
@@ -806,6 +856,8 @@ cdef extern from *:
                            Py_ssize_t) noexcept nogil
     void fastml_dt_max16(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*,
                            Py_ssize_t) noexcept nogil
+    void fastml_dt_bray16(const float*, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*,
+                          Py_ssize_t) noexcept nogil
 
 
 cdef enum:  # panel reductions
@@ -815,6 +867,7 @@ cdef enum:  # panel reductions
     OP_POW3
     OP_POW4
     OP_MAX
+    OP_BRAY     # braycurtis' ratio, in one feature block
 
 cdef enum:  # what a panel metric does with its reduction s
     FIN_ID
@@ -846,6 +899,8 @@ cdef inline void _panel_tile(int op, const floating* X0, Py_ssize_t d, const flo
             fastml_dt_pow38(X0, d, Pj, k0, k1, acc, os)
         elif op == OP_POW4:
             fastml_dt_pow48(X0, d, Pj, k0, k1, acc, os)
+        elif op == OP_BRAY:
+            fastml_dt_bray8(X0, d, Pj, k0, k1, acc, os)
         else:
             fastml_dt_max8(X0, d, Pj, k0, k1, acc, os)
     else:
@@ -859,6 +914,8 @@ cdef inline void _panel_tile(int op, const floating* X0, Py_ssize_t d, const flo
             fastml_dt_pow316(X0, d, Pj, k0, k1, acc, os)
         elif op == OP_POW4:
             fastml_dt_pow416(X0, d, Pj, k0, k1, acc, os)
+        elif op == OP_BRAY:
+            fastml_dt_bray16(X0, d, Pj, k0, k1, acc, os)
         else:
             fastml_dt_max16(X0, d, Pj, k0, k1, acc, os)
 
@@ -1003,8 +1060,8 @@ cdef void _panel_run(
             _panel_cdist_rows(op, fin, X4, mA, P, n_pan, n, mB, out, norms, t)
 
 
-def _panel_op(int metric, int pow_case):
-    """(op, fin) of a panel metric, or None."""
+def _panel_op(int metric, int pow_case, Py_ssize_t n, Py_ssize_t itemsize):
+    """(op, fin) of a panel metric, or None (n features of itemsize bytes)."""
     if metric == SQEUCLIDEAN:
         return OP_SQ, FIN_ID
     if metric == EUCLIDEAN:
@@ -1019,6 +1076,8 @@ def _panel_op(int metric, int pow_case):
         return OP_POW3, FIN_CBRT
     if metric == MINKOWSKI and pow_case == POW_4:
         return OP_POW4, FIN_ROOT4
+    if metric == BRAYCURTIS and (itemsize == 8 or n <= PANEL_KB32):
+        return OP_BRAY, FIN_ID  # the tile takes the ratio: one feature block only
     return None
 
 
@@ -1240,7 +1299,7 @@ def cdist(const floating[:, ::1] XA, const floating[:, ::1] XB, floating[:, ::1]
         with nogil:
             _mahalanobis_run(pa, pb, mA, mB, n, &U[0, 0], U.shape[0], pout, False, nt)
         return None
-    panel = _panel_op(job.metric, job.pow_case)
+    panel = _panel_op(job.metric, job.pow_case, n, sizeof(floating))
     if panel is not None:
         op, fin = panel
         X4 = rows4(np.asarray(XA))
@@ -1307,7 +1366,7 @@ def pdist(const floating[:, ::1] X, floating[::1] out, metric, const floating[::
         with nogil:
             _mahalanobis_run(px, px, m, m, n, &U[0, 0], U.shape[0], pout, True, nt)
         return None
-    panel = _panel_op(job.metric, job.pow_case)
+    panel = _panel_op(job.metric, job.pow_case, n, sizeof(floating))
     if panel is not None:
         op, fin = panel
         X4 = rows4(np.asarray(X))
