@@ -18,8 +18,8 @@ result does not depend on the lane or the thread.
 Operations (``op``):
 
 * sums: "sq" ``(a - b)^2``, "abs" ``|a - b|``, "dot" ``a b``, "pow3"
-  ``|a - b|^3``, "pow4" ``(a - b)^4``, "ne" ``1 if a != b else 0`` (NaN
-  differs from everything, as ``!=`` in SciPy's hamming);
+  ``|a - b|^3``, "pow4" ``(a - b)^4``, "ne" ``1 if a != b else 0`` (counted in
+  integer lanes; NaN differs from everything, as ``!=`` in SciPy's hamming);
 * a maximum: "max" ``|a - b|`` (a NaN difference compares false and is
   skipped, as in SciPy);
 * a ratio: "braycurtis" ``sum |a - b| / sum |a + b|``, taken by the tile
@@ -113,18 +113,18 @@ def _make_tile(op, root=False):
             def vptr(ptr):
                 return builder.bitcast(ptr, vty.as_pointer())
 
-            one = ir.Constant(vty, [1.0] * L)
+            # "ne" counts in integer lanes of the same width: a compare and the
+            # subtraction of its all-ones mask (-1), where a float select and add
+            # took three ops; the counts become floats when stored.
+            ity = ir.VectorType(ir.IntType(bits), L)
+            aty = ity if op == "ne" else vty
 
             def update(a, x, p):
                 if op == "dot":
                     return builder.call(fma, [x, p, a])
                 if op == "ne":  # unordered or unequal: a NaN on either side counts
-                    return builder.fadd(
-                        a,
-                        builder.select(
-                            builder.fcmp_unordered("!=", x, p), one, ir.Constant(vty, None)
-                        ),
-                    )
+                    mask = builder.sext(builder.fcmp_unordered("!=", x, p), ity)
+                    return builder.sub(a, mask)
                 t = builder.fsub(x, p)
                 if op == "sq":
                     return builder.call(fma, [t, t, a])
@@ -179,9 +179,9 @@ def _make_tile(op, root=False):
                         val = builder.fdiv(builder.load(acc_s[r]), builder.load(acc_t[r]))
                         builder.store(val, vptr(dst), align=align)
                 return context.get_dummy_value()
-            accs = [cgutils.alloca_once(builder, vty) for _ in range(8)]  # mem2reg: registers
+            accs = [cgutils.alloca_once(builder, aty) for _ in range(8)]  # mem2reg: registers
             for a in accs:
-                builder.store(ir.Constant(vty, None), a)
+                builder.store(ir.Constant(aty, None), a)
             n_k = builder.sub(k1_, k0_)
             with cgutils.for_range(builder, n_k) as loop:
                 q = builder.add(loop.index, k0_)
@@ -203,6 +203,8 @@ def _make_tile(op, root=False):
                 for v in range(2):
                     dst = builder.gep(row, [ir.Constant(i64, v * L)])
                     val = builder.load(accs[2 * r + v])
+                    if op == "ne":
+                        val = builder.sitofp(val, vty)
                     if root:
                         val = builder.call(vsqrt, [val])
                     builder.store(val, vptr(dst), align=align)
