@@ -1184,18 +1184,22 @@ class _Step:
     has none.
     """
 
-    __slots__ = ("labels", "stats")
+    __slots__ = ("labels", "spare", "stats")
 
-    def __init__(self, labels, stats):
+    def __init__(self, labels, stats, spare=None):
         self.labels = labels
         self.stats = stats
+        # The previous pass's labels, for the next pass to write into: Dask's
+        # workers return freed memory to the system at once, so a fresh array
+        # would page-fault every page of it each pass.
+        self.spare = spare
 
     def __reduce__(self):
         return _Step, (None, self.stats)
 
     def __sizeof__(self):  # what dask's memory accounting sees
         size = object.__sizeof__(self) + self.stats[1].nbytes + self.stats[2].nbytes
-        return size + (0 if self.labels is None else self.labels.nbytes)
+        return size + sum(a.nbytes for a in (self.labels, self.spare) if a is not None)
 
 
 def _kmeans_block_step(block, centers, prev, backend):
@@ -1211,7 +1215,8 @@ def _kmeans_block_step(block, centers, prev, backend):
     x, w, xsq = block
     n, d = x.shape
     k = centers.shape[0]
-    labels = np.empty(n, np.int32)
+    spare = None if prev is None else prev.spare
+    labels = spare if spare is not None else np.empty(n, np.int32)
     sums = np.zeros((k, d))
     weights = np.zeros(k)
     kern = _kernels(backend, n, k, d)
@@ -1220,7 +1225,7 @@ def _kmeans_block_step(block, centers, prev, backend):
         changed = n
     else:
         changed = int(np.count_nonzero(labels != prev.labels))
-    return _Step(labels, (inertia, sums, weights, changed))
+    return _Step(labels, (inertia, sums, weights, changed), None if prev is None else prev.labels)
 
 
 def _step_labels(block, centers, step, kern):

@@ -54,12 +54,13 @@ _compile_args = FASTML_COMPILE_ARGS.decode()
 
 DEF R = 4          # samples per register tile
 cdef Py_ssize_t MIN_GROUP = 2048
+cdef Py_ssize_t MAX_GROUPS = 128  # as fastml/_numba/kmeans.py (small partial sums)
 cdef Py_ssize_t MAX_PARTIAL = 1 << 23
 
 
 def group_rows(Py_ssize_t n, Py_ssize_t k, Py_ssize_t d):
-    """Rows per group: at least 2048, few enough groups to cap partial sums at 64 MiB."""
-    cdef Py_ssize_t max_groups = max(1, MAX_PARTIAL // max(1, k * d))
+    """Rows per group: at least 2048, at most 128 groups, partial sums at most 64 MiB."""
+    cdef Py_ssize_t max_groups = max(1, min(MAX_GROUPS, MAX_PARTIAL // max(1, k * d)))
     cdef Py_ssize_t rows = max(MIN_GROUP, (n + max_groups - 1) // max_groups)
     return (rows + R - 1) // R * R
 

@@ -395,6 +395,36 @@ def test_kmeans_step_travels_without_its_labels():
         np.testing.assert_array_equal(a, b)
 
 
+def test_kmeans_steps_reuse_label_buffers():
+    """A pass writes into the labels of the pass before last (kept as its
+    predecessor's ``spare``); its changed-label count and labels are those of
+    fresh arrays. A step that travelled has no spare."""
+    import pickle
+
+    from fastml.cluster import _kernels
+
+    X = np.random.default_rng(8).standard_normal((700, 3))
+    block = fd._prepare_group([X], [None], [fd._block_moments(X, None)], np.dtype(np.float64))
+    x = block[0]
+    c1, c2, c3 = x[:5].copy(), x[5:10].copy(), x[10:15].copy()
+    kern = _kernels(None, len(x), 5, 3)
+    L1, L2, L3 = (fd._step_labels(block, c, None, kern) for c in (c1, c2, c3))
+    s1 = fd._kmeans_block_step(block, c1, None, None)
+    s2 = fd._kmeans_block_step(block, c2, s1, None)
+    s3 = fd._kmeans_block_step(block, c3, s2, None)
+    s4 = fd._kmeans_block_step(block, c3, s3, None)
+    assert s2.spare is s1.labels and s3.labels is s1.labels and s4.labels is s2.labels
+    assert s2.stats[3] == np.count_nonzero(L2 != L1) > 0
+    assert s3.stats[3] == np.count_nonzero(L3 != L2) > 0
+    assert s4.stats[3] == 0
+    np.testing.assert_array_equal(s3.labels, L3)
+    np.testing.assert_array_equal(s4.labels, L3)
+    moved = pickle.loads(pickle.dumps(s4))
+    assert moved.labels is None and moved.spare is None
+    s5 = fd._kmeans_block_step(block, c3, moved, None)
+    assert s5.labels is not s3.labels and s5.stats[3] == len(x)
+
+
 def test_kmeans_block_moments_combine_like_numpy():
     # Uneven blocks, an empty one, and finite values whose column sum
     # overflows (still finite data: no false "NaN or infinity").

@@ -44,12 +44,16 @@ __all__ = ["assign", "group_rows", "inertia", "lloyd", "warmup"]
 _R = 4  # samples per register tile
 _KB = 8  # features per micro-kernel block
 _MIN_GROUP = 2048  # rows per group (at least)
+# Groups (at most): enough to balance the threads, few enough that the partial
+# sums stay small: they are fresh memory each call, and where malloc returns
+# freed memory to the system at once (Dask's workers) every page of it faults.
+_MAX_GROUPS = 128
 _MAX_PARTIAL = 1 << 23  # float64 elements of all the groups' partial sums (64 MiB)
 
 
 def group_rows(n, k, d):
-    """Rows per group: at least 2048, and few enough groups to cap partial sums at 64 MiB."""
-    max_groups = max(1, _MAX_PARTIAL // max(1, k * d))
+    """Rows per group: at least 2048, at most 128 groups, partial sums at most 64 MiB."""
+    max_groups = max(1, min(_MAX_GROUPS, _MAX_PARTIAL // max(1, k * d)))
     rows = max(_MIN_GROUP, -(-n // max_groups))
     return -(-rows // _R) * _R
 
