@@ -328,10 +328,9 @@ def _canberra_two(s0, s1, a0, a1, e0, e1, b, wk):
 
 
 @jit(inline="always")
-def _tile44_canberra(XA, XB, i, j, w, p, z, upd):
-    """:func:`_tile44` for canberra with shared divisions (:func:`_canberra_two`;
-    ``upd`` is not used), as two 2 x 4 tiles (16 sums and their temporaries
-    would spill from AVX2's 16 vector registers). The r half of the result is zero."""
+def _canberra24(XA, XB, i, j, w, z):
+    """canberra sums of rows i, i + 1 of XA against rows j .. j + 3 of XB, two
+    terms per division (:func:`_canberra_two`): row i's four, then row i + 1's."""
     eps = CANBERRA_SHARED_EPS
     s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = z
     for k in range(XA.shape[1]):
@@ -344,17 +343,16 @@ def _tile44_canberra(XA, XB, i, j, w, p, z, upd):
         s01, s11 = _canberra_two(s01, s11, a0, a1, e0, e1, XB[j + 1, k], wk)
         s02, s12 = _canberra_two(s02, s12, a0, a1, e0, e1, XB[j + 2, k], wk)
         s03, s13 = _canberra_two(s03, s13, a0, a1, e0, e1, XB[j + 3, k], wk)
-    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = z
-    for k in range(XA.shape[1]):
-        wk = w[k]
-        a2 = XA[i + 2, k]
-        a3 = XA[i + 3, k]
-        e2 = abs(a2) + eps
-        e3 = abs(a3) + eps
-        s20, s30 = _canberra_two(s20, s30, a2, a3, e2, e3, XB[j, k], wk)
-        s21, s31 = _canberra_two(s21, s31, a2, a3, e2, e3, XB[j + 1, k], wk)
-        s22, s32 = _canberra_two(s22, s32, a2, a3, e2, e3, XB[j + 2, k], wk)
-        s23, s33 = _canberra_two(s23, s33, a2, a3, e2, e3, XB[j + 3, k], wk)
+    return s00, s01, s02, s03, s10, s11, s12, s13
+
+
+@jit(inline="always")
+def _tile44_canberra(XA, XB, i, j, w, p, z, upd):
+    """:func:`_tile44` for canberra with shared divisions (``upd`` is not used), as
+    two 2 x 4 tiles (:func:`_canberra24`; 16 sums and their temporaries would
+    spill from AVX2's 16 vector registers). The r half of the result is zero."""
+    s00, s01, s02, s03, s10, s11, s12, s13 = _canberra24(XA, XB, i, j, w, z)
+    s20, s21, s22, s23, s30, s31, s32, s33 = _canberra24(XA, XB, i + 2, j, w, z)
     # fmt: off
     return (
         s00, s01, s02, s03, s10, s11, s12, s13, s20, s21, s22, s23, s30, s31, s32, s33,
@@ -1070,7 +1068,8 @@ def _variant(metric, p, w, *arrays):
 
     Minkowski with p = 3, 4, 0.5 or 1.5 uses products and sqrt instead of a
     power in the inner loop; hamming with equal weights counts mismatches in
-    the panel tiles (a compare, a select and an add per term), then scales;
+    the panel tiles (in integer lanes: a compare and a subtraction per term),
+    then scales;
     braycurtis runs on the panels when the features fit in one block (float64,
     or float32 up to 128 features).
     """
