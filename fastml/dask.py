@@ -82,6 +82,13 @@ def _in_task(threads, fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
+def _flat_keys(array):
+    """The keys of ``array``'s blocks, in block order (C order over the block grid)."""
+    from dask.core import flatten
+
+    return list(flatten(array.__dask_keys__()))
+
+
 def _row_offsets(chunks):
     return np.concatenate([[0], np.cumsum(chunks)]).astype(np.int64)
 
@@ -113,21 +120,43 @@ class _BlockTasks:
     def __init__(self):
         self.client = _distributed_client()
 
-    def start(self, delayeds, workers=None):
-        """Start computing dask.delayed values; handles to pass to :meth:`map`.
+    def parts(self, array):
+        """Handles of ``array``'s row blocks, for :meth:`run`.
 
-        ``workers``: for each value, the worker it should preferably run on
-        (distributed only; another worker takes it if that one is gone).
+        On a distributed client, the futures of the blocks: those of a
+        persisted array as they are (no graph is built, optimised and sent
+        per call), others persisted now (released, like any intermediate,
+        once the tasks that read them are done and the handles dropped).
+        Otherwise ``dask.delayed`` values.
+        """
+        if self.client is None:
+            return list(array.to_delayed().ravel())
+        from distributed import futures_of
+
+        keys = _flat_keys(array)
+        held = {f.key: f for f in futures_of(array)}
+        if not all(key in held for key in keys):
+            held = {f.key: f for f in futures_of(self.client.persist(array))}
+        return [held[key] for key in keys]
+
+    def run(self, fn, rows, workers=None):
+        """Start ``fn(*row)`` for each of ``rows``; their handles, in order.
+
+        A row holds plain values and handles (of :meth:`parts`, :meth:`run`
+        or :meth:`map`), also inside lists. ``workers``: for each row, the
+        worker it should preferably run on (distributed only; another worker
+        takes it if that one is gone).
         """
         import dask
 
         if self.client is None:
-            return list(dask.persist(*delayeds))
-        if workers is None:
-            return self.client.compute(list(delayeds))
+            return list(dask.persist(*[dask.delayed(fn, pure=False)(*row) for row in rows]))
+        workers = [None] * len(rows) if workers is None else workers
         return [
-            self.client.compute(v, workers=[a] if a else None, allow_other_workers=True)
-            for v, a in zip(delayeds, workers, strict=True)
+            self.client.submit(
+                fn, *row, workers=[a] if a else None, allow_other_workers=True, pure=False
+            )
+            for row, a in zip(rows, workers, strict=True)
         ]
 
     def slots(self, array):
@@ -141,7 +170,7 @@ class _BlockTasks:
             return None, None
         from distributed import futures_of
 
-        keys = [d.key for d in array.to_delayed().ravel()]
+        keys = _flat_keys(array)
         held = {f.key: f for f in futures_of(array)}
         found = [held[key] for key in keys if key in held]
         who = self.client.who_has(found) if found else {}
@@ -864,29 +893,33 @@ class KMeans(ClusterMixin, BaseEstimator):
             w = w.rechunk((X.chunks[0],))  # (not X.chunks[0]: a tuple of ints is one size per axis)
         self.n_features_in_ = d
 
-        # One pass checks the data and gives the moments (per block, then
-        # Chan's combination); a second centres it (as the single-machine
-        # driver) and computes the norms, once, into groups of blocks kept on
-        # the workers (see _group_blocks).
+        # One read of each block checks it and sums its columns; a second
+        # centres it on the mean of all rows (as the single-machine driver)
+        # and computes the norms (and, for tol, the sums of squares) once,
+        # into groups of blocks kept on the workers (see _group_blocks).
         tasks = _BlockTasks()
         owners, threads = tasks.slots(X)
         groups = _group_blocks(list(X.chunks[0]), owners, threads, self.threads_per_task)
-        xs = list(X.to_delayed().ravel())
-        ws = [None] * len(xs) if w is None else list(w.to_delayed().ravel())
+        xs = tasks.parts(X)
+        ws = [None] * len(xs) if w is None else tasks.parts(w)
         members = [([xs[b] for b in m], [ws[b] for b in m]) for _, m in groups]
-        moments = [dask.delayed(_group_moments)(gx, gw) for gx, gw in members]
-        # Each group's preparation combines all groups' moments itself, so it
-        # starts as soon as they are known, without a round trip through here.
-        prepare = [dask.delayed(_prepare_group)(gx, gw, moments, dtype) for gx, gw in members]
-        handles = tasks.start(moments + prepare, workers=[a for a, _ in groups] * 2)
-        moments, blocks = tasks.gather(handles[: len(groups)]), handles[len(groups) :]
-        if not all(m[3] for m in moments):
+        where = [a for a, _ in groups]
+        pending = tasks.run(_group_sums, members, where)
+        # Each group's preparation adds all groups' sums itself, so it starts
+        # as soon as they are known, without a round trip through here.
+        blocks = tasks.run(
+            _prepare_group, [(gx, gw, pending, dtype, tol > 0) for gx, gw in members], where
+        )
+        col_sums = tasks.gather(pending)
+        if not all(s[2] for s in col_sums):
             raise ValueError("X contains NaN or infinity")
-        if min(m[4] for m in moments) < 0:
+        if min(s[3] for s in col_sums) < 0:
             raise ValueError("sample_weight must be non-negative")
-        mean, var = _combine_moments(moments)
-        tol_abs = float(np.mean(var)) * tol
-        offset = mean.astype(dtype)  # what the blocks are centred by (as in _prepare_group)
+        offset = _centring_offset(col_sums, dtype)  # what the blocks are centred by
+        # tol's threshold (scikit-learn's: tol * mean variance) is first needed
+        # after the first iteration: its sums of squares are gathered with it.
+        m2s = tasks.map(_group_m2, blocks) if tol > 0 else []
+        tol_abs = 0.0
         starts = _row_offsets(X.chunks[0])
         # Each group's rows: (its first row, the block's first global row) per block.
         segments = [_group_segments(m, starts) for _, m in groups]
@@ -903,7 +936,11 @@ class KMeans(ClusterMixin, BaseEstimator):
         it = 0
         for it in range(max_iter):  # noqa: B007 - n_iter_ is it + 1
             steps = tasks.map(run, blocks, [centers] * nb, steps, [self.backend] * nb, pure=False)
-            stats = [step.stats for step in tasks.gather(steps)]
+            done = tasks.gather(list(steps) + m2s)
+            stats = [step.stats for step in done[:nb]]
+            if m2s:
+                tol_abs = float(np.mean(_column_variances(col_sums, done[nb:], offset))) * tol
+                m2s = []
             inertia, sums, weights, changed = _sum_step_stats(stats)
             history.append(inertia)
             empty = np.flatnonzero(weights == 0)
@@ -1094,71 +1131,71 @@ def _group_blocks(rows, owners=None, threads=None, per_task=1, max_rows=None):
     return groups
 
 
-def _block_moments(x, w, rows=4096):
-    """A block's (rows, column means, column sums of squared deviations, all
-    finite, minimum weight), in float64, for :func:`_combine_moments`.
+def _block_sums(x, w):
+    """A block's (rows, column sums in float64, all finite, minimum weight):
+    what the input checks and the centring offset need, in one read of it.
 
-    Pieces of ``rows`` rows at a time through one reused buffer, combined by
-    Chan's formula. Dask's workers return freed memory to the system at once
-    (``MALLOC_TRIM_THRESHOLD_``), so every large temporary would be fresh
-    memory, page-faulted in: that costs more than the arithmetic.
+    A finite column sum means the column has no NaN or inf (NaN and
+    ``inf - inf`` propagate); only a non-finite sum, which may be an overflow
+    of finite values, needs the elementwise check.
     """
-    n, d = x.shape
     wmin = np.inf if w is None or len(w) == 0 else float(np.min(w))
-    if n == 0:
-        return 0, np.zeros(d), np.zeros(d), True, wmin
-    pieces = []
-    finite = True
-    buf = np.empty((min(rows, n), d))
-    for i in range(0, n, rows):
-        piece = buf[: min(rows, n - i)]
-        piece[...] = x[i : i + rows]
-        total = piece.sum(axis=0)
-        # A finite sum means no NaN or inf (inf - inf and NaN propagate); only a
-        # non-finite sum (which may be an overflow) needs the elementwise check.
-        finite = finite and (bool(np.isfinite(total).all()) or bool(np.isfinite(piece).all()))
-        mean = total / len(piece)
-        with np.errstate(invalid="ignore", over="ignore"):  # non-finite data: rejected anyway
-            piece -= mean
-        pieces.append((len(piece), mean, np.einsum("ij,ij->j", piece, piece)))
-    count, mean, m2 = _chan(pieces)
-    return count, mean, m2, finite, wmin
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = x.sum(axis=0, dtype=np.float64)
+    finite = bool(np.isfinite(total).all()) or bool(np.isfinite(x).all())
+    return x.shape[0], total, finite, wmin
 
 
-def _chan(parts):
-    """(count, mean, sum of squared deviations) of the union of ``parts`` (Chan et al.)."""
-    counts = np.array([p[0] for p in parts], dtype=np.float64)
-    means = np.array([p[1] for p in parts])
-    n = counts.sum()
-    with np.errstate(invalid="ignore", over="ignore"):  # non-finite data: rejected anyway
-        mean = counts @ means / n
-        m2 = sum(p[2] for p in parts) + counts @ (means - mean) ** 2
-    return int(n), mean, m2
+def _group_sums(xs, ws):
+    """:func:`_block_sums` of a group of blocks (see :func:`_group_blocks`)."""
+    parts = [_block_sums(x, w) for x, w in zip(xs, ws, strict=True)]
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite data: rejected anyway
+        total = functools.reduce(np.add, [p[1] for p in parts])
+    return (
+        sum(p[0] for p in parts),
+        total,
+        all(p[2] for p in parts),
+        min(p[3] for p in parts),
+    )
 
 
-def _combine_moments(moments):
-    """Global (mean, variance) per column from per-block moments."""
-    n, mean, m2 = _chan([m for m in moments if m[0]])
-    return mean, m2 / n
+def _column_sums(sums):
+    """(rows, column sums) of all groups' :func:`_group_sums`, added in group order."""
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite data: rejected anyway
+        return sum(s[0] for s in sums), functools.reduce(np.add, [s[1] for s in sums])
 
 
-def _group_moments(xs, ws):
-    """:func:`_block_moments` of a group of blocks (see :func:`_group_blocks`)."""
-    parts = [_block_moments(x, w) for x, w in zip(xs, ws, strict=True)]
-    filled = [p[:3] for p in parts if p[0]]
-    count, mean, m2 = _chan(filled) if filled else parts[0][:3]
-    return count, mean, m2, all(p[3] for p in parts), min(p[4] for p in parts)
+def _centring_offset(sums, dtype):
+    """The column means of all rows, in ``dtype``: what every group is centred by."""
+    n, total = _column_sums(sums)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return (total / n).astype(dtype)
 
 
-def _prepare_group(xs, ws, moments, dtype):
-    """A group of blocks, one after the other, centred by the mean of all
-    groups' ``moments``; their weights (ones for None) and squared norms:
-    what the iterations read (kept on a worker)."""
+def _column_variances(sums, m2s, offset):
+    """Per-column variance of all rows from their sums and the groups' sums of
+    squares about ``offset`` (:func:`_prepare_group`):
+    ``var = sum((x - o)^2) / n - (mean - o)^2``, exact for any offset."""
+    n, total = _column_sums(sums)
+    m2 = functools.reduce(np.add, m2s)
+    return np.maximum(m2 / n - (total / n - offset.astype(np.float64)) ** 2, 0.0)
+
+
+def _prepare_group(xs, ws, sums, dtype, with_m2):
+    """A group of blocks, one after the other, centred by the mean of all rows
+    (from every group's ``sums``), with what the iterations read: a tuple
+    (centred rows, weights (ones for None), squared norms in float64, and the
+    column sums of squared centred values (float64; None unless ``with_m2``)).
+    Kept on a worker.
+
+    Whole blocks at a time: centring and norms a piece at a time, while the
+    piece is in cache, measured no faster (the time goes to writing the
+    centred copy, fresh memory page-faulted in).
+    """
     from .cluster import _sq_norms
 
-    offset = _combine_moments(moments)[0].astype(dtype)
-    rows = [len(x) for x in xs]
-    x = np.empty((sum(rows), len(offset)), dtype=dtype)
+    offset = _centring_offset(sums, dtype)
+    x = np.empty((sum(len(xb) for xb in xs), len(offset)), dtype=dtype)
     w = np.ones(len(x), dtype=dtype)
     at = 0
     for xb, wb in zip(xs, ws, strict=True):
@@ -1166,7 +1203,12 @@ def _prepare_group(xs, ws, moments, dtype):
         if wb is not None:
             w[at : at + len(xb)] = wb
         at += len(xb)
-    return x, w, _sq_norms(x)
+    m2 = np.einsum("ij,ij->j", x, x, dtype=np.float64) if with_m2 else None
+    return x, w, _sq_norms(x), m2
+
+
+def _group_m2(block):
+    return block[3]
 
 
 class _Step:
@@ -1208,11 +1250,11 @@ def _kmeans_block_step(block, centers, prev, backend):
     ``prev`` is the group's previous step (None in the first iteration).
 
     Calls the kernel of :func:`fastml.cluster._lloyd_step` directly: the
-    group was validated and its norms computed once, in :func:`_prepare_group`.
+    group was checked and centred, and its norms computed, once, in :func:`_prepare_group`.
     """
     from .cluster import _kernels
 
-    x, w, xsq = block
+    x, w, xsq, _ = block
     n, d = x.shape
     k = centers.shape[0]
     spare = None if prev is None else prev.spare
@@ -1232,7 +1274,7 @@ def _step_labels(block, centers, step, kern):
     """The labels of ``step`` (a pass with ``centers``), assigned afresh if it has none."""
     if step is not None and step.labels is not None:
         return step.labels
-    x, w, xsq = block
+    x, w, xsq, _ = block
     labels = np.empty(x.shape[0], np.int32)
     kern.assign(x, w, xsq, np.ascontiguousarray(centers, dtype=x.dtype), labels)
     return labels
@@ -1260,7 +1302,7 @@ def _kmeans_block_final(block, centers, step, backend):
     """
     from .cluster import _kernels
 
-    x, w, _ = block
+    x, w, _, _ = block
     kern = _kernels(backend, x.shape[0], centers.shape[0], x.shape[1])
     centers = np.ascontiguousarray(centers, dtype=x.dtype)
     labels = _step_labels(block, centers, step, kern)
@@ -1274,7 +1316,7 @@ def _farthest_in_block(block, centers, step, m, segments, backend):
     """
     from .cluster import _kernels
 
-    x, w, _ = block
+    x, w, _, _ = block
     labels = _step_labels(block, centers, step, _kernels(backend, len(x), len(centers), x.shape[1]))
     diff = x.astype(np.float64) - centers[labels].astype(np.float64)
     dist = np.einsum("ij,ij->i", diff, diff)

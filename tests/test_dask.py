@@ -371,7 +371,9 @@ def test_kmeans_step_travels_without_its_labels():
     import sys
 
     X = np.random.default_rng(6).standard_normal((500, 3))
-    block = fd._prepare_group([X], [None], [fd._block_moments(X, None)], np.dtype(np.float64))
+    block = fd._prepare_group(
+        [X], [None], [fd._group_sums([X], [None])], np.dtype(np.float64), False
+    )
     centers = block[0][:4].copy()
     step = fd._kmeans_block_step(block, centers, None, None)
     moved = pickle.loads(pickle.dumps(step))
@@ -404,7 +406,9 @@ def test_kmeans_steps_reuse_label_buffers():
     from fastml.cluster import _kernels
 
     X = np.random.default_rng(8).standard_normal((700, 3))
-    block = fd._prepare_group([X], [None], [fd._block_moments(X, None)], np.dtype(np.float64))
+    block = fd._prepare_group(
+        [X], [None], [fd._group_sums([X], [None])], np.dtype(np.float64), False
+    )
     x = block[0]
     c1, c2, c3 = x[:5].copy(), x[5:10].copy(), x[10:15].copy()
     kern = _kernels(None, len(x), 5, 3)
@@ -425,26 +429,45 @@ def test_kmeans_steps_reuse_label_buffers():
     assert s5.labels is not s3.labels and s5.stats[3] == len(x)
 
 
-def test_kmeans_block_moments_combine_like_numpy():
-    # Uneven blocks, an empty one, and finite values whose column sum
-    # overflows (still finite data: no false "NaN or infinity").
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kmeans_group_preparation_like_numpy(dtype):
+    """Sums per group, the offset, the centred rows, their norms and the
+    variances behind tol equal NumPy's on the whole array, for uneven blocks
+    (an empty one) and finite columns whose sums overflow (no false "NaN or
+    infinity")."""
+    from fastml.cluster import _sq_norms
+
     rng = np.random.default_rng(3)
     X = rng.standard_normal((257, 4)) * [1.0, 1e-6, 1e6, 3.0] + [0.0, 5.0, -7.0, 1e8]
+    X = X.astype(dtype)
     cuts = [0, 0, 10, 11, 200, 257]
-    moments = [
-        fd._block_moments(X[a:b], np.ones(b - a)) for a, b in zip(cuts[:-1], cuts[1:], strict=True)
-    ]
-    mean, var = fd._combine_moments(moments)
-    np.testing.assert_allclose(mean, X.mean(axis=0), rtol=1e-13)
-    # Column 3 (mean 1e8, sd 3): the block means' rounding (ulp 1.5e-8) enters
-    # Chan's between-block term; numpy's two-pass var has no such term.
-    np.testing.assert_allclose(var, X.var(axis=0), rtol=1e-8)
-    assert all(m[3] for m in moments)
+    blocks = [X[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    groups = [blocks[:3], blocks[3:]]
+    sums = [fd._group_sums(g, [np.ones(len(x)) for x in g]) for g in groups]
+    assert [s[0] for s in sums] == [11, 246] and all(s[2] for s in sums)
+    offset = fd._centring_offset(sums, np.dtype(dtype))
+    assert offset.dtype == dtype
+    exact = 1e-13 if dtype == np.float64 else 6e-8  # the float64 mean, rounded to dtype
+    np.testing.assert_allclose(offset, X.astype(np.float64).mean(axis=0), rtol=exact)
+    prepared = [fd._prepare_group(g, [None] * len(g), sums, np.dtype(dtype), True) for g in groups]
+    x = np.concatenate([p[0] for p in prepared])
+    assert x.dtype == dtype
+    np.testing.assert_array_equal(x, X - offset)
+    np.testing.assert_array_equal(np.concatenate([p[2] for p in prepared]), _sq_norms(X - offset))
+    assert all(np.all(p[1] == 1) for p in prepared)
+    assert fd._prepare_group(groups[0], [None] * 3, sums, np.dtype(dtype), False)[3] is None
+    var = fd._column_variances(sums, [p[3] for p in prepared], offset)
+    # float32: the centred values are rounded to float32 (as single-machine
+    # KMeans's centred copy); their variance is that of the rounded data.
+    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(var, X.astype(np.float64).var(axis=0), rtol=rtol)
     huge = np.full((4, 2), 1e308)
-    assert fd._block_moments(huge, np.ones(4))[3]
+    assert fd._group_sums([huge], [None])[2]
     huge[1, 1] = np.inf
-    assert not fd._block_moments(huge, np.ones(4))[3]
-    assert fd._block_moments(X[:3], np.array([1.0, -2.0, 0.5]))[4] == -2.0
+    assert not fd._group_sums([huge[:2], huge[2:]], [None, None])[2]
+    huge[1, 1] = np.nan
+    assert not fd._group_sums([huge], [None])[2]
+    assert fd._group_sums([X[:3], X[3:5]], [np.array([1.0, -2.0, 0.5]), None])[3] == -2.0
 
 
 @pytest.mark.parametrize("self_query", [False, True])
