@@ -82,6 +82,12 @@ def _in_task(threads, fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
+def _placement(worker):
+    """``Client.submit`` / ``compute`` keywords: prefer ``worker`` (None: any),
+    another worker takes the task if that one is gone."""
+    return {} if worker is None else {"workers": [worker], "allow_other_workers": True}
+
+
 def _flat_keys(array):
     """The keys of ``array``'s blocks, in block order (C order over the block grid)."""
     from dask.core import flatten
@@ -119,45 +125,60 @@ class _BlockTasks:
 
     def __init__(self):
         self.client = _distributed_client()
+        self.direct = False  # see parts
+        self._where = {}  # lazy call's key -> preferred worker (see run)
 
-    def parts(self, array):
-        """Handles of ``array``'s row blocks, for :meth:`run`.
+    def parts(self, *arrays):
+        """Handles of the row blocks of ``arrays`` (None stays None), for :meth:`run`.
 
-        On a distributed client, the futures of the blocks: those of a
-        persisted array as they are (no graph is built, optimised and sent
-        per call), others persisted now (released, like any intermediate,
-        once the tasks that read them are done and the handles dropped).
-        Otherwise ``dask.delayed`` values.
+        On a distributed client where every block is held (persisted data),
+        the blocks' futures: tasks are then submitted on them directly, with
+        no graph built, optimised and sent per call. Otherwise ``dask.delayed``
+        values, and :meth:`run` builds lazy calls that :meth:`start` computes
+        together (so each block is computed once, on its task's worker).
         """
-        if self.client is None:
-            return list(array.to_delayed().ravel())
-        from distributed import futures_of
+        self.direct = False
+        if self.client is not None:
+            from distributed import futures_of
 
-        keys = _flat_keys(array)
-        held = {f.key: f for f in futures_of(array)}
-        if not all(key in held for key in keys):
-            held = {f.key: f for f in futures_of(self.client.persist(array))}
-        return [held[key] for key in keys]
+            keys = [None if x is None else _flat_keys(x) for x in arrays]
+            held = {f.key: f for x in arrays if x is not None for f in futures_of(x)}
+            if all(k in held for ks in keys if ks is not None for k in ks):
+                self.direct = True
+                return [None if ks is None else [held[k] for k in ks] for ks in keys]
+        return [None if x is None else list(x.to_delayed().ravel()) for x in arrays]
 
     def run(self, fn, rows, workers=None):
-        """Start ``fn(*row)`` for each of ``rows``; their handles, in order.
+        """``fn(*row)`` for each of ``rows``, in order: futures, already
+        submitted, after :meth:`parts` gave futures; otherwise lazy calls to
+        pass to :meth:`start`.
 
-        A row holds plain values and handles (of :meth:`parts`, :meth:`run`
-        or :meth:`map`), also inside lists. ``workers``: for each row, the
-        worker it should preferably run on (distributed only; another worker
-        takes it if that one is gone).
+        A row holds plain values and handles (of :meth:`parts` or earlier
+        :meth:`run` calls), also inside lists. ``workers``: for each row, the
+        worker it should preferably run on (distributed only; None: any).
         """
         import dask
 
-        if self.client is None:
-            return list(dask.persist(*[dask.delayed(fn, pure=False)(*row) for row in rows]))
         workers = [None] * len(rows) if workers is None else workers
-        return [
-            self.client.submit(
-                fn, *row, workers=[a] if a else None, allow_other_workers=True, pure=False
-            )
-            for row, a in zip(rows, workers, strict=True)
-        ]
+        if self.direct:
+            return [
+                self.client.submit(fn, *row, pure=False, **_placement(a))
+                for row, a in zip(rows, workers, strict=True)
+            ]
+        calls = [dask.delayed(fn, pure=False)(*row) for row in rows]
+        self._where.update({c.key: a for c, a in zip(calls, workers, strict=True)})
+        return calls
+
+    def start(self, handles):
+        """Start computing the lazy calls of :meth:`run` (all in one go:
+        blocks they share are computed once); futures pass through."""
+        import dask
+
+        if self.direct:
+            return list(handles)
+        if self.client is None:
+            return list(dask.persist(*handles))
+        return [self.client.compute(h, **_placement(self._where.get(h.key))) for h in handles]
 
     def slots(self, array):
         """Where ``array``'s row blocks are: (worker of each block, {worker: threads}).
@@ -900,23 +921,21 @@ class KMeans(ClusterMixin, BaseEstimator):
         tasks = _BlockTasks()
         owners, threads = tasks.slots(X)
         groups = _group_blocks(list(X.chunks[0]), owners, threads, self.threads_per_task)
-        xs = tasks.parts(X)
-        ws = [None] * len(xs) if w is None else tasks.parts(w)
+        xs, ws = tasks.parts(X, w)
+        ws = [None] * len(xs) if ws is None else ws
         members = [([xs[b] for b in m], [ws[b] for b in m]) for _, m in groups]
         where = [a for a, _ in groups]
-        pending = tasks.run(_group_sums, members, where)
+        sums = tasks.run(_group_sums, members, where)
         # Each group's preparation adds all groups' sums itself, so it starts
         # as soon as they are known, without a round trip through here.
-        blocks = tasks.run(
-            _prepare_group, [(gx, gw, pending, dtype, tol > 0) for gx, gw in members], where
+        prepare = tasks.run(
+            _prepare_group, [(gx, gw, sums, dtype, tol > 0) for gx, gw in members], where
         )
-        # Input blocks persisted here (not held already) are then freed once read.
-        del xs, ws, members
+        handles = tasks.start(sums + prepare)
+        pending, blocks = handles[: len(groups)], handles[len(groups) :]
+        del xs, ws, members, sums, prepare  # (lazy input blocks are then freed once read)
         col_sums = tasks.gather(pending)
-        if not all(s[2] for s in col_sums):
-            raise ValueError("X contains NaN or infinity")
-        if min(s[3] for s in col_sums) < 0:
-            raise ValueError("sample_weight must be non-negative")
+        _check_sums(col_sums, w is not None)
         offset = _centring_offset(col_sums, dtype)  # what the blocks are centred by
         # tol's threshold (scikit-learn's: tol * mean variance) is first needed
         # after the first iteration: its sums of squares are gathered with it.
@@ -1134,18 +1153,21 @@ def _group_blocks(rows, owners=None, threads=None, per_task=1, max_rows=None):
 
 
 def _block_sums(x, w):
-    """A block's (rows, column sums in float64, all finite, minimum weight):
-    what the input checks and the centring offset need, in one read of it.
+    """A block's (rows, column sums in float64, X all finite, weights all
+    finite, minimum weight, some weight nonzero): what the input checks
+    (:func:`_check_sums`) and the centring offset need, in one read of it.
 
     A finite column sum means the column has no NaN or inf (NaN and
     ``inf - inf`` propagate); only a non-finite sum, which may be an overflow
     of finite values, needs the elementwise check.
     """
-    wmin = np.inf if w is None or len(w) == 0 else float(np.min(w))
     with np.errstate(over="ignore", invalid="ignore"):
         total = np.einsum("ij->j", x, dtype=np.float64)  # (x.sum(axis=0): 1.5x slower here)
     finite = bool(np.isfinite(total).all()) or bool(np.isfinite(x).all())
-    return x.shape[0], total, finite, wmin
+    if w is None:
+        return x.shape[0], total, finite, True, np.inf, x.shape[0] > 0
+    wmin = float(np.min(w)) if len(w) else np.inf
+    return x.shape[0], total, finite, bool(np.isfinite(w).all()), wmin, bool(np.any(w))
 
 
 def _group_sums(xs, ws):
@@ -1157,8 +1179,23 @@ def _group_sums(xs, ws):
         sum(p[0] for p in parts),
         total,
         all(p[2] for p in parts),
-        min(p[3] for p in parts),
+        all(p[3] for p in parts),
+        min(p[4] for p in parts),
+        any(p[5] for p in parts),
     )
+
+
+def _check_sums(sums, weighted):
+    """The single-machine driver's input errors, from every group's :func:`_group_sums`."""
+    if not all(s[2] for s in sums):
+        raise ValueError("X contains NaN or infinity")
+    if weighted:
+        if not all(s[3] for s in sums):
+            raise ValueError("sample_weight contains NaN or infinity")
+        if min(s[4] for s in sums) < 0:
+            raise ValueError("sample_weight must be non-negative")
+        if not any(s[5] for s in sums):
+            raise ValueError("sample_weight must not be all zero")
 
 
 def _column_sums(sums):

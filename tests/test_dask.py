@@ -449,12 +449,20 @@ def test_kmeans_group_preparation_like_numpy(dtype):
     assert offset.dtype == dtype
     exact = 1e-13 if dtype == np.float64 else 6e-8  # the float64 mean, rounded to dtype
     np.testing.assert_allclose(offset, X.astype(np.float64).mean(axis=0), rtol=exact)
-    prepared = [fd._prepare_group(g, [None] * len(g), sums, np.dtype(dtype), True) for g in groups]
+    # Weights: given for the second group's blocks only (None: ones).
+    W = np.linspace(0.5, 2.0, len(X))
+    ws = [[None] * 3, [W[11:200], W[200:]]]
+    prepared = [
+        fd._prepare_group(g, gw, sums, np.dtype(dtype), True)
+        for g, gw in zip(groups, ws, strict=True)
+    ]
     x = np.concatenate([p[0] for p in prepared])
     assert x.dtype == dtype
     np.testing.assert_array_equal(x, X - offset)
     np.testing.assert_array_equal(np.concatenate([p[2] for p in prepared]), _sq_norms(X - offset))
-    assert all(np.all(p[1] == 1) for p in prepared)
+    got_w = np.concatenate([p[1] for p in prepared])
+    assert got_w.dtype == dtype
+    np.testing.assert_array_equal(got_w, np.concatenate([np.ones(11), W[11:]]).astype(dtype))
     assert fd._prepare_group(groups[0], [None] * 3, sums, np.dtype(dtype), False)[3] is None
     var = fd._column_variances(sums, [p[3] for p in prepared], offset)
     # float32: the centred values are rounded to float32 (as single-machine
@@ -467,7 +475,78 @@ def test_kmeans_group_preparation_like_numpy(dtype):
     assert not fd._group_sums([huge[:2], huge[2:]], [None, None])[2]
     huge[1, 1] = np.nan
     assert not fd._group_sums([huge], [None])[2]
-    assert fd._group_sums([X[:3], X[3:5]], [np.array([1.0, -2.0, 0.5]), None])[3] == -2.0
+
+    # Weights: finite, minimum, some nonzero (None counts as ones).
+    w3 = np.array([1.0, -2.0, 0.5])
+    assert fd._group_sums([X[:3], X[3:5]], [w3, None])[3:] == (True, -2.0, True)
+    assert fd._group_sums([X[:3]], [w3 * np.nan])[3] is False
+    assert fd._group_sums([X[:3], X[:0]], [np.zeros(3), np.zeros(0)])[5] is False
+    assert fd._group_sums([X[:0]], [None])[3:] == (True, np.inf, False)
+
+
+@pytest.mark.parametrize(
+    ("w", "message"),
+    [
+        (np.nan, "sample_weight contains NaN or infinity"),
+        (-1.0, "sample_weight must be non-negative"),
+        (0.0, "sample_weight must not be all zero"),
+    ],
+)
+def test_kmeans_rejects_bad_weights_like_single_machine(client, w, message):
+    """The single-machine driver's errors, raised before any iteration; the
+    bad weight sits in a later block, after a valid one, for the first two."""
+    from fastml.cluster import KMeans
+
+    X = np.random.default_rng(9).standard_normal((60, 2))
+    weights = np.zeros(60) if w == 0.0 else np.ones(60)
+    weights[45] = w
+    with pytest.raises(ValueError, match=message):
+        KMeans(2, n_init=1).fit(X, sample_weight=weights)
+    with pytest.raises(ValueError, match=message):
+        fd.KMeans(2).fit(
+            da.from_array(X, chunks=(20, -1)), sample_weight=da.from_array(weights, 20)
+        )
+
+
+def test_kmeans_reads_unpersisted_blocks_once_and_tol_on_threads(client):
+    """Under the threaded scheduler, a lazily computed X is read once per block
+    (the sums and the centring pass share it), and tol > 0 (the variances from
+    the centring pass) stops at the single machine's iteration."""
+    import dask
+
+    from fastml.cluster import KMeans
+    from fastml.datasets import make_blobs
+
+    X, _ = make_blobs(1200, 3, centers=4, cluster_std=2.0, random_state=1)
+    init = X[:4].copy()
+    ref = KMeans(4, init=init, n_init=1, max_iter=100, tol=1e-3).fit(X)
+    calls = []
+
+    def load(block, block_info=None):
+        calls.append(block_info[0]["chunk-location"][0])
+        return block
+
+    dX = da.from_array(X, chunks=(300, -1)).map_blocks(load, dtype=X.dtype)
+    with dask.config.set(scheduler="threads"):
+        got = fd.KMeans(4, init=init, max_iter=100, tol=1e-3).fit(dX)
+    # Each block once: the preparation's two tasks share it; later passes read the prepared groups.
+    assert sorted(calls) == [0, 1, 2, 3]
+    assert got.n_iter_ == ref.n_iter_ < 100
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=1e-9)
+
+
+def test_block_tasks_without_a_preferred_worker(client):
+    """Tasks with no preferred worker (none known yet: an empty or scaling
+    cluster) run anywhere, on futures and on lazy calls alike."""
+    X = np.arange(12.0).reshape(6, 2)
+    dX = client.persist(da.from_array(X, chunks=(3, -1)))
+    distributed.wait(dX)
+    for array in (dX, da.from_array(X, chunks=(3, -1))):
+        tasks = fd._BlockTasks()
+        (xs,) = tasks.parts(array)
+        assert tasks.direct == (array is dX)
+        handles = tasks.start(tasks.run(np.sum, [(x,) for x in xs], [None, None]))
+        assert tasks.gather(handles) == [X[:3].sum(), X[3:].sum()]
 
 
 @pytest.mark.parametrize("self_query", [False, True])
