@@ -1157,13 +1157,15 @@ def _block_sums(x, w):
     finite, minimum weight, some weight nonzero): what the input checks
     (:func:`_check_sums`) and the centring offset need, in one read of it.
 
-    A finite column sum means the column has no NaN or inf (NaN and
-    ``inf - inf`` propagate); only a non-finite sum, which may be an overflow
-    of finite values, needs the elementwise check.
+    The check is :func:`fastml._validation.all_finite`'s rule on the column
+    sums: finite sums mean no NaN or inf; only a non-finite sum, which may be
+    an overflow of finite values, needs that function's exact check.
     """
+    from ._validation import all_finite
+
     with np.errstate(over="ignore", invalid="ignore"):
         total = np.einsum("ij->j", x, dtype=np.float64)  # (x.sum(axis=0): 1.5x slower here)
-    finite = bool(np.isfinite(total).all()) or bool(np.isfinite(x).all())
+    finite = bool(np.isfinite(total).all()) or all_finite(x)
     if w is None:
         return x.shape[0], total, finite, True, np.inf, x.shape[0] > 0
     wmin = float(np.min(w)) if len(w) else np.inf
@@ -1214,7 +1216,9 @@ def _centring_offset(sums, dtype):
 def _column_variances(sums, m2s, offset):
     """Per-column variance of all rows from their sums and the groups' sums of
     squares about ``offset`` (:func:`_prepare_group`):
-    ``var = sum((x - o)^2) / n - (mean - o)^2``, exact for any offset."""
+    ``var = sum((x - o)^2) / n - (mean - o)^2``. The identity holds for any
+    offset; with the rounded mean as offset the correction is tiny, so no
+    cancellation."""
     n, total = _column_sums(sums)
     m2 = functools.reduce(np.add, m2s)
     return np.maximum(m2 / n - (total / n - offset.astype(np.float64)) ** 2, 0.0)
