@@ -10,7 +10,11 @@ unless scikit-learn itself asks for the tags.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import sys
+import types
+import warnings
 
 import numpy as np
 
@@ -20,15 +24,104 @@ __all__ = [
     "BaseEstimator",
     "ClassifierMixin",
     "ClusterMixin",
+    "DataConversionWarning",
     "NotFittedError",
     "RegressorMixin",
+    "available_if",
+    "check_class_labels",
     "check_is_fitted",
     "check_n_features",
+    "column_vector_y",
+    "target_array",
 ]
 
 
 class NotFittedError(ValueError, AttributeError):
     """Raised when an estimator is used before ``fit`` (as scikit-learn's)."""
+
+
+class DataConversionWarning(UserWarning):
+    """The input was converted in a way the caller may not expect (as scikit-learn's)."""
+
+
+_JOINT = {}
+
+
+def _as_sklearn(cls):
+    """``cls``, also an instance of scikit-learn's class of the same name.
+
+    Code that catches ``sklearn.exceptions.NotFittedError`` (or filters its
+    DataConversionWarning) catches fastml's too, without fastml importing
+    scikit-learn: the joint subclass is made only when scikit-learn is loaded.
+    """
+    theirs = getattr(sys.modules.get("sklearn.exceptions"), cls.__name__, None)
+    if theirs is None:
+        return cls
+    if cls not in _JOINT:
+        _JOINT[cls] = type(cls.__name__, (cls, theirs), {"__module__": cls.__module__})
+    return _JOINT[cls]
+
+
+def column_vector_y(y):
+    """A (n, 1) target as (n,), with scikit-learn's DataConversionWarning."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            _as_sklearn(DataConversionWarning)(
+                "A column-vector y was passed when a 1d array was expected. Please change "
+                "the shape of y to (n_samples,), for example using ravel()."
+            ),
+            stacklevel=3,
+        )
+        return y[:, 0]
+    return y
+
+
+def target_array(estimator, y):
+    """``y`` as an array, refusing ``None`` with scikit-learn's wording."""
+    if y is None:
+        raise ValueError(
+            f"{type(estimator).__name__} requires y to be passed, but the target y is None"
+        )
+    return np.asarray(y)
+
+
+def check_class_labels(y):
+    """Refuse targets that are not class labels: NaN/inf, or non-integer floats.
+
+    scikit-learn's ``check_classification_targets``: a float target with a
+    fractional value is "continuous", which a classifier cannot learn.
+    """
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all():
+            raise ValueError("y contains NaN or infinity")
+        if (y != np.round(y)).any():
+            raise ValueError(
+                "Unknown label type: continuous. A classifier needs class labels; for a "
+                "continuous target use a regressor"
+            )
+
+
+class available_if:
+    """Decorator: the method exists only while ``check(self)`` passes.
+
+    As scikit-learn's ``available_if``: ``check`` raises AttributeError (with
+    the reason) when the method does not apply, so ``hasattr(est, name)`` is
+    False, e.g. ``predict_proba`` of a hinge-loss classifier.
+    """
+
+    def __init__(self, check):
+        self.check = check
+
+    def __call__(self, fn):
+        self.fn = fn
+        functools.update_wrapper(self, fn)
+        return self
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self.fn
+        self.check(obj)
+        return types.MethodType(self.fn, obj)
 
 
 class BaseEstimator:
@@ -107,13 +200,16 @@ class BaseEstimator:
 
     def __sklearn_tags__(self):
         """scikit-learn >= 1.6 reads the estimator type from here."""
-        from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
+        from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags, TransformerTags
 
         kind = self._estimator_type
         tags = Tags(
             estimator_type=kind,
-            target_tags=TargetTags(required=kind in ("classifier", "regressor")),
-            transformer_tags=None,
+            target_tags=TargetTags(
+                required=kind in ("classifier", "regressor"),
+                multi_output=getattr(self, "_multi_output", False),
+            ),
+            transformer_tags=TransformerTags() if hasattr(type(self), "transform") else None,
             classifier_tags=ClassifierTags() if kind == "classifier" else None,
             regressor_tags=RegressorTags() if kind == "regressor" else None,
         )
@@ -203,7 +299,7 @@ def check_is_fitted(estimator, attributes=None):
         names = [attributes] if isinstance(attributes, str) else list(attributes)
         fitted = all(hasattr(estimator, a) for a in names)
     if not fitted:
-        raise NotFittedError(
+        raise _as_sklearn(NotFittedError)(
             f"This {type(estimator).__name__} instance is not fitted yet; call 'fit' with "
             "appropriate arguments before using this estimator."
         )

@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 __all__ = [
+    "DTypeError",
     "all_finite",
     "check_array",
     "check_out",
@@ -19,6 +20,19 @@ __all__ = [
     "check_weights",
     "result_dtype",
 ]
+
+
+class DTypeError(TypeError, ValueError):
+    """An array of the wrong dtype (complex input, an integer ``out``, ...).
+
+    A TypeError by fastml's rule (a wrong kind of data) and a ValueError as
+    SciPy and scikit-learn raise, so that code written against either catches it.
+    """
+
+
+def _is_sparse(x):
+    # scipy.sparse matrices and arrays, without importing SciPy
+    return type(x).__module__.startswith("scipy.sparse") and hasattr(x, "toarray")
 
 
 def _kind_error(name, arr):
@@ -49,12 +63,27 @@ def check_array(x, name, *, ndim=2, dtype=None, allow_empty=False, finite=False)
     numpy.ndarray
         C-contiguous, of the checked dtype. A copy only when conversion needs one.
     """
+    if _is_sparse(x):
+        raise TypeError(
+            f"{name} is a sparse {type(x).__name__}; sparse input is not supported: "
+            f"pass a dense array ({name}.toarray())"
+        )
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
         raise ValueError(f"{name} could not be converted to an array: {exc}") from None
     if arr.dtype.kind == "c":
-        raise TypeError(f"{name} must be real; complex input (dtype {arr.dtype}) is not supported")
+        raise DTypeError(f"{name} must be real: Complex data not supported (got dtype {arr.dtype})")
+    if arr.dtype.kind == "O":
+        # Numbers held as Python objects convert, as in NumPy, SciPy and
+        # scikit-learn; anything else (None, strings, dicts) is an error.
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{name} must be a real numeric or boolean array; got dtype object "
+                f"holding a non-number ({exc})"
+            ) from None
     if arr.dtype.kind not in "biuf":
         raise _kind_error(name, arr)
     if arr.ndim != ndim:
@@ -62,11 +91,23 @@ def check_array(x, name, *, ndim=2, dtype=None, allow_empty=False, finite=False)
             1: "a 1-D array of shape (n,)",
             2: "a 2-D array of shape (n_samples, n_features)",
         }
+        hint = ""
+        if ndim == 2 and arr.ndim == 1:
+            hint = (
+                f". Reshape your data: {name}.reshape(-1, 1) if it has a single feature, "
+                f"{name}.reshape(1, -1) if it is a single sample"
+            )
         raise ValueError(
-            f"{name} must be {expected.get(ndim, f'{ndim}-D')}; got {arr.ndim}-D with shape {arr.shape}"
+            f"{name} must be {expected.get(ndim, f'{ndim}-D')}; got {arr.ndim}-D with "
+            f"shape {arr.shape}{hint}"
         )
     if not allow_empty and arr.size == 0:
-        raise ValueError(f"{name} must not be empty; got shape {arr.shape}")
+        # scikit-learn's wording, which its estimator checks look for
+        what = "sample" if arr.shape[0] == 0 else "feature"
+        raise ValueError(
+            f"{name} must not be empty: found array with 0 {what}(s) (shape={arr.shape}) "
+            "while a minimum of 1 is required."
+        )
     if dtype is None:
         dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
     arr = np.ascontiguousarray(arr, dtype=dtype)
@@ -129,7 +170,7 @@ def check_out(out, shape, name="out"):
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray; got {type(out).__name__}")
     if out.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{name} must have dtype float32 or float64; got {out.dtype}")
+        raise DTypeError(f"{name} must have dtype float32 or float64; got {out.dtype}")
     if out.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}; got {out.shape}")
     if not out.flags.writeable:

@@ -64,8 +64,12 @@ from ._base import (
     BaseEstimator,
     ClassifierMixin,
     RegressorMixin,
+    available_if,
+    check_class_labels,
     check_is_fitted,
     check_n_features,
+    column_vector_y,
+    target_array,
 )
 from ._config import get_num_threads
 from ._registry import kernel_module, resolve_backend
@@ -246,26 +250,27 @@ class _GradientDescent(BaseEstimator):
     # ------------------------------------------------------------ targets
     def _encode_targets(self, y, n, partial, classes):
         """y -> (kernel target array, n_out, loss code); sets classes_ for classifiers."""
-        y = np.asarray(y)
+        y = column_vector_y(target_array(self, y))
         if y.ndim != 1:
-            if y.ndim == 2 and y.shape[1] == 1:
-                y = y[:, 0]
-            else:
-                raise ValueError(f"y must be a 1-D array of shape (n_samples,); got {y.shape}")
+            raise ValueError(f"y must be a 1-D array of shape (n_samples,); got {y.shape}")
         if y.shape[0] != n:
             raise ValueError(
                 f"X and y have inconsistent numbers of samples: X has {n} rows, y has {y.shape[0]}"
             )
         code = self._loss_code()
         if not self._is_clf:
+            if y.dtype.kind == "O":  # numbers held as objects, as in check_array
+                try:
+                    y = y.astype(np.float64)
+                except (TypeError, ValueError) as exc:
+                    raise TypeError(f"y must be numeric for a regressor ({exc})") from None
             if y.dtype.kind not in "biuf":
                 raise TypeError(f"y must be numeric for a regressor; got dtype {y.dtype}")
             y = y.astype(np.float64)
             if not np.isfinite(y).all():
                 raise ValueError("y contains NaN or infinity")
             return y, 1, code
-        if y.dtype.kind == "f" and not np.isfinite(y).all():
-            raise ValueError("y contains NaN or infinity")
+        check_class_labels(y)
         if partial and hasattr(self, "classes_"):
             if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
                 raise ValueError("classes differs from the classes of the first partial_fit call")
@@ -277,7 +282,8 @@ class _GradientDescent(BaseEstimator):
             self.classes_, idx = _labels(y)
         if len(self.classes_) < 2:
             raise ValueError(
-                f"the target y needs samples of at least 2 classes; got only {self.classes_!r}"
+                "the target y needs samples of at least 2 classes; got "
+                f"{len(self.classes_)} class: {self.classes_!r}"
             )
         if partial:
             idx = np.searchsorted(self.classes_, y)
@@ -319,8 +325,15 @@ class _GradientDescent(BaseEstimator):
             if isinstance(cw, str):
                 if cw != "balanced":
                     raise ValueError(f"class_weight must be a dict, 'balanced' or None; got {cw!r}")
-                counts = np.bincount(self._class_idx, minlength=n_classes).astype(np.float64)
-                per_class = np.where(counts > 0, n / (n_classes * np.maximum(counts, 1)), 1.0)
+                # scikit-learn's LogisticRegression counts the classes by
+                # sample_weight (weights then act as repeated rows); its
+                # SGDClassifier counts rows
+                by = sw if self._balanced_by_weight else None
+                counts = np.bincount(self._class_idx, weights=by, minlength=n_classes)
+                total = counts.sum()
+                per_class = np.where(
+                    counts > 0, total / (n_classes * np.where(counts > 0, counts, 1)), 1.0
+                )
             elif isinstance(cw, dict):
                 per_class = np.ones(n_classes)
                 for label, w in cw.items():
@@ -331,6 +344,8 @@ class _GradientDescent(BaseEstimator):
             else:
                 raise ValueError(f"class_weight must be a dict, 'balanced' or None; got {cw!r}")
             sw = sw * per_class[self._class_idx]
+        if not sw.any():
+            raise ValueError("sample_weight must contain at least one non-zero weight")
         return sw
 
     # ------------------------------------------------------------ public API
@@ -641,9 +656,21 @@ class _ClassifierMixin(ClassifierMixin):
         idx = (S > 0).astype(np.intp) if S.ndim == 1 else S.argmax(axis=1)
         return self.classes_[idx]
 
+    _balanced_by_weight = False  # class_weight="balanced" counts rows (SGDClassifier)
+
     def _proba_loss(self):
         return self._hyper()["loss"]
 
+    def _check_proba(self):
+        loss = self._proba_loss()
+        if loss not in ("log_loss", "modified_huber"):
+            raise AttributeError(
+                f"probability estimates are not available for loss={loss!r}; "
+                "use loss='log_loss' or 'modified_huber'"
+            )
+        return True
+
+    @available_if(_check_proba)
     def predict_proba(self, X):
         """Class probabilities (log_loss and modified_huber), shape (n_samples, n_classes).
 
@@ -652,11 +679,6 @@ class _ClassifierMixin(ClassifierMixin):
         normalised over classes (uniform where all are 0), as scikit-learn.
         """
         loss = self._proba_loss()
-        if loss not in ("log_loss", "modified_huber"):
-            raise AttributeError(
-                f"probability estimates are not available for loss={loss!r}; "
-                "use loss='log_loss' or 'modified_huber'"
-            )
         S = self._decision(X).astype(np.float64)
         if loss == "log_loss" and S.shape[1] > 1 and self._multinomial():
             E = np.exp(S - S.max(axis=1, keepdims=True))
@@ -670,6 +692,7 @@ class _ClassifierMixin(ClassifierMixin):
                 P = np.where(s > 0, P / np.where(s > 0, s, 1.0), 1.0 / P.shape[1])
         return P.astype(self.coef_.dtype, copy=False)
 
+    @available_if(_check_proba)
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""
         with np.errstate(divide="ignore"):
@@ -1096,6 +1119,8 @@ class LogisticRegression(_ClassifierMixin, _FullBatchModel):
     def _multinomial(self):
         return True
 
+    _balanced_by_weight = True
+
     def _proba_loss(self):
         return "log_loss"
 
@@ -1113,5 +1138,9 @@ class LogisticRegression(_ClassifierMixin, _FullBatchModel):
         return alpha, l1_ratio
 
     def _fit(self, X, y, sample_weight, **kwargs):
-        self._n_rows = np.shape(X)[0] if np.ndim(X) == 2 else 1
+        # alpha = 1 / (C n) is a parameter, read before X is validated
+        shape = getattr(X, "shape", None)  # arrays, sparse matrices
+        if shape is None:
+            shape = np.asarray(X).shape  # lists, objects with __array__ only
+        self._n_rows = max(shape[0], 1) if len(shape) == 2 else 1  # 0 rows: refused later
         return super()._fit(X, y, sample_weight, **kwargs)

@@ -44,8 +44,11 @@ from ._base import (
     BaseEstimator,
     ClassifierMixin,
     RegressorMixin,
+    check_class_labels,
     check_is_fitted,
     check_n_features,
+    column_vector_y,
+    target_array,
 )
 from ._metrics import prepare
 from ._registry import kernel_module, resolve_backend
@@ -526,7 +529,7 @@ class _SupervisedBase(_NeighborsBase):
     def _fit_y(self, X, y):
         X = self._fit_X(X)
         _check_weights_param(self.weights)
-        y = np.asarray(y)
+        y = target_array(self, y)
         if y.ndim not in (1, 2) or y.shape[0] != X.shape[0]:
             raise ValueError(
                 f"y must have shape (n_samples,) or (n_samples, n_outputs) with n_samples = "
@@ -561,10 +564,10 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedBase):
     def fit(self, X, y):
         """Store the training points and their labels; returns self."""
         X, y = self._fit_y(X, y)
+        y = column_vector_y(y)
         if y.ndim == 2:
-            if y.shape[1] != 1:
-                raise ValueError("KNeighborsClassifier supports one output (y of shape (n,))")
-            y = y[:, 0]
+            raise ValueError("KNeighborsClassifier supports one output (y of shape (n,))")
+        check_class_labels(y)
         self.classes_, self._y_ = np.unique(y, return_inverse=True)
         self._y_ = self._y_.ravel()
         self.outputs_2d_ = False
@@ -587,7 +590,8 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedBase):
 
     def predict(self, X):
         """Most voted class per query (ties: the first class in ``classes_``)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # first: it checks that the model is fitted
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class KNeighborsRegressor(RegressorMixin, _SupervisedBase):
@@ -599,10 +603,17 @@ class KNeighborsRegressor(RegressorMixin, _SupervisedBase):
         As for :class:`KNeighborsClassifier`.
     """
 
+    _multi_output = True  # y of shape (n_samples, n_outputs)
+
     def fit(self, X, y):
         """Store the training points and their targets; returns self."""
         X, y = self._fit_y(X, y)
-        self._y_ = y.astype(np.float64)
+        try:
+            self._y_ = y.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"y must be numeric for a regressor ({exc})") from None
+        if not np.isfinite(self._y_).all():
+            raise ValueError("y contains NaN or infinity")
         return self
 
     def predict(self, X):

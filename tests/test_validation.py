@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from scipy.spatial import distance as sd
@@ -61,6 +63,9 @@ def test_empty_input(shape, backend):
         fastml.cdist(XA, np.ones(shape), backend=backend)
     with pytest.raises(ValueError, match=r"X must not be empty"):
         fastml.pdist(np.ones(shape), backend=backend)
+    what = "sample" if shape[0] == 0 else "feature"
+    with pytest.raises(ValueError, match=rf"0 {what}\(s\) \(shape={re.escape(str(shape))}\)"):
+        fastml.pdist(np.ones(shape), backend=backend)
 
 
 def test_ragged_list():
@@ -71,6 +76,9 @@ def test_ragged_list():
 # ---------------------------------------------------------------- dtypes
 @pytest.mark.parametrize("ctype", [np.complex64, np.complex128])
 def test_complex_input(ctype, backend):
+    # TypeError by fastml's rule, ValueError as scikit-learn raises: both catch it
+    with pytest.raises(ValueError, match=r"XA must be real: Complex data not supported"):
+        fastml.cdist(XA.astype(ctype), XB, backend=backend)
     with pytest.raises(TypeError, match=r"XA must be real"):
         fastml.cdist(XA.astype(ctype), XB, backend=backend)
     with pytest.raises(TypeError, match=r"XB must be real"):
@@ -83,8 +91,7 @@ def test_complex_input(ctype, backend):
     "bad",
     [
         np.array([["a", "b"], ["c", "d"]]),
-        np.array([[1.0, None], [2.0, 3.0]], dtype=object),
-        np.array([[1.0, 2.0]], dtype=object),
+        np.array([[1.0, {"a": 1}], [2.0, 3.0]], dtype=object),
         np.array([["2020-01-01"]], dtype="datetime64[D]"),
     ],
 )
@@ -93,6 +100,34 @@ def test_non_numeric_input(bad, backend):
         fastml.cdist(bad, np.ones((1, bad.shape[1])), backend=backend)
     with pytest.raises(TypeError, match=r"X must be a real numeric"):
         fastml.pdist(bad, backend=backend)
+
+
+def test_object_arrays_of_numbers_convert_as_in_scikit_learn(backend):
+    """Numbers held as Python objects are numbers (scikit-learn's check_array;
+    SciPy's cdist refuses them); None converts to NaN, as in NumPy."""
+    scipy_distance = pytest.importorskip("scipy.spatial.distance")
+    A = np.array([[1, 2.5], [3.0, -1]], dtype=object)
+    B = np.array([[0.5, 2], [True, 7]], dtype=object)
+    got = fastml.cdist(A, B, backend=backend)
+    assert got.dtype == np.float64
+    want = scipy_distance.cdist(A.astype(np.float64), B.astype(np.float64))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    with_none = np.array([[1.0, None], [2.0, 3.0]], dtype=object)
+    got = fastml.cdist(with_none, B, backend=backend)
+    assert np.isnan(got[0]).all() and np.isfinite(got[1]).all()
+
+
+@pytest.mark.parametrize("container", ["csr_matrix", "csr_array", "coo_matrix"])
+def test_sparse_input_is_refused_by_name(container):
+    sparse = pytest.importorskip("scipy.sparse")
+    S = getattr(sparse, container)(np.eye(3))
+    with pytest.raises(TypeError, match=rf"XA is a sparse {container}; sparse input is not"):
+        fastml.cdist(S, np.ones((2, 3)))
+
+
+def test_one_dimensional_input_says_how_to_reshape():
+    with pytest.raises(ValueError, match=r"got 1-D with shape \(3,\)\. Reshape your data: X"):
+        fastml.pdist(np.ones(3))
 
 
 # ---------------------------------------------------------------- metric and kwargs
@@ -234,7 +269,7 @@ def test_default_VI_too_few_observations(backend):
         (np.empty(20), ValueError, r"out must have shape \(5, 4\)"),
         (np.empty((5, 4), np.int64), TypeError, r"out must have dtype float32 or float64"),
         (np.empty((5, 4), np.complex128), TypeError, r"out must have dtype float32 or float64"),
-        (np.empty((5, 4), np.float16), TypeError, r"out must have dtype float32 or float64"),
+        (np.empty((5, 4), np.float16), ValueError, r"out must have dtype float32 or float64"),
         ([[0.0] * 4] * 5, TypeError, r"out must be a numpy.ndarray"),
     ],
 )
@@ -243,6 +278,18 @@ def test_bad_out_cdist(out, exc, match, backend):
     with pytest.raises(exc, match=match):
         fastml.cdist(XA, XB, out=out, backend=backend)
     np.testing.assert_array_equal(np.asarray(out), before)
+
+
+@pytest.mark.parametrize("bad", ["out", "complex"])
+def test_wrong_dtype_is_a_type_error_and_a_value_error(bad):
+    """TypeError by fastml's rule, ValueError as SciPy and scikit-learn raise:
+    code written against either catches it."""
+    with pytest.raises(TypeError) as info:
+        if bad == "out":
+            fastml.cdist(XA, XB, out=np.empty((5, 4), np.int64))
+        else:
+            fastml.cdist(XA.astype(complex), XB)
+    assert isinstance(info.value, ValueError)
 
 
 def test_read_only_out(backend):
