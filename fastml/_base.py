@@ -24,6 +24,7 @@ __all__ = [
     "BaseEstimator",
     "ClassifierMixin",
     "ClusterMixin",
+    "ConvergenceWarning",
     "DataConversionWarning",
     "NotFittedError",
     "RegressorMixin",
@@ -42,6 +43,10 @@ class NotFittedError(ValueError, AttributeError):
 
 class DataConversionWarning(UserWarning):
     """The input was converted in a way the caller may not expect (as scikit-learn's)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative fit stopped at max_iter before its tolerance was met (as scikit-learn's)."""
 
 
 _JOINT = {}

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import numbers
 import time
+import warnings
 
 import numpy as np
 
@@ -63,7 +64,9 @@ from . import _losses as L
 from ._base import (
     BaseEstimator,
     ClassifierMixin,
+    ConvergenceWarning,
     RegressorMixin,
+    _as_sklearn,
     available_if,
     check_class_labels,
     check_is_fitted,
@@ -91,8 +94,11 @@ PENALTIES = (None, "none", "l2", "l1", "elasticnet")
 DIVERGENCE_FACTOR = 1e12
 
 
-class DivergenceError(FloatingPointError):
-    """Training produced non-finite weights or loss (the step was too large)."""
+class DivergenceError(FloatingPointError, ValueError):
+    """Training produced non-finite weights or loss (the step was too large).
+
+    Also a ValueError, which scikit-learn's SGD raises on overflow.
+    """
 
 
 def _is_real(v):
@@ -212,7 +218,8 @@ class _GradientDescent(BaseEstimator):
         _check_choice("loss", p["loss"], tuple(losses))
         _check_choice("penalty", p["penalty"], PENALTIES)
         _check_real("alpha", p["alpha"], 0.0)
-        _check_real("l1_ratio", p["l1_ratio"], 0.0, 1.0)
+        if p["l1_ratio"] is not None or p["penalty"] == "elasticnet":
+            _check_real("l1_ratio", p["l1_ratio"], 0.0, 1.0)  # None: unused (scikit-learn)
         _check_int("max_iter", p["max_iter"], 1)
         if p["tol"] is not None:
             _check_real("tol", p["tol"])
@@ -373,6 +380,14 @@ class _GradientDescent(BaseEstimator):
     def _fit(self, X, y, sample_weight, *, partial, classes, coef_init=None, intercept_init=None):
         p = self._hyper()
         self._validate(p)
+        if partial and p["early_stopping"]:
+            raise ValueError("early_stopping should be False with partial_fit")
+        if partial and getattr(self, "class_weight", None) == "balanced":
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit: a batch's classes "
+                "are not the data's. Pass the weights as a dict, e.g. from "
+                "sklearn.utils.compute_class_weight('balanced', classes=classes, y=y) on all of y."
+            )
         resume = partial and hasattr(self, "theta_")
         X = check_n_features(self, X, reset=not resume)
         n, d = X.shape
@@ -394,6 +409,11 @@ class _GradientDescent(BaseEstimator):
             train, val = self._split(n, p["validation_fraction"])
         if val is not None:
             Xv, yv, swv = X[val], yk[val], sw[val]
+            if not swv.any():
+                raise ValueError(
+                    "The sample weights for validation set are all zero, consider using a "
+                    "different random state (or early_stopping=False)."
+                )
 
         bs = p["batch_size"]
         plain = p["optimizer"] == "sgd" and bs == 1 and code != L.SOFTMAX
@@ -490,8 +510,14 @@ class _GradientDescent(BaseEstimator):
             self.best_epoch_ = best_epoch
         self.n_iter_ = epoch if not partial else getattr(self, "n_iter_", 0) + 1
         self.stop_reason_ = stop if not partial else "partial_fit"
-        if stop == "max_iter" and not partial and p["tol"] is not None and p["verbose"]:
-            print(f"{type(self).__name__}: max_iter={max_iter} reached before convergence")
+        if stop == "max_iter" and not partial and p["tol"] is not None:
+            warnings.warn(
+                _as_sklearn(ConvergenceWarning)(
+                    f"{type(self).__name__}: maximum number of iterations (max_iter={max_iter}) "
+                    "reached before convergence. Consider increasing max_iter to improve the fit."
+                ),
+                stacklevel=3,
+            )
         self._publish(d)
         return self
 
@@ -524,8 +550,7 @@ class _GradientDescent(BaseEstimator):
     def _lr_now(self, schedule, p):
         from ._python.sgd import eta_at
 
-        alpha = max(float(p["alpha"]), 1e-300)
-        return eta_at(schedule, self._eta, p["power_t"], self._t0, alpha, self.t_)
+        return eta_at(schedule, self._eta, p["power_t"], self._t0, self.t_)
 
     def _init_state(self, p, X, sw, n_out, d, dtype, code, coef_init, intercept_init):
         theta = np.zeros((n_out, d + 1), dtype=dtype)
@@ -550,9 +575,11 @@ class _GradientDescent(BaseEstimator):
         self._u = 0.0
         self.t_ = 1.0
         self._rng_ = _rng(getattr(self, "random_state", None))
-        alpha = p["alpha"] if self._penalized(p) else 0.0
-        self._t0 = L.optimal_t0(code, alpha, p["epsilon"]) if alpha > 0 else 1.0
-        self._eta = self._initial_eta(p, X, sw, code)
+        # "optimal" uses the alpha parameter with or without a penalty (scikit-learn)
+        optimal = p["learning_rate"] == "optimal" and p["optimizer"] == "sgd"
+        self._t0 = L.optimal_t0(code, p["alpha"], p["epsilon"]) if optimal else 1.0
+        # (the kernels take optimal's alpha as eta0: see _python.sgd.eta_at)
+        self._eta = float(p["alpha"]) if optimal else self._initial_eta(p, X, sw, code)
         yk = self._targets_for_loss
         alpha, l1_ratio = self._penalty_terms(p)
         classes = self._class_idx if self._is_clf else None
@@ -1132,10 +1159,9 @@ class LogisticRegression(_ClassifierMixin, _FullBatchModel):
             return 0.0, 0.0
         n = getattr(self, "_n_rows", None)
         alpha = 1.0 / (float(self.C) * n)
-        l1_ratio = {"l2": 0.0, "l1": 1.0}.get(
-            self.penalty, _check_real("l1_ratio", self.l1_ratio, 0.0, 1.0)
-        )
-        return alpha, l1_ratio
+        if self.penalty in ("l2", "l1"):  # l1_ratio unused (may be None)
+            return alpha, {"l2": 0.0, "l1": 1.0}[self.penalty]
+        return alpha, _check_real("l1_ratio", self.l1_ratio, 0.0, 1.0)
 
     def _fit(self, X, y, sample_weight, **kwargs):
         # alpha = 1 / (C n) is a parameter, read before X is validated

@@ -218,10 +218,11 @@ cdef inline double _row_loss(int code, const double* p, Py_ssize_t n_out, double
     return total
 
 
-cdef inline double _eta(int schedule, double eta0, double power_t, double t0, double alpha,
+cdef inline double _eta(int schedule, double eta0, double power_t, double t0,
                         double t) noexcept nogil:
+    # as fastml._python.sgd.eta_at: "optimal" gets its alpha as eta0
     if schedule == 1:
-        return 1.0 / (alpha * (t0 + t - 1.0))
+        return 1.0 / (eta0 * (t0 + t - 1.0))
     if schedule == 2:
         return eta0 / pow(t, power_t)
     return eta0
@@ -334,7 +335,7 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
         for ii in range(m):
             i = order[ii]
             xn = &X[order[ii + 1], 0] if ii + 1 < m else xi
-            eta = _eta(schedule, eta0, power_t, t0, alpha, t)
+            eta = _eta(schedule, eta0, power_t, t0, t)
             wi = 1.0 if unit_weights else sample_weight[i]
             if n_out == 1 and loss == 4:  # inlined (gcc does not inline all of _loss1)
                 loss_sum += wi * _log_loss(p[0], y[i], g)
@@ -623,7 +624,7 @@ def minibatch_epoch(const floating[:, ::1] X, const floating[::1] y,
                         gmax = fabs(s)
             for b in range(nblk):
                 loss_sum += part_loss[b]
-            lr = _eta(schedule, eta0, power_t, t0, alpha, t)
+            lr = _eta(schedule, eta0, power_t, t0, t)
             _apply_step(theta, G, state, optimizer, lr, hyper, t, fit_intercept, l1)
             t += 1.0
             start = end

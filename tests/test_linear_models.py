@@ -332,3 +332,79 @@ def test_plot_history():
     m = SGDRegressor(early_stopping=True, max_iter=10, random_state=0).fit(X, y)
     fig = plot_history(m)
     assert len(fig.axes[0].lines) == 2
+
+
+def test_partial_fit_refuses_what_one_batch_cannot_do():
+    """As scikit-learn: early stopping needs a validation split of all the data,
+    and "balanced" class weights need all of y, not one batch's."""
+    X, y = _clf_data(n=60)
+    with pytest.raises(ValueError, match="early_stopping should be False with partial_fit"):
+        SGDClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match="early_stopping should be False with partial_fit"):
+        SGDRegressor(early_stopping=True).partial_fit(*_reg_data(n=60))
+    with pytest.raises(ValueError, match="class_weight 'balanced' is not supported for partial"):
+        SGDClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1])
+    SGDClassifier(class_weight={0: 1.0, 1: 2.0}).partial_fit(X, y, classes=[0, 1])
+
+
+def test_all_zero_validation_weights_are_an_error():
+    """Early stopping could only watch the penalty (epoch 1 would always look
+    best); scikit-learn raises too."""
+    X, y = _clf_data(n=200)
+    val = np.arange(0, 200, 5)
+    train = np.setdiff1d(np.arange(200), val)
+    sw = np.ones(200)
+    sw[val] = 0.0
+    est = SGDClassifier(early_stopping=True, random_state=0)
+    est._split = lambda n, fraction: (train, val)  # a known split
+    with pytest.raises(ValueError, match="sample weights for validation set are all zero"):
+        est.fit(X, y, sample_weight=sw)
+    sw[val[0]] = 1.0
+    assert est.fit(X, y, sample_weight=sw).n_iter_ >= 1
+
+
+@pytest.mark.parametrize("Est", [SGDClassifier, SGDRegressor])
+@pytest.mark.parametrize("penalty", ["l1", "l2", None])
+def test_l1_ratio_none_when_not_elasticnet(Est, penalty):
+    """scikit-learn >= 1.7: l1_ratio may be None unless penalty="elasticnet"."""
+    X, y = _clf_data(n=80) if Est is SGDClassifier else _reg_data(n=80)
+    kw = dict(penalty=penalty, max_iter=5, tol=None, random_state=0)
+    got = Est(l1_ratio=None, **kw).fit(X, y)
+    np.testing.assert_array_equal(got.coef_, Est(l1_ratio=0.3, **kw).fit(X, y).coef_)
+    with pytest.raises(ValueError, match="l1_ratio"):
+        Est(penalty="elasticnet", l1_ratio=None).fit(X, y)
+
+
+def test_max_iter_reached_warns_and_divergence_is_a_value_error():
+    X, y = _clf_data(n=100)
+    with pytest.warns(UserWarning, match=r"max_iter=2\) reached before convergence"):
+        SGDClassifier(max_iter=2, tol=1e-12, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SGDClassifier(max_iter=2, tol=None, random_state=0).fit(X, y)  # no tol: no warning
+    sk_exceptions = pytest.importorskip("sklearn.exceptions")
+    with pytest.warns(sk_exceptions.ConvergenceWarning):
+        SGDRegressor(max_iter=2, tol=1e-12, random_state=0).fit(*_reg_data(n=100))
+    assert issubclass(DivergenceError, ValueError)  # scikit-learn raises ValueError there
+
+
+@pytest.mark.parametrize("backend", ["python", "numpy", "numba", "cython"])
+@pytest.mark.parametrize("Est", ["SGDClassifier", "SGDRegressor"])
+def test_optimal_rate_without_penalty_equals_scikit_learn(Est, backend):
+    """learning_rate="optimal" (the classifier's default) takes its alpha from
+    the alpha parameter whatever the penalty, as scikit-learn: penalty=None
+    used to divide by a zero alpha."""
+    from fastml import available_backends
+
+    if backend not in available_backends():
+        pytest.skip(f"{backend} not built")
+    X, y = _clf_data(n=80) if Est == "SGDClassifier" else _reg_data(n=80)
+    kw = dict(penalty=None, learning_rate="optimal", max_iter=5, tol=None, shuffle=False)
+    if Est == "SGDRegressor":
+        # bounded gradients (squared error diverges at these rates) and no kink
+        # inside the data's range (huber's makes the path chaotic in rounding)
+        kw["loss"] = "epsilon_insensitive"
+    ref = getattr(sk_lm, Est)(**kw).fit(X, y)
+    got = globals()[Est](**kw, backend=backend).fit(X, y)
+    np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got.intercept_, ref.intercept_, rtol=1e-10, atol=1e-10)

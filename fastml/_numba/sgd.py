@@ -220,7 +220,7 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
         i = order[ii]
         nxt = order[ii + 1] if ii + 1 < m else i
         ahead = order[ii + AHEAD] if ii + AHEAD < m else -1
-        eta = _eta(schedule, eta0, power_t, t0, alpha, t)
+        eta = _eta(schedule, eta0, power_t, t0, t)
         wi = 1.0 if unit_weights else sw[i]
         if n_out == 1:
             li, g[0] = _loss1(loss, p[0], y[i], e)
@@ -314,7 +314,8 @@ def sgd_epoch(X, y, sample_weight, order, theta, q, loss, loss_param, alpha, l1_
     schedule : int
         0 constant, 1 optimal, 2 invscaling.
     eta0, power_t, t0 : float
-        Schedule parameters (``t0``: offset of "optimal").
+        Schedule parameters (``t0``: offset of "optimal", whose ``eta0`` is
+        its alpha; see :func:`fastml._python.sgd.eta_at`).
     fit_intercept : bool
     t : float
         Step counter at the start (1 before the first step).
@@ -523,7 +524,7 @@ def _minibatch_epoch(X, y, sw, order, theta, state, loss, e, alpha, l1_ratio, op
                 gmax = max(gmax, abs(s))
         for b in range(nblk):
             loss_sum += part_loss[b]
-        lr = _eta(schedule, eta0, power_t, t0, alpha, t)
+        lr = _eta(schedule, eta0, power_t, t0, t)
         _apply_step(theta, G, state, optimizer, lr, hyper, t, fit_intercept, l1)
         t += 1.0
     return loss_sum, gmax, t

@@ -49,7 +49,7 @@ def sgd_epoch(X, y, sample_weight, order, theta, q, loss, loss_param, alpha, l1_
     loss_sum = 0.0
     for i in order:
         x = X[i].astype(np.float64)
-        eta = eta_at(schedule, eta0, power_t, t0, alpha, t)
+        eta = eta_at(schedule, eta0, power_t, t0, t)
         p = (W @ x) * wscale + b
         yi = Y[i]
         if n_out == 1:
@@ -154,7 +154,7 @@ def minibatch_epoch(X, y, sample_weight, order, theta, state, loss, loss_param, 
         if not fit_intercept:
             G[:, d] = 0.0
         gmax = float(np.abs(G).max())
-        lr = eta_at(schedule, eta0, power_t, t0, alpha, t)
+        lr = eta_at(schedule, eta0, power_t, t0, t)
         _apply_step(theta, G, state, optimizer, lr, hyper, t, fit_intercept, l1)
         t += 1.0
     return loss_sum, gmax, t

@@ -95,10 +95,16 @@ def row_loss(code, p, yi, e, g):
     return total
 
 
-def eta_at(schedule, eta0, power_t, t0, alpha, t):
-    """Learning rate of step ``t``: 0 constant, 1 optimal, 2 invscaling."""
+def eta_at(schedule, eta0, power_t, t0, t):
+    """Learning rate of step ``t``: 0 constant, 1 optimal, 2 invscaling.
+
+    "optimal" is scikit-learn's ``1 / (alpha (t0 + t - 1))``, its ``alpha``
+    passed as ``eta0``: that is the ``alpha`` parameter even without a penalty,
+    where the kernel's penalty ``alpha`` is 0. (The same expression as
+    scikit-learn's, so that the rates round alike.)
+    """
     if schedule == 1:
-        return 1.0 / (alpha * (t0 + t - 1.0))
+        return 1.0 / (eta0 * (t0 + t - 1.0))
     if schedule == 2:
         return eta0 / t**power_t
     return eta0
@@ -128,7 +134,7 @@ def sgd_epoch(X, y, sample_weight, order, theta, q, loss, loss_param, alpha, l1_
     loss_sum = 0.0
     for i in order.tolist():
         x = rows[i]
-        eta = eta_at(schedule, eta0, power_t, t0, alpha, t)
+        eta = eta_at(schedule, eta0, power_t, t0, t)
         for k in range(n_out):
             w = th[k]
             s = 0.0
@@ -275,7 +281,7 @@ def minibatch_epoch(X, y, sample_weight, order, theta, state, loss, loss_param, 
                     s = 0.0
                 G[k][j] = s
                 gmax = max(gmax, abs(s))
-        lr = eta_at(schedule, eta0, power_t, t0, alpha, t)
+        lr = eta_at(schedule, eta0, power_t, t0, t)
         _apply_step(th, G, st, optimizer, lr, hyp, t, fit_intercept, l1)
         t += 1.0
     theta[...] = th
