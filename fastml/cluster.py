@@ -37,7 +37,14 @@ import warnings
 
 import numpy as np
 
-from ._base import BaseEstimator, ClusterMixin, check_is_fitted, check_n_features
+from ._base import (
+    BaseEstimator,
+    ClusterMixin,
+    ConvergenceWarning,
+    _as_sklearn,
+    check_is_fitted,
+    check_n_features,
+)
 from ._registry import kernel_module, resolve_backend
 from ._validation import check_array, result_dtype
 
@@ -600,9 +607,10 @@ class KMeans(_KMeansBase):
         distinct = int(np.count_nonzero(np.bincount(labels, minlength=k)))
         if distinct < k:
             warnings.warn(
-                f"Number of distinct clusters ({distinct}) found smaller than "
-                f"n_clusters ({k}). Possibly due to duplicate points in X.",
-                RuntimeWarning,
+                _as_sklearn(ConvergenceWarning)(
+                    f"Number of distinct clusters ({distinct}) found smaller than "
+                    f"n_clusters ({k}). Possibly due to duplicate points in X."
+                ),
                 stacklevel=2,
             )
         self.cluster_centers_ = centers
@@ -701,8 +709,18 @@ class MiniBatchKMeans(_KMeansBase):
         n, d = X.shape
         init = _resolve_init(self.init, k, d, X.dtype)
         n_init = _resolve_n_init(self.n_init, init, 3)
+        # scikit-learn's rule: 3 batches, and at least 3 k when that is fewer than k
         init_size = self.init_size if self.init_size is not None else 3 * self.batch_size
-        init_size = max(k, min(init_size, n))
+        if init_size < k:
+            if self.init_size is not None:
+                warnings.warn(
+                    f"init_size={init_size} should be larger than n_clusters={k}. "
+                    "Setting it to min(3*n_clusters, n_samples)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            init_size = 3 * k
+        init_size = min(init_size, n)
         val = _randint(rng, n, init_size)
         Xv, wv = X[val], w[val]
         best, best_inertia = None, np.inf

@@ -12,7 +12,9 @@ Conventions
 * Each query's neighbours are sorted by distance, ties broken by the lower
   base index; a NaN distance (e.g. cosine of a zero vector) ranks as +inf.
 * ``Y=None`` means ``Y = X`` and a point is not its own neighbour (excluded
-  by index, as scikit-learn does: an exact duplicate of it still is one).
+  by index, as scikit-learn does: an exact duplicate of it still is one;
+  where more than k duplicates tie with it, scikit-learn drops the first of
+  them instead, and fastml still the point itself).
 * float32 input gives float32 distances; indices are ``intp`` (int64).
 * euclidean-type metrics (euclidean, sqeuclidean, seuclidean, weighted
   euclidean, minkowski with p=2) use
@@ -484,6 +486,8 @@ class NearestNeighbors(_NeighborsBase):
 
 
 def _check_weights_param(weights):
+    if weights is None:  # scikit-learn's alias of "uniform"
+        return "uniform"
     if weights in ("uniform", "distance") or callable(weights):
         return weights
     raise ValueError(f"weights must be 'uniform', 'distance' or a callable; got {weights!r}")
@@ -491,7 +495,7 @@ def _check_weights_param(weights):
 
 def _neighbor_weights(dist, weights):
     """scikit-learn's weights: None (uniform), 1/d with exact matches winning, or weights(dist)."""
-    if weights == "uniform":
+    if weights is None or weights == "uniform":
         return None
     if weights == "distance":
         dist = dist.astype(np.float64)
@@ -548,10 +552,10 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedBase):
     Parameters
     ----------
     n_neighbors : int, default 5
-    weights : {"uniform", "distance"} or callable, default "uniform"
+    weights : {"uniform", "distance"}, callable or None, default "uniform"
         "distance" weighs by 1/d; when a query coincides with training points
         (d = 0) those points alone vote, as in scikit-learn. A callable gets
-        the distance array and returns weights of the same shape.
+        the distance array and returns weights of the same shape. None is "uniform".
     algorithm, metric, p, metric_params, n_jobs, backend
         As for :class:`NearestNeighbors`.
 
@@ -585,7 +589,11 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedBase):
         rows = np.repeat(np.arange(ind.shape[0]), ind.shape[1])
         np.add.at(proba, (rows, labels.ravel()), w.ravel())
         norm = proba.sum(axis=1, keepdims=True)
-        norm[norm == 0.0] = 1.0
+        if (norm == 0.0).any():  # not a distribution; scikit-learn raises too
+            raise ValueError(
+                "All neighbours of some query got zero weight from the weights function; "
+                "the class probabilities are undefined. Change the weights function."
+            )
         return proba / norm
 
     def predict(self, X):

@@ -290,7 +290,7 @@ def test_relocation_takes_the_farthest_ties_to_lowest_index(backend):
 
 def test_duplicate_points_warn_and_stay_finite():
     X = np.repeat(np.array([[1.0, 2.0], [3.0, 4.0]]), 10, axis=0)
-    with pytest.warns(RuntimeWarning, match="distinct clusters"):
+    with pytest.warns(UserWarning, match="distinct clusters"):  # ConvergenceWarning
         km = KMeans(3, random_state=0).fit(X)
     assert np.isfinite(km.cluster_centers_).all()
     assert km.inertia_ == pytest.approx(0.0, abs=1e-12)
@@ -437,3 +437,27 @@ def test_minibatch_one_step_is_weighted_mean():
     mb = MiniBatchKMeans(3, init=init, reassignment_ratio=0.0).partial_fit(X)
     lab, sums, weights, _ = brute(X, init)
     np.testing.assert_allclose(mb.cluster_centers_, sums / weights[:, None], rtol=1e-12)
+
+
+def test_minibatch_init_size_rule_as_scikit_learn():
+    """init_size below n_clusters: scikit-learn's RuntimeWarning and 3 k rows
+    (also when the default, 3 batch_size, is below k, then silently)."""
+    X = np.random.default_rng(0).random((100, 5))
+    with pytest.warns(RuntimeWarning, match="init_size=10 should be larger than n_clusters=20"):
+        a = MiniBatchKMeans(20, init_size=10, n_init=1, random_state=0).fit(X)
+    b = MiniBatchKMeans(20, init_size=60, n_init=1, random_state=0).fit(X)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)  # 3 k = 60 rows
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        c = MiniBatchKMeans(10, batch_size=1, n_init=1, max_iter=3, random_state=0).fit(X)
+    d = MiniBatchKMeans(10, batch_size=1, init_size=30, n_init=1, max_iter=3, random_state=0)
+    np.testing.assert_array_equal(c.cluster_centers_, d.fit(X).cluster_centers_)
+
+
+def test_fewer_distinct_clusters_is_scikit_learns_convergence_warning():
+    sk_exceptions = pytest.importorskip("sklearn.exceptions")
+    X = np.array([[0.0, 0], [0, 1], [1, 0], [1, 0]])
+    with pytest.warns(sk_exceptions.ConvergenceWarning, match="distinct clusters"):
+        KMeans(4, random_state=0).fit(X)

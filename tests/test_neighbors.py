@@ -429,3 +429,21 @@ def test_property_ties_by_index(n, d, k, seed, metric, self_query):
         ref_d, ref_i, _ = reference(Q, None if self_query else Y, k, metric)
         np.testing.assert_array_equal(ind, ref_i)  # exact data: ties resolved by index
         np.testing.assert_allclose(dist, ref_d, rtol=1e-12)
+
+
+def test_classifier_weights_none_and_all_zero_weights():
+    """weights=None is "uniform" (scikit-learn's alias); a weights function that
+    gives every neighbour of a query weight 0 leaves no distribution: an error,
+    as in scikit-learn, not a row of zeros voting for the first class."""
+    X = np.array([[0.0, 1], [1, 2], [2, 3], [3, 4]])
+    y = np.array([0, 0, 1, 1])
+    q = np.array([[1.1, 1.1], [2.5, 3.5]])
+    none = nb.KNeighborsClassifier(3, weights=None).fit(X, y)
+    uniform = nb.KNeighborsClassifier(3).fit(X, y)
+    np.testing.assert_array_equal(none.predict_proba(q), uniform.predict_proba(q))
+    reg = nb.KNeighborsRegressor(3, weights=None).fit(X, y.astype(float))
+    np.testing.assert_allclose(reg.predict(q), uniform.predict_proba(q)[:, 1])
+    clf = nb.KNeighborsClassifier(3, weights=lambda d: (d <= 0.5).astype(float)).fit(X, y)
+    for method in (clf.predict_proba, clf.predict):
+        with pytest.raises(ValueError, match="zero weight"):
+            method(q)
