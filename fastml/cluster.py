@@ -384,8 +384,11 @@ def _new_centers(sums, weights, old, dtype):
     return out.astype(dtype)
 
 
-def _kmeans_single(X, w, xsq, centers, max_iter, tol, kern):
-    """One Lloyd run from ``centers``; returns labels, inertia, centers, n_iter, history."""
+def _kmeans_single(X, w, xsq, centers, max_iter, tol, kern, verbose=False):
+    """One Lloyd run from ``centers``; returns labels, inertia, centers, n_iter, history.
+
+    ``verbose``: print each iteration and the stop as scikit-learn's KMeans does.
+    """
     n, d = X.shape
     k = centers.shape[0]
     labels = np.full(n, -1, dtype=np.int32)
@@ -397,6 +400,8 @@ def _kmeans_single(X, w, xsq, centers, max_iter, tol, kern):
     it = 0
     for it in range(max_iter):  # noqa: B007 - n_iter is it + 1
         history.append(float(kern.lloyd(X, w, xsq, centers, labels, sums, weights)))
+        if verbose:
+            print(f"Iteration {it}, inertia {history[-1]}.")
         _relocate_empty(X, w, centers, labels, sums, weights, kern)
         new = _new_centers(sums, weights, centers, X.dtype)
         diff = new.astype(np.float64) - centers
@@ -404,8 +409,12 @@ def _kmeans_single(X, w, xsq, centers, max_iter, tol, kern):
         centers = new
         if np.array_equal(labels, labels_old):
             strict = True
+            if verbose:
+                print(f"Converged at iteration {it}: strict convergence.")
             break
         if shift <= tol:
+            if verbose:
+                print(f"Converged at iteration {it}: center shift {shift} within tolerance {tol}.")
             break
         labels, labels_old = labels_old, labels  # the next pass overwrites every label
     if not strict:
@@ -514,8 +523,15 @@ class KMeans(_KMeansBase):
     tol : float, default 1e-4
         Relative tolerance: the run stops when the squared Frobenius norm of
         the centre shift is at most ``tol * mean(var(X, axis=0))``.
+    verbose : int, default 0
+        Print each iteration's inertia and why the run stopped (scikit-learn's lines).
     random_state : None, int or numpy.random.RandomState
-    algorithm : {"lloyd"}, default "lloyd"
+    copy_x : bool, default True
+        Accepted for scikit-learn compatibility: fastml never modifies X
+        (its centring works on a copy) whatever the value.
+    algorithm : {"lloyd", "elkan"}, default "lloyd"
+        Both run fastml's Lloyd kernel: Elkan's algorithm is an exact
+        acceleration of the same iterations, so the clustering is the same.
     backend : {"auto", "python", "numpy", "numba", "cython"}, optional
 
     Attributes
@@ -547,7 +563,9 @@ class KMeans(_KMeansBase):
         n_init="auto",
         max_iter=300,
         tol=1e-4,
+        verbose=0,
         random_state=None,
+        copy_x=True,
         algorithm="lloyd",
         backend=None,
     ):
@@ -556,7 +574,9 @@ class KMeans(_KMeansBase):
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
+        self.verbose = verbose
         self.random_state = random_state
+        self.copy_x = copy_x
         self.algorithm = algorithm
         self.backend = backend
 
@@ -575,10 +595,8 @@ class KMeans(_KMeansBase):
         self
         """
         k = self._check_common()
-        if self.algorithm != "lloyd":
-            raise ValueError(
-                f"algorithm must be 'lloyd' (the only one implemented); got {self.algorithm!r}"
-            )
+        if self.algorithm not in ("lloyd", "elkan"):
+            raise ValueError(f"algorithm must be 'lloyd' or 'elkan'; got {self.algorithm!r}")
         X = check_n_features(self, X, reset=True)
         n, d = X.shape
         if n < k:
@@ -599,7 +617,9 @@ class KMeans(_KMeansBase):
         best = None
         for _ in range(n_init):
             centers = _init_centers(Xc, k, init, w, rng, self.backend)
-            run = _kmeans_single(Xc, w, xsq, centers, self.max_iter, tol, kern)
+            if self.verbose:
+                print("Initialization complete")
+            run = _kmeans_single(Xc, w, xsq, centers, self.max_iter, tol, kern, self.verbose)
             if best is None or (run[1] < best[1] and not _is_same_clustering(run[0], best[0], k)):
                 best = run
         labels, inertia, centers, n_iter, history = best
@@ -651,6 +671,11 @@ class MiniBatchKMeans(_KMeansBase):
         Initialisations tried (the best on the init sample is kept); "auto":
         1 for "k-means++" or an array, 3 otherwise.
     reassignment_ratio : float, default 0.01
+    verbose : int, default 0
+        Print each step's mean batch inertia.
+    compute_labels : bool, default True
+        Compute ``labels_`` and ``inertia_`` over the data after ``fit`` and
+        each ``partial_fit`` (one more pass over it); False leaves them unset.
     random_state : None, int or numpy.random.RandomState
     backend : str, optional
 
@@ -679,6 +704,8 @@ class MiniBatchKMeans(_KMeansBase):
         init_size=None,
         n_init="auto",
         reassignment_ratio=0.01,
+        verbose=0,
+        compute_labels=True,
         random_state=None,
         backend=None,
     ):
@@ -691,6 +718,8 @@ class MiniBatchKMeans(_KMeansBase):
         self.init_size = init_size
         self.n_init = n_init
         self.reassignment_ratio = reassignment_ratio
+        self.verbose = verbose
+        self.compute_labels = compute_labels
         self.random_state = random_state
         self.backend = backend
 
@@ -772,6 +801,8 @@ class MiniBatchKMeans(_KMeansBase):
         return float(inertia), float(np.einsum("ij,ij->", diff, diff))
 
     def _finish(self, X, w, kern):
+        if not self.compute_labels:
+            return
         labels = np.empty(X.shape[0], np.int32)
         kern.assign(X, w, _sq_norms(X), self.cluster_centers_, labels)
         self.labels_ = labels
@@ -805,11 +836,16 @@ class MiniBatchKMeans(_KMeansBase):
         n_steps = (self.max_iter * n) // batch
         ewa, best_ewa, no_improvement = None, np.inf, 0
         alpha = min(1.0, 2.0 * batch / (n + 1))
-        for _ in range(n_steps):
+        for step in range(n_steps):
             idx = _randint(rng, n, batch)
             inertia, shift = self._step(X[idx], w[idx], rng, kern)
             per_sample = inertia / batch
             ewa = per_sample if ewa is None else ewa * (1 - alpha) + per_sample * alpha
+            if self.verbose:
+                print(
+                    f"Minibatch step {step + 1}/{n_steps}: mean batch inertia: {per_sample}, "
+                    f"ewa inertia: {ewa}"
+                )
             if tol > 0 and shift <= tol:
                 break
             if ewa < best_ewa:

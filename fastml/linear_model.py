@@ -1016,6 +1016,10 @@ class LinearRegression(_RegressorMixin, _FullBatchModel):
     random_state : int, Generator or None
     verbose : int, default 0
     warm_start : bool, default False
+    copy_X : bool, default True
+        Accepted for scikit-learn compatibility: X is never modified.
+    n_jobs : int or None
+        Accepted and ignored (threads: :func:`fastml.set_num_threads`).
     backend : str, optional
     """
 
@@ -1039,6 +1043,8 @@ class LinearRegression(_RegressorMixin, _FullBatchModel):
         random_state=None,
         verbose=0,
         warm_start=False,
+        copy_X=True,
+        n_jobs=None,
         backend=None,
     ):
         self.fit_intercept = fit_intercept
@@ -1055,6 +1061,8 @@ class LinearRegression(_RegressorMixin, _FullBatchModel):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.copy_X = copy_X
+        self.n_jobs = n_jobs
         self.backend = backend
 
     def _alpha_l1(self):
@@ -1096,6 +1104,8 @@ class LogisticRegression(_ClassifierMixin, _FullBatchModel):
     random_state : int, Generator or None
     verbose : int, default 0
     warm_start : bool, default False
+    n_jobs : int or None
+        Accepted and ignored (threads: :func:`fastml.set_num_threads`).
     backend : str, optional
     """
 
@@ -1122,6 +1132,7 @@ class LogisticRegression(_ClassifierMixin, _FullBatchModel):
         random_state=None,
         verbose=0,
         warm_start=False,
+        n_jobs=None,
         backend=None,
     ):
         self.penalty = penalty
@@ -1141,6 +1152,7 @@ class LogisticRegression(_ClassifierMixin, _FullBatchModel):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.n_jobs = n_jobs
         self.backend = backend
 
     def _multinomial(self):

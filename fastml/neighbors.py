@@ -429,6 +429,8 @@ class NearestNeighbors(_NeighborsBase):
     algorithm : {"auto", "brute", "kd_tree", "ball_tree"}, default "auto"
         Accepted for compatibility with scikit-learn; the search is always an
         exact brute-force one (the results are the same).
+    leaf_size : int, default 30
+        Accepted for compatibility with scikit-learn (a tree parameter); unused.
     metric : str or callable, default "minkowski"
         Any metric of :func:`fastml.cdist`; "minkowski" with ``p=2`` is euclidean.
     p : float, default 2
@@ -454,6 +456,7 @@ class NearestNeighbors(_NeighborsBase):
         radius=1.0,
         *,
         algorithm="auto",
+        leaf_size=30,
         metric="minkowski",
         p=2,
         metric_params=None,
@@ -463,6 +466,7 @@ class NearestNeighbors(_NeighborsBase):
         self.n_neighbors = n_neighbors
         self.radius = radius
         self.algorithm = algorithm
+        self.leaf_size = leaf_size
         self.metric = metric
         self.p = p
         self.metric_params = metric_params
@@ -515,6 +519,7 @@ class _SupervisedBase(_NeighborsBase):
         *,
         weights="uniform",
         algorithm="auto",
+        leaf_size=30,
         metric="minkowski",
         p=2,
         metric_params=None,
@@ -524,6 +529,7 @@ class _SupervisedBase(_NeighborsBase):
         self.n_neighbors = n_neighbors
         self.weights = weights
         self.algorithm = algorithm
+        self.leaf_size = leaf_size
         self.metric = metric
         self.p = p
         self.metric_params = metric_params
@@ -556,7 +562,7 @@ class KNeighborsClassifier(ClassifierMixin, _SupervisedBase):
         "distance" weighs by 1/d; when a query coincides with training points
         (d = 0) those points alone vote, as in scikit-learn. A callable gets
         the distance array and returns weights of the same shape. None is "uniform".
-    algorithm, metric, p, metric_params, n_jobs, backend
+    algorithm, leaf_size, metric, p, metric_params, n_jobs, backend
         As for :class:`NearestNeighbors`.
 
     Attributes
@@ -607,7 +613,7 @@ class KNeighborsRegressor(RegressorMixin, _SupervisedBase):
 
     Parameters
     ----------
-    n_neighbors, weights, algorithm, metric, p, metric_params, n_jobs, backend
+    n_neighbors, weights, algorithm, leaf_size, metric, p, metric_params, n_jobs, backend
         As for :class:`KNeighborsClassifier`.
     """
 

@@ -349,7 +349,7 @@ def test_not_fitted():
         ({"n_init": "sometimes"}, ValueError, "n_init"),
         ({"init": "kmeans"}, ValueError, "init"),
         ({"init": np.zeros((3, 2))}, ValueError, "init must have shape"),
-        ({"algorithm": "elkan"}, ValueError, "algorithm"),
+        ({"algorithm": "full"}, ValueError, "algorithm"),
         ({"backend": "fortran"}, ValueError, "backend"),
         ({"random_state": "seed"}, ValueError, "random_state"),
     ],
@@ -461,3 +461,30 @@ def test_fewer_distinct_clusters_is_scikit_learns_convergence_warning():
     X = np.array([[0.0, 0], [0, 1], [1, 0], [1, 0]])
     with pytest.warns(sk_exceptions.ConvergenceWarning, match="distinct clusters"):
         KMeans(4, random_state=0).fit(X)
+
+
+def test_scikit_learn_parameters_verbose_elkan_copy_x_compute_labels(capsys):
+    """Parameters scikit-learn code passes: verbose prints its lines, "elkan"
+    (an exact acceleration of the same iterations) gives Lloyd's result,
+    copy_x is accepted (X is never modified), compute_labels=False skips the
+    final labelling."""
+    X = np.random.default_rng(3).standard_normal((300, 4))
+    X0 = X.copy()
+    km = KMeans(5, n_init=2, verbose=1, random_state=0, copy_x=False).fit(X)
+    out = capsys.readouterr().out.splitlines()
+    assert out.count("Initialization complete") == 2
+    assert sum(line.startswith("Iteration ") for line in out) >= km.n_iter_
+    assert sum(line.startswith("Converged at iteration ") for line in out) <= 2
+    np.testing.assert_array_equal(X, X0)
+    elkan = KMeans(5, n_init=2, random_state=0, algorithm="elkan").fit(X)
+    np.testing.assert_array_equal(elkan.labels_, km.labels_)
+    np.testing.assert_array_equal(elkan.cluster_centers_, km.cluster_centers_)
+    with pytest.raises(ValueError, match="algorithm must be 'lloyd' or 'elkan'"):
+        KMeans(5, algorithm="full").fit(X)
+    mb = MiniBatchKMeans(5, batch_size=64, compute_labels=False, verbose=1, random_state=0)
+    mb.fit(X)
+    assert not hasattr(mb, "labels_") and not hasattr(mb, "inertia_")
+    assert "Minibatch step 1/" in capsys.readouterr().out
+    with_labels = MiniBatchKMeans(5, batch_size=64, random_state=0).fit(X)
+    np.testing.assert_array_equal(with_labels.cluster_centers_, mb.cluster_centers_)
+    assert with_labels.labels_.shape == (300,)

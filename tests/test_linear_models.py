@@ -408,3 +408,16 @@ def test_optimal_rate_without_penalty_equals_scikit_learn(Est, backend):
     got = globals()[Est](**kw, backend=backend).fit(X, y)
     np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(got.intercept_, ref.intercept_, rtol=1e-10, atol=1e-10)
+
+
+def test_scikit_learn_parameters_accepted():
+    """copy_X and n_jobs, as scikit-learn code passes them (X is never modified;
+    threads come from fastml.set_num_threads)."""
+    X, y = _reg_data(n=100)
+    X0 = X.copy()
+    a = LinearRegression(copy_X=False, n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(a.coef_, LinearRegression().fit(X, y).coef_)
+    Xc, yc = _clf_data(n=100)
+    b = LogisticRegression(n_jobs=-1).fit(Xc, yc)
+    np.testing.assert_array_equal(b.coef_, LogisticRegression().fit(Xc, yc).coef_)

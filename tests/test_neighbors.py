@@ -447,3 +447,12 @@ def test_classifier_weights_none_and_all_zero_weights():
     for method in (clf.predict_proba, clf.predict):
         with pytest.raises(ValueError, match="zero weight"):
             method(q)
+
+
+def test_leaf_size_accepted_and_unused():
+    X = np.random.default_rng(0).standard_normal((50, 3))
+    a = nb.NearestNeighbors(n_neighbors=4, leaf_size=5).fit(X).kneighbors(X[:7])
+    b = nb.NearestNeighbors(n_neighbors=4).fit(X).kneighbors(X[:7])
+    np.testing.assert_array_equal(a[1], b[1])
+    y = (X[:, 0] > 0).astype(int)
+    assert nb.KNeighborsClassifier(leaf_size=1).fit(X, y).get_params()["leaf_size"] == 1
