@@ -44,9 +44,18 @@ the validation loss (the same loss on the held-out ``validation_fraction``
 rows; scikit-learn monitors the validation score) and restores the weights
 of the best epoch.
 
-Differences from scikit-learn, deliberate: ``average=True`` (averaged SGD) is
-not implemented (raises NotImplementedError); ``class_weight`` multiplies
+``average`` (averaged SGD: True, or the step to start from) keeps the mean
+of the weights as scikit-learn's ``WeightVector`` does (O(n_features) per
+sample); the mean is the model once ``t_ - 1 >= average``. It needs plain
+SGD (``optimizer="sgd"``, ``batch_size=1``). With early stopping the model
+validated (and restored) is the mean.
+
+Differences from scikit-learn, deliberate: ``class_weight`` multiplies
 each sample's weight by its class's weight in every one-vs-rest problem;
+``partial_fit`` continues the L1 cumulative penalty and, with ``average``,
+the plain intercept from call to call (scikit-learn restarts the former at
+each call and does not carry the latter), so that calls epoch by epoch
+equal ``fit``;
 ``n_jobs`` is accepted and ignored (threads: :func:`fastml.set_num_threads`);
 each one-vs-rest problem sees the same row order; float32 input trains in
 float32.
@@ -240,9 +249,9 @@ class _GradientDescent(BaseEstimator):
         _check_real("optimizer_epsilon", p["optimizer_epsilon"], 0.0, low_open=True)
         if not isinstance(p["shuffle"], bool | np.bool_):
             raise ValueError(f"shuffle must be a bool; got {p['shuffle']!r}")
-        if getattr(self, "average", False):
-            raise NotImplementedError(
-                "average=True (averaged SGD) is not implemented in fastml; use average=False"
+        if self._average_start() and (p["optimizer"] != "sgd" or p["batch_size"] != 1):
+            raise ValueError(
+                "average (averaged SGD) needs plain SGD: optimizer='sgd' and batch_size=1"
             )
         if p["learning_rate"] == "optimal" and p["optimizer"] == "sgd" and p["alpha"] == 0:
             raise ValueError("alpha must be > 0 with learning_rate='optimal' (eta = 1/(alpha t))")
@@ -442,6 +451,7 @@ class _GradientDescent(BaseEstimator):
             self._no_improve = 0
         history = self.history_
         best_val, best_theta, best_epoch = np.inf, None, 0
+        average = self._average_start()
         stop = "max_iter"
         t_start = time.perf_counter()
         epoch = 0
@@ -455,7 +465,15 @@ class _GradientDescent(BaseEstimator):
                 epoch += 1
                 order = orders.next(more=epoch < max_iter)
                 lr_used = self._lr_now(schedule, p)
-                if plain:
+                if plain and average:
+                    loss_sum, t, u = mod.sgd_epoch_averaged(
+                        X, yk, sw, order, theta, q, self._avg, self._ab, code, p["epsilon"], alpha,
+                        l1_ratio, schedule, self._eta, p["power_t"], self._t0, p["fit_intercept"],
+                        self.t_, self._u, average,
+                    )  # fmt: skip
+                    self._u = u
+                    gmax = np.inf
+                elif plain:
                     loss_sum, t, u = mod.sgd_epoch(
                         X, yk, sw, order, theta, q, code, p["epsilon"], alpha, l1_ratio, schedule,
                         self._eta, p["power_t"], self._t0, p["fit_intercept"], self.t_, self._u,
@@ -475,11 +493,14 @@ class _GradientDescent(BaseEstimator):
                 history["lr"].append(float(lr_used))
                 history["time"].append(time.perf_counter() - t_start)
                 if val is not None:
-                    vloss = self._mean_loss(Xv, yv, swv, theta, code, p["epsilon"])
-                    vloss += L.penalty(theta[:, :d], alpha, l1_ratio)
+                    model = self._averaging(d)  # the model is what is validated
+                    model = theta if model is None else model
+                    vloss = self._mean_loss(Xv, yv, swv, model, code, p["epsilon"])
+                    vloss += L.penalty(model[:, :d], alpha, l1_ratio)
                     history["val_loss"].append(vloss)
                     if vloss < best_val:
                         best_val, best_theta, best_epoch = vloss, theta.copy(), len(history["loss"])
+                        best_avg = (self._avg.copy(), self._ab.copy(), self.t_)
                     monitored = vloss
                 else:
                     monitored = loss
@@ -507,7 +528,14 @@ class _GradientDescent(BaseEstimator):
                             break
         if best_theta is not None:
             theta[...] = best_theta
+            self._avg[...], self._ab[...], t_best = best_avg
+            if average:  # the best epoch's state: whether its mean was the model too
+                self.t_ = t_best
             self.best_epoch_ = best_epoch
+        if average:  # the mean as plain numbers: a partial_fit continues from them
+            a, b = self._ab
+            self._avg[:, :d] = (self._avg[:, :d] + a * theta[:, :d]) / b
+            self._ab[:] = (0.0, 1.0)
         self.n_iter_ = epoch if not partial else getattr(self, "n_iter_", 0) + 1
         self.stop_reason_ = stop if not partial else "partial_fit"
         if stop == "max_iter" and not partial and p["tol"] is not None:
@@ -535,6 +563,26 @@ class _GradientDescent(BaseEstimator):
             f"{lr:.3g}. Use a smaller learning rate (eta0) or scale the data (e.g. standardise "
             "the features)."
         )
+
+    def _average_start(self):
+        """Step from which the weights are averaged (scikit-learn's ``average``): 0 never."""
+        average = getattr(self, "average", False)
+        if isinstance(average, bool | np.bool_):
+            return int(average)
+        return _check_int("average", average, 0)
+
+    def _averaging(self, d):
+        """The averaged weights and intercepts, shape (n_out, d + 1), if they are the model.
+
+        scikit-learn's rule: once more steps were taken than ``average - 1``.
+        """
+        start = self._average_start()
+        if not start or start > self.t_ - 1:
+            return None
+        a, b = self._ab
+        mean = self._avg.copy()
+        mean[:, :d] = (mean[:, :d] + a * self.theta_[:, :d]) / b
+        return mean
 
     def _penalized(self, p):
         return p["penalty"] not in (None, "none") and p["alpha"] > 0
@@ -569,6 +617,9 @@ class _GradientDescent(BaseEstimator):
             theta[:, d] = b
         self.theta_ = theta
         self._q = np.zeros_like(theta)
+        # averaged SGD: the mean's numerators, then [a, b] (see sgd_epoch_averaged)
+        self._avg = np.zeros_like(theta)
+        self._ab = np.array([0.0, 1.0])
         self._state = np.zeros((2,) + theta.shape, dtype=dtype)
         if p["optimizer"] == "adagrad":
             self._state[0] = L.ADAGRAD_INITIAL
@@ -650,7 +701,8 @@ class _GradientDescent(BaseEstimator):
         return float(np.dot(sw, loss) / n)
 
     def _publish(self, d):
-        theta = self.theta_
+        mean = self._averaging(d)
+        theta = self.theta_ if mean is None else mean
         self.coef_ = theta[:, :d].copy()
         self.intercept_ = theta[:, d].copy()
         if not self._is_clf:
@@ -806,6 +858,9 @@ class SGDClassifier(_ClassifierMixin, _GradientDescent):
     multi_class : {"ovr", "multinomial"}, default "ovr"
         More than two classes: one-vs-rest binary problems, or (log_loss only)
         one multinomial softmax model.
+    average : bool or int, default False
+        Averaged SGD: True averages from the first step, an int ``N`` from
+        step ``N``; the mean is the model once more than ``N - 1`` steps ran.
     """
 
     __doc__ += _GD_DOC + _ATTR_DOC
@@ -890,6 +945,8 @@ class SGDRegressor(_RegressorMixin, _GradientDescent):
 
     Parameters
     ----------
+    average : bool or int, default False
+        As :class:`SGDClassifier`'s.
     """
 
     __doc__ += _GD_DOC + _ATTR_DOC

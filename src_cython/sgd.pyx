@@ -15,6 +15,8 @@ in :mod:`fastml._losses`. ``theta`` has shape (n_out, n_features + 1): row
   (in two halves) and its y and sample_weight (unit weights, the default, are
   not read at all); (3) the log loss is branch-free with its own log1p
   (``_log1p_unit``, a few ulp).
+* ``sgd_epoch_averaged``: the same step plus scikit-learn's averaged weights
+  (``average=``), in the oracle's order: a plain loop.
 * ``minibatch_epoch``: mini-batch / full-batch steps with any optimizer. A
   batch's gradient reads each row once, in groups of ``GROUP`` rows (their
   margins in one pass over the coefficients, their losses, then their
@@ -64,7 +66,7 @@ cdef extern from *:
 
 from fastml._config import threads_for
 
-__all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch"]
+__all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch", "sgd_epoch_averaged"]
 
 cdef double MAX_DLOSS = 1e12
 cdef Py_ssize_t BLOCK = 1024  # == fastml._losses.BLOCK
@@ -281,6 +283,104 @@ cdef inline double _step_dots(floating* w, double c, const floating* xp, const f
     return s
 
 
+cdef inline void _l1_truncate(floating* w, floating* qk, double u, double wscale,
+                              Py_ssize_t d) noexcept nogil:
+    """Truncated-gradient L1 step (Tsuruoka et al., as scikit-learn) on w[:d]."""
+    cdef Py_ssize_t j
+    cdef double z, cj
+    for j in range(d):
+        z = w[j] * wscale
+        if z > 0.0:
+            cj = w[j] - (u + qk[j]) / wscale
+            w[j] = cj if cj > 0.0 else 0.0
+        elif z < 0.0:
+            cj = w[j] + (u - qk[j]) / wscale
+            w[j] = cj if cj < 0.0 else 0.0
+        qk[j] += wscale * w[j] - z
+
+
+def sgd_epoch_averaged(const floating[:, ::1] X, const floating[::1] y,
+                       const floating[::1] sample_weight, const int64_t[::1] order,
+                       floating[:, ::1] theta, floating[:, ::1] q, floating[:, ::1] avg,
+                       double[::1] ab, int loss, double loss_param, double alpha,
+                       double l1_ratio, int schedule, double eta0, double power_t, double t0,
+                       bint fit_intercept, double t, double u, Py_ssize_t average):
+    """One epoch of averaged SGD (scikit-learn's ``average=``) in place.
+
+    See ``fastml._numba.sgd.sgd_epoch_averaged`` for the parameters and
+    ``fastml._python.sgd.sgd_epoch_averaged`` for the algorithm (this is its
+    loop, step for step: no deferred step or prefetching).
+
+    Returns
+    -------
+    loss_sum, t, u : float
+    """
+    cdef Py_ssize_t n_out = theta.shape[0], d = X.shape[1], m = order.shape[0]
+    cdef Py_ssize_t ii, i, k, j
+    cdef double l2 = (1.0 - l1_ratio) * alpha, l1 = l1_ratio * alpha
+    cdef double wscale = 1.0, loss_sum = 0.0, eta, shrink, seen, c
+    cdef double a = ab[0], b = ab[1]
+    cdef double* p = <double*>malloc(3 * n_out * sizeof(double))
+    cdef double* g = p + n_out
+    cdef double* upd = g + n_out
+    cdef const floating* xi
+    cdef floating* w
+    if p == NULL:
+        raise MemoryError()
+    with nogil:
+        for ii in range(m):
+            i = order[ii]
+            xi = &X[i, 0]
+            eta = _eta(schedule, eta0, power_t, t0, t)
+            for k in range(n_out):
+                p[k] = _dot(&theta[k, 0], xi, d) * wscale + theta[k, d]
+            if n_out == 1:
+                loss_sum += sample_weight[i] * _loss1(loss, p[0], y[i], loss_param, g)
+            else:
+                loss_sum += sample_weight[i] * _row_loss(loss, p, n_out, y[i], loss_param, g)
+            if l2 > 0.0:
+                shrink = 1.0 - l2 * eta
+                wscale *= shrink if shrink > 0.0 else 0.0
+                if wscale < 1e-9:  # scikit-learn's reset: the mean's lazy form first
+                    for k in range(n_out):
+                        w = &theta[k, 0]
+                        for j in range(d):
+                            avg[k, j] = (avg[k, j] + a * w[j]) / b
+                            w[j] = w[j] * wscale
+                    a = 0.0
+                    b = 1.0
+                    wscale = 1.0
+            for k in range(n_out):
+                upd[k] = -eta * _clip(g[k]) * sample_weight[i]
+                if upd[k] != 0.0:
+                    _axpy(upd[k] / wscale, xi, &theta[k, 0], d)
+                if fit_intercept:
+                    theta[k, d] += upd[k]
+            if 0 < average <= t:
+                seen = t - average + 1.0
+                for k in range(n_out):
+                    c = a * (-upd[k] / wscale)
+                    _axpy(c, xi, &avg[k, 0], d)
+                    avg[k, d] += (theta[k, d] - avg[k, d]) / seen
+                if seen > 1.0:
+                    b /= 1.0 - 1.0 / seen
+                a += (1.0 / seen) * b * wscale
+            if l1 > 0.0:
+                u += l1 * eta
+                for k in range(n_out):
+                    _l1_truncate(&theta[k, 0], &q[k, 0], u, wscale, d)
+            t += 1.0
+        if wscale != 1.0:
+            for k in range(n_out):
+                w = &theta[k, 0]
+                for j in range(d):
+                    w[j] = w[j] * wscale
+    free(p)
+    ab[0] = a / wscale
+    ab[1] = b
+    return loss_sum, t, u
+
+
 def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::1] sample_weight,
               const int64_t[::1] order, floating[:, ::1] theta, floating[:, ::1] q, int loss,
               double loss_param, double alpha, double l1_ratio, int schedule, double eta0,
@@ -304,7 +404,7 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
     cdef Py_ssize_t n_out = theta.shape[0], d = X.shape[1], m = order.shape[0]
     cdef Py_ssize_t ii, i, k, j, nxt
     cdef double l2 = (1.0 - l1_ratio) * alpha, l1 = l1_ratio * alpha
-    cdef double wscale = 1.0, loss_sum = 0.0, eta, wi, upd, cj, z, shrink, b = 0.0
+    cdef double wscale = 1.0, loss_sum = 0.0, eta, wi, upd, shrink, b = 0.0
     cdef double* p = <double*>malloc(4 * n_out * sizeof(double))
     cdef double* g = p + n_out  # d loss / d p
     cdef double* c = g + n_out  # pending step of the coefficients along the previous row
@@ -382,15 +482,7 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
                         c[k] = 0.0
                 u += l1 * eta
                 for k in range(n_out):
-                    for j in range(d):
-                        z = theta[k, j] * wscale
-                        if z > 0.0:
-                            cj = theta[k, j] - (u + q[k, j]) / wscale
-                            theta[k, j] = cj if cj > 0.0 else 0.0
-                        elif z < 0.0:
-                            cj = theta[k, j] + (u - q[k, j]) / wscale
-                            theta[k, j] = cj if cj < 0.0 else 0.0
-                        q[k, j] += wscale * theta[k, j] - z
+                    _l1_truncate(&theta[k, 0], &q[k, 0], u, wscale, d)
                     p[k] = _dot(&theta[k, 0], xn, d) * wscale + theta[k, d]
             if pf != NULL:
                 _prefetch_bytes(pf, half, nbytes)

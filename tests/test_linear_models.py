@@ -289,8 +289,6 @@ def test_bad_input_errors():
         SGDClassifier(learning_rate="constant", eta0=0.0).fit(X, y)
     with pytest.raises(ValueError, match="batch_size"):
         SGDClassifier(batch_size=0).fit(X, y)
-    with pytest.raises(NotImplementedError, match="average"):
-        SGDClassifier(average=True).fit(X, y)
     with pytest.raises(ValueError, match="classes must be passed"):
         SGDClassifier().partial_fit(X, y)
     with pytest.raises(NotFittedError):
@@ -421,3 +419,85 @@ def test_scikit_learn_parameters_accepted():
     Xc, yc = _clf_data(n=100)
     b = LogisticRegression(n_jobs=-1).fit(Xc, yc)
     np.testing.assert_array_equal(b.coef_, LogisticRegression().fit(Xc, yc).coef_)
+
+
+_AVG_BACKENDS = ["python", "numpy", "numba", "cython"]
+
+
+@pytest.mark.parametrize("backend", _AVG_BACKENDS)
+@pytest.mark.parametrize("problem", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize("penalty", ["l2", "l1", "elasticnet", None])
+@pytest.mark.parametrize("average", [True, 7, 200, 10**6])
+def test_averaged_sgd_equals_scikit_learn(backend, problem, penalty, average):
+    """average= (ASGD), from the first step, from step 7 or 200, or never reached
+    (then the plain weights are the model, as in scikit-learn): the same
+    coefficients as scikit-learn's for the same order, L1 truncation included."""
+    from fastml import available_backends
+
+    if backend not in available_backends():
+        pytest.skip(f"{backend} not built")
+    if problem == "regression":
+        X, y = _reg_data(n=120)
+        ours, theirs = SGDRegressor, sk_lm.SGDRegressor
+    else:
+        X, y = _clf_data(n=120, classes=2 if problem == "binary" else 3)
+        ours, theirs = SGDClassifier, sk_lm.SGDClassifier
+    kw = dict(penalty=penalty, average=average, max_iter=4, tol=None, shuffle=False)
+    ref = theirs(**kw).fit(X, y)
+    got = ours(**kw, backend=backend).fit(X, y)
+    scale = max(1.0, np.abs(ref.coef_).max())
+    np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-9, atol=1e-11 * scale)
+    np.testing.assert_allclose(got.intercept_, ref.intercept_, rtol=1e-9, atol=1e-11 * scale)
+    assert got.t_ == ref.t_
+
+
+@pytest.mark.parametrize("backend", _AVG_BACKENDS)
+def test_averaged_partial_fit_equals_scikit_learn_and_fit(backend):
+    """partial_fit carries the plain and the averaged weights from call to call.
+
+    Against scikit-learn without an intercept: once averaging has started, its
+    partial_fit does not carry the plain intercept to the next call (it keeps
+    a stale _standard_intercept) and, for more than two classes, publishes the
+    plain intercepts as intercept_; fastml carries both. With the intercept,
+    partial_fit epoch by epoch equals fit (issue 3's rule).
+    """
+    from fastml import available_backends
+
+    if backend not in available_backends():
+        pytest.skip(f"{backend} not built")
+    X, y = _clf_data(n=150, classes=3)
+    kw = dict(average=10, penalty="l2", shuffle=False, fit_intercept=False)
+    ref = sk_lm.SGDClassifier(**kw)
+    got = SGDClassifier(**kw, backend=backend)
+    for lo, hi in [(0, 60), (60, 150), (0, 150)]:
+        ref.partial_fit(X[lo:hi], y[lo:hi], classes=[0, 1, 2])
+        got.partial_fit(X[lo:hi], y[lo:hi], classes=[0, 1, 2])
+        np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-9, atol=1e-12)
+    kw = dict(average=10, penalty="l2", shuffle=False, learning_rate="constant", eta0=0.01)
+    inc = SGDClassifier(**kw, backend=backend)
+    for _ in range(3):
+        inc.partial_fit(X, y, classes=[0, 1, 2])
+    full = SGDClassifier(**kw, max_iter=3, tol=None, backend=backend).fit(X, y)
+    np.testing.assert_allclose(inc.coef_, full.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(inc.intercept_, full.intercept_, rtol=1e-9, atol=1e-12)
+
+
+def test_averaged_sgd_shuffled_float32_early_stopping_and_errors():
+    X, y = _clf_data(n=400, d=6)
+    kw = dict(average=True, max_iter=6, tol=None, random_state=3)
+    runs = {b: SGDClassifier(**kw, backend=b).fit(X, y) for b in ("python", "numba", "cython")}
+    for b in ("numba", "cython"):
+        np.testing.assert_allclose(runs[b].coef_, runs["python"].coef_, rtol=1e-10)
+    plain = SGDClassifier(max_iter=6, tol=None, random_state=3).fit(X, y)
+    assert not np.allclose(plain.coef_, runs["python"].coef_)  # the mean is the model
+    f32 = SGDClassifier(**kw).fit(X.astype(np.float32), y)
+    assert f32.coef_.dtype == np.float32
+    np.testing.assert_allclose(f32.coef_, runs["python"].coef_, rtol=1e-3, atol=1e-4)
+    es = SGDClassifier(average=True, early_stopping=True, n_iter_no_change=2, max_iter=50,
+                       random_state=0).fit(X, y)  # fmt: skip
+    assert es.stop_reason_ == "early_stopping" and 1 <= es.best_epoch_ <= es.n_iter_
+    assert es.score(X, y) > 0.8
+    with pytest.raises(ValueError, match="average .* needs plain SGD"):
+        SGDClassifier(average=True, batch_size=8).fit(X, y)
+    with pytest.raises(ValueError, match="average"):
+        SGDClassifier(average=-1).fit(X, y)

@@ -40,7 +40,7 @@ from .._losses import BLOCK
 from .._python import sgd as _py
 from ._jit import apply_threads, jit
 
-__all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch", "warmup"]
+__all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch", "sgd_epoch_averaged", "warmup"]
 
 MAX_DLOSS = 1e12
 AHEAD = 8  # rows prefetched ahead: sgd_epoch, _block_grad (as src_cython/sgd.pyx)
@@ -257,14 +257,7 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
             u += l1 * eta
             for k in range(n_out):
                 w = theta[k]
-                qk = q[k]
-                for j in range(d):
-                    z = w[j] * wscale
-                    if z > 0.0:
-                        w[j] = max(0.0, w[j] - (u + qk[j]) / wscale)
-                    elif z < 0.0:
-                        w[j] = min(0.0, w[j] + (u - qk[j]) / wscale)
-                    qk[j] += wscale * w[j] - z
+                _l1_truncate(w, q[k], u, wscale, d)
                 p[k] = _dot(w, X[nxt]) * wscale + w[d]
         if ahead >= 0:
             _prefetch_part(X, ahead, half, row_bytes)
@@ -276,6 +269,114 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
     if wscale != 1.0:
         _scale_coef(theta, wscale)
     return loss_sum, t, u
+
+
+@jit(inline="always")
+def _l1_truncate(w, qk, u, wscale, d):
+    """Truncated-gradient L1 step (Tsuruoka et al., as scikit-learn) on w[:d]."""
+    for j in range(d):
+        z = w[j] * wscale
+        if z > 0.0:
+            w[j] = max(0.0, w[j] - (u + qk[j]) / wscale)
+        elif z < 0.0:
+            w[j] = min(0.0, w[j] + (u - qk[j]) / wscale)
+        qk[j] += wscale * w[j] - z
+
+
+@jit
+def _average_reset(theta, avg, a, b):
+    """scikit-learn's reset of the mean's lazy form: avg = (avg + a w) / b, before
+    w is rescaled (the caller then sets a = 0, b = 1)."""
+    d = theta.shape[1] - 1
+    for k in range(theta.shape[0]):
+        for j in range(d):
+            avg[k, j] = (avg[k, j] + a * theta[k, j]) / b
+
+
+@jit
+def _sgd_epoch_averaged(X, y, sw, order, theta, q, avg, ab, loss, e, alpha, l1_ratio, schedule,
+                        eta0, power_t, t0, fit_intercept, t, u, average):  # fmt: skip
+    # The oracle's loop (fastml._python.sgd.sgd_epoch_averaged), step for step;
+    # the mean's update is one more pass over the row.
+    n_out = theta.shape[0]
+    d = X.shape[1]
+    l2 = (1.0 - l1_ratio) * alpha
+    l1 = l1_ratio * alpha
+    wscale = 1.0
+    a = ab[0]
+    b = ab[1]
+    loss_sum = 0.0
+    p = np.empty(n_out)
+    g = np.empty(n_out)
+    upd = np.empty(n_out)
+    for ii in range(order.shape[0]):
+        i = order[ii]
+        x = X[i]
+        eta = _eta(schedule, eta0, power_t, t0, t)
+        for k in range(n_out):
+            p[k] = _dot(theta[k], x) * wscale + theta[k, d]
+        if n_out == 1:
+            li, g[0] = _loss1(loss, p[0], y[i], e)
+        else:
+            li = _row_loss(loss, p, y[i], e, g)
+        loss_sum += sw[i] * li
+        if l2 > 0.0:
+            wscale *= max(0.0, 1.0 - l2 * eta)
+            if wscale < 1e-9:
+                _average_reset(theta, avg, a, b)
+                a = 0.0
+                b = 1.0
+                _scale_coef(theta, wscale)
+                wscale = 1.0
+        for k in range(n_out):
+            upd[k] = -eta * min(max(g[k], -MAX_DLOSS), MAX_DLOSS) * sw[i]
+            if upd[k] != 0.0:
+                _axpy(upd[k] / wscale, x, theta[k])
+            if fit_intercept:
+                theta[k, d] += upd[k]
+        if 0 < average <= t:
+            seen = t - average + 1.0
+            for k in range(n_out):
+                _axpy(a * (-upd[k] / wscale), x, avg[k])
+                avg[k, d] += (theta[k, d] - avg[k, d]) / seen
+            if seen > 1.0:
+                b /= 1.0 - 1.0 / seen
+            a += (1.0 / seen) * b * wscale
+        if l1 > 0.0:
+            u += l1 * eta
+            for k in range(n_out):
+                _l1_truncate(theta[k], q[k], u, wscale, d)
+        t += 1.0
+    if wscale != 1.0:
+        _scale_coef(theta, wscale)
+    ab[0] = a / wscale
+    ab[1] = b
+    return loss_sum, t, u
+
+
+def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss_param, alpha,
+                       l1_ratio, schedule, eta0, power_t, t0, fit_intercept, t, u, average):  # fmt: skip
+    """One epoch of averaged SGD (scikit-learn's ``average=``) in place.
+
+    Parameters as :func:`sgd_epoch`, and:
+
+    avg : ndarray of shape (n_out, n_features + 1), X's dtype
+        The mean's numerators (the mean is ``(avg[:, :d] + a w) / b``) and the
+        mean intercepts, updated in place.
+    ab : ndarray of shape (2,), float64
+        ``[a, b]``, updated in place.
+    average : int
+        Step from which the weights are averaged (>= 1).
+
+    Returns
+    -------
+    loss_sum, t, u
+        As :func:`sgd_epoch`.
+    """
+    return _sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss,
+                               float(loss_param), float(alpha), float(l1_ratio), schedule,
+                               float(eta0), float(power_t), float(t0), bool(fit_intercept),
+                               float(t), float(u), int(average))  # fmt: skip
 
 
 @jit

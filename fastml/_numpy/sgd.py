@@ -23,7 +23,7 @@ from .. import _losses
 from .._losses import BLOCK, MAX_DLOSS, SOFTMAX
 from .._python.sgd import eta_at
 
-__all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch"]
+__all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch", "sgd_epoch_averaged"]
 
 
 def loss_grad(code, P, y, loss_param):
@@ -34,12 +34,30 @@ def loss_grad(code, P, y, loss_param):
 
 def sgd_epoch(X, y, sample_weight, order, theta, q, loss, loss_param, alpha, l1_ratio, schedule,
               eta0, power_t, t0, fit_intercept, t, u):  # fmt: skip
-    """One epoch of plain SGD (batch size 1); see :func:`fastml._numba.sgd.sgd_epoch`."""
+    """One epoch of plain SGD (batch size 1); see :func:`fastml._numba.sgd.sgd_epoch`.
+
+    :func:`sgd_epoch_averaged`'s loop without the averaging.
+    """
+    return sgd_epoch_averaged(X, y, sample_weight, order, theta, q, None, None, loss, loss_param,
+                              alpha, l1_ratio, schedule, eta0, power_t, t0, fit_intercept, t, u,
+                              0)  # fmt: skip
+
+
+def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss_param, alpha,
+                       l1_ratio, schedule, eta0, power_t, t0, fit_intercept, t, u, average):  # fmt: skip
+    """One epoch of averaged SGD; see :func:`fastml._python.sgd.sgd_epoch_averaged`.
+
+    Vectorised over the features and outputs (one Python step per sample).
+    ``average=0`` (``avg`` and ``ab`` may then be None): plain SGD.
+    """
     n_out, d1 = theta.shape
     d = d1 - 1
     W = theta[:, :d].astype(np.float64)
     b = theta[:, d].astype(np.float64)
     Q = q[:, :d].astype(np.float64)
+    A = np.zeros((n_out, d)) if avg is None else avg[:, :d].astype(np.float64)
+    Ab = np.zeros(n_out) if avg is None else avg[:, d].astype(np.float64)
+    a, bb = (0.0, 1.0) if ab is None else (float(ab[0]), float(ab[1]))
     l2 = (1.0 - l1_ratio) * alpha
     l1 = l1_ratio * alpha
     t = float(t)
@@ -51,22 +69,27 @@ def sgd_epoch(X, y, sample_weight, order, theta, q, loss, loss_param, alpha, l1_
         x = X[i].astype(np.float64)
         eta = eta_at(schedule, eta0, power_t, t0, t)
         p = (W @ x) * wscale + b
-        yi = Y[i]
-        if n_out == 1:
-            lv, g = _losses.loss_grad(loss, p, yi, loss_param)
-        else:
-            lv, g = _losses.loss_grad(loss, p, yi, loss_param)
+        lv, g = _losses.loss_grad(loss, p, Y[i], loss_param)
         wi = float(sample_weight[i])
         loss_sum += wi * float(lv.sum())
         if l2 > 0.0:
             wscale *= max(0.0, 1.0 - l2 * eta)
-            if wscale < 1e-9:
+            if wscale < 1e-9:  # scikit-learn's reset: the mean's lazy form first
+                A = (A + a * W) / bb
+                a, bb = 0.0, 1.0
                 W *= wscale
                 wscale = 1.0
         upd = -eta * np.clip(g, -MAX_DLOSS, MAX_DLOSS) * wi
         W += np.outer(upd / wscale, x)
         if fit_intercept:
             b += upd
+        if 0 < average <= t:
+            seen = t - average + 1.0
+            A += np.outer(a * (-upd / wscale), x)
+            Ab += (b - Ab) / seen
+            if seen > 1.0:
+                bb /= 1.0 - 1.0 / seen
+            a += (1.0 / seen) * bb * wscale
         if l1 > 0.0:
             u += l1 * eta
             z = W * wscale
@@ -80,6 +103,10 @@ def sgd_epoch(X, y, sample_weight, order, theta, q, loss, loss_param, alpha, l1_
     theta[:, :d] = W * wscale
     theta[:, d] = b
     q[:, :d] = Q
+    if avg is not None:
+        avg[:, :d] = A
+        avg[:, d] = Ab
+        ab[0], ab[1] = a / wscale, bb
     return loss_sum, t, u
 
 

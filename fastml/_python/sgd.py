@@ -13,7 +13,15 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["eta_at", "loss1", "loss_grad", "minibatch_epoch", "row_loss", "sgd_epoch"]
+__all__ = [
+    "eta_at",
+    "loss1",
+    "loss_grad",
+    "minibatch_epoch",
+    "row_loss",
+    "sgd_epoch",
+    "sgd_epoch_averaged",
+]
 
 MAX_DLOSS = 1e12
 BLOCK = 1024  # == fastml._losses.BLOCK
@@ -116,7 +124,28 @@ def _clip(g):
 
 def sgd_epoch(X, y, sample_weight, order, theta, q, loss, loss_param, alpha, l1_ratio, schedule,
               eta0, power_t, t0, fit_intercept, t, u):  # fmt: skip
-    """One epoch of plain SGD (batch size 1); see :func:`fastml._numba.sgd.sgd_epoch`."""
+    """One epoch of plain SGD (batch size 1); see :func:`fastml._numba.sgd.sgd_epoch`.
+
+    The oracle is :func:`sgd_epoch_averaged`'s loop without the averaging.
+    """
+    return sgd_epoch_averaged(X, y, sample_weight, order, theta, q, None, None, loss, loss_param,
+                              alpha, l1_ratio, schedule, eta0, power_t, t0, fit_intercept, t, u,
+                              0)  # fmt: skip
+
+
+def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss_param, alpha,
+                       l1_ratio, schedule, eta0, power_t, t0, fit_intercept, t, u, average):  # fmt: skip
+    """One epoch of averaged SGD (scikit-learn's ``average=``), in place.
+
+    The plain step of :func:`sgd_epoch`, then from step ``t = average`` on the
+    running mean of the weights, kept as scikit-learn keeps it (its
+    ``WeightVector``): the mean is ``(avg[:, :d] + a w) / b``, ``ab = [a, b]``,
+    so that a step costs one pass over the row. The mean intercept is
+    ``avg[:, d]``. The same arithmetic in the same order as scikit-learn,
+    L1 truncation included (it acts on ``w`` after the mean's update).
+    ``average=0`` (``avg`` and ``ab`` may then be None): no averaging
+    (:func:`sgd_epoch`).
+    """
     rows = X.tolist()
     ys = y.tolist()
     sw = sample_weight.tolist()
@@ -124,6 +153,8 @@ def sgd_epoch(X, y, sample_weight, order, theta, q, loss, loss_param, alpha, l1_
     qq = q.tolist()
     n_out = len(th)
     d = len(rows[0])
+    aw = [[0.0] * (d + 1) for _ in range(n_out)] if avg is None else avg.tolist()
+    a, b = (0.0, 1.0) if ab is None else (float(ab[0]), float(ab[1]))
     l2 = (1.0 - l1_ratio) * alpha
     l1 = l1_ratio * alpha
     t = float(t)
@@ -145,18 +176,33 @@ def sgd_epoch(X, y, sample_weight, order, theta, q, loss, loss_param, alpha, l1_
         loss_sum += wi * row_loss(loss, p, ys[i], loss_param, g)
         if l2 > 0.0:
             wscale *= max(0.0, 1.0 - l2 * eta)
-            if wscale < 1e-9:
+            if wscale < 1e-9:  # scikit-learn's reset_wscale, the mean's part first
+                aw = [[(m + a * v) / b for m, v in zip(mk[:d], w[:d], strict=True)] + [mk[d]]
+                      for mk, w in zip(aw, th, strict=True)]  # fmt: skip
+                a, b = 0.0, 1.0
                 th = [[v * wscale for v in w[:d]] + [w[d]] for w in th]
                 wscale = 1.0
+        upds = [-eta * _clip(g[k]) * wi for k in range(n_out)]
         for k in range(n_out):
-            upd = -eta * _clip(g[k]) * wi
+            upd = upds[k]
+            w = th[k]
             if upd != 0.0:
-                w = th[k]
                 c = upd / wscale
                 for j in range(d):
                     w[j] += c * x[j]
-                if fit_intercept:
-                    w[d] += upd
+            if fit_intercept:
+                w[d] += upd
+        if 0 < average <= t:
+            seen = t - average + 1.0
+            for k in range(n_out):
+                mk = aw[k]
+                c = a * (-upds[k] / wscale)
+                for j in range(d):
+                    mk[j] += c * x[j]
+                mk[d] += (th[k][d] - mk[d]) / seen
+            if seen > 1.0:
+                b /= 1.0 - 1.0 / seen
+            a += (1.0 / seen) * b * wscale
         if l1 > 0.0:
             u += l1 * eta
             for k in range(n_out):
@@ -170,9 +216,13 @@ def sgd_epoch(X, y, sample_weight, order, theta, q, loss, loss_param, alpha, l1_
                         w[j] = min(0.0, w[j] + (u - qk[j]) / wscale)
                     qk[j] += wscale * w[j] - z
         t += 1.0
+    # w back to scale 1; the mean is unchanged: a w = (a / wscale) (wscale w)
     th = [[v * wscale for v in w[:d]] + [w[d]] for w in th]
     theta[...] = th
     q[...] = qq
+    if avg is not None:
+        avg[...] = aw
+        ab[0], ab[1] = a / wscale, b
     return loss_sum, t, u
 
 
