@@ -847,12 +847,18 @@ class MiniBatchKMeans(_KMeansBase):
                     f"ewa inertia: {ewa}"
                 )
             if tol > 0 and shift <= tol:
+                if self.verbose:
+                    print(f"Converged (small centers change) at step {step + 1}/{n_steps}")
                 break
             if ewa < best_ewa:
                 best_ewa, no_improvement = ewa, 0
             else:
                 no_improvement += 1
             if self.max_no_improvement is not None and no_improvement >= self.max_no_improvement:
+                if self.verbose:
+                    print(
+                        f"Converged (lack of improvement in inertia) at step {step + 1}/{n_steps}"
+                    )
                 break
         self.n_iter_ = int(np.ceil(self.n_steps_ * batch / n))
         self._finish(X, w, kern)

@@ -485,6 +485,8 @@ def test_scikit_learn_parameters_verbose_elkan_copy_x_compute_labels(capsys):
     mb.fit(X)
     assert not hasattr(mb, "labels_") and not hasattr(mb, "inertia_")
     assert "Minibatch step 1/" in capsys.readouterr().out
+    MiniBatchKMeans(5, batch_size=32, max_no_improvement=1, verbose=1, random_state=0).fit(X)
+    assert "Converged (lack of improvement in inertia) at step" in capsys.readouterr().out
     with_labels = MiniBatchKMeans(5, batch_size=64, random_state=0).fit(X)
     np.testing.assert_array_equal(with_labels.cluster_centers_, mb.cluster_centers_)
     assert with_labels.labels_.shape == (300,)
