@@ -205,7 +205,14 @@ class BaseEstimator:
 
     def __sklearn_tags__(self):
         """scikit-learn >= 1.6 reads the estimator type from here."""
-        from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags, TransformerTags
+        from sklearn.utils import (
+            ClassifierTags,
+            InputTags,
+            RegressorTags,
+            Tags,
+            TargetTags,
+            TransformerTags,
+        )
 
         kind = self._estimator_type
         tags = Tags(
@@ -217,8 +224,13 @@ class BaseEstimator:
             transformer_tags=TransformerTags() if hasattr(type(self), "transform") else None,
             classifier_tags=ClassifierTags() if kind == "classifier" else None,
             regressor_tags=RegressorTags() if kind == "regressor" else None,
+            input_tags=InputTags(pairwise=self._pairwise_input()),
         )
         return tags
+
+    def _pairwise_input(self):
+        """True when X is a square matrix over the samples (a precomputed metric)."""
+        return False
 
 
 def _differs(value, default):

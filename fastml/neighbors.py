@@ -287,6 +287,17 @@ class _NeighborsBase(BaseEstimator):
         if self.metric_params is not None and not isinstance(self.metric_params, dict):
             raise TypeError("metric_params must be a dict or None")
         X = check_n_features(self, X, reset=True)
+        if self._precomputed():
+            if X.shape[0] != X.shape[1]:
+                raise ValueError(
+                    "X must be a square distance matrix (n_samples, n_samples) with "
+                    f"metric='precomputed'; got shape {X.shape}"
+                )
+            self._fit_X_ = _check_precomputed(X)
+            self.n_samples_fit_ = X.shape[0]
+            self.effective_metric_ = "precomputed"
+            self.effective_metric_params_ = {}
+            return X
         if not callable(self.metric):
             prepare(self.metric, X[:1], X[:1], self._metric_kwargs())  # fail early
         resolve_backend(self.backend, "neighbors")
@@ -296,6 +307,12 @@ class _NeighborsBase(BaseEstimator):
         self.effective_metric_params_ = self._metric_kwargs()
         return X
 
+    def _precomputed(self):
+        return isinstance(self.metric, str) and self.metric == "precomputed"
+
+    def _pairwise_input(self):  # scikit-learn's cross-validation then slices both axes
+        return self._precomputed()
+
     def _query(self, X):
         check_is_fitted(self, "_fit_X_")
         if X is None:
@@ -303,7 +320,7 @@ class _NeighborsBase(BaseEstimator):
         X = check_n_features(self, X, reset=False)
         if X.dtype != self._fit_X_.dtype:
             X = X.astype(np.float64)
-        return X
+        return _check_precomputed(X) if self._precomputed() else X
 
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
         """The nearest fitted points of each query point.
@@ -325,6 +342,10 @@ class _NeighborsBase(BaseEstimator):
         """
         Xq = self._query(X)
         k = self.n_neighbors if n_neighbors is None else n_neighbors
+        if self._precomputed():
+            D = self._fit_X_ if Xq is None else Xq
+            dist, ind = _precomputed_kneighbors(D, k, Xq is None)
+            return (dist, ind) if return_distance else ind
         args = (self._fit_X_, None) if Xq is None else (Xq, self._fit_X_)
         return kneighbors(
             *args,
@@ -377,6 +398,19 @@ class _NeighborsBase(BaseEstimator):
         indices : ndarray of shape (n_queries,), dtype object
         """
         Xq = self._query(X)
+        if self._precomputed():
+            if sort_results and not return_distance:
+                raise ValueError("return_distance must be True if sort_results is True.")
+            D = self._fit_X_ if Xq is None else Xq
+            r = self.radius if radius is None else radius
+            indptr, ind, dist, nq = _precomputed_csr(D, r, Xq is None)
+            if sort_results:
+                _sort_csr(indptr, ind, dist)
+            parts = [slice(indptr[i], indptr[i + 1]) for i in range(nq)]
+            ind_rows = _object_array([ind[s] for s in parts])
+            if not return_distance:
+                return ind_rows
+            return _object_array([dist[s] for s in parts]), ind_rows
         args = (self._fit_X_, None) if Xq is None else (Xq, self._fit_X_)
         return radius_neighbors(
             *args,
@@ -394,18 +428,55 @@ class _NeighborsBase(BaseEstimator):
             raise ValueError(f'mode must be "connectivity" or "distance"; got {mode!r}')
         sparse = _scipy_sparse()
         Xq = self._query(X)
-        args = (self._fit_X_, None) if Xq is None else (Xq, self._fit_X_)
-        indptr, ind, dist, nq = _radius_csr(
-            *args,
-            self.radius if radius is None else radius,
-            self.metric,
-            self.backend,
-            self._metric_kwargs(),
-        )
+        r = self.radius if radius is None else radius
+        if self._precomputed():
+            D = self._fit_X_ if Xq is None else Xq
+            indptr, ind, dist, nq = _precomputed_csr(D, r, Xq is None)
+        else:
+            args = (self._fit_X_, None) if Xq is None else (Xq, self._fit_X_)
+            indptr, ind, dist, nq = _radius_csr(
+                *args, r, self.metric, self.backend, self._metric_kwargs()
+            )
         if sort_results:
             _sort_csr(indptr, ind, dist)
         data = np.ones(len(ind)) if mode == "connectivity" else dist
         return sparse.csr_matrix((data, ind, indptr), shape=(nq, self.n_samples_fit_))
+
+
+def _check_precomputed(D):
+    if (D < 0).any():
+        raise ValueError("Negative values in data passed to precomputed distance matrix.")
+    return D
+
+
+def _precomputed_kneighbors(D, k, exclude_self):
+    """The k smallest entries of each row of a distance matrix (ties: lower index).
+
+    ``exclude_self``: D is the fitted (n, n) matrix and row i's own column is
+    not a candidate (as for Y=None), whatever its value.
+    """
+    k = _check_k(k, D.shape[1], exclude_self)
+    cols = np.arange(D.shape[1])
+    self_last = (cols[None, :] == np.arange(D.shape[0])[:, None]) if exclude_self else None
+    # lexsort: the last key is the primary one; it is stable, so ties keep index order
+    keys = (D,) if self_last is None else (D, self_last)
+    ind = np.lexsort(keys, axis=1)[:, :k].astype(np.intp)
+    return np.take_along_axis(D, ind, axis=1), ind
+
+
+def _precomputed_csr(D, radius, exclude_self):
+    """:func:`_radius_csr` on a distance matrix: (indptr, indices, distances, n_queries)."""
+    if isinstance(radius, bool) or not isinstance(radius, numbers.Real):
+        raise TypeError(f"radius must be a non-negative number; got {radius!r}")
+    if not radius >= 0:
+        raise ValueError(f"radius must be a non-negative number; got {radius}")
+    mask = D <= radius
+    if exclude_self:
+        np.fill_diagonal(mask, False)
+    rows, indices = np.nonzero(mask)
+    indptr = np.zeros(D.shape[0] + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=D.shape[0]), out=indptr[1:])
+    return indptr, indices.astype(np.intp), D[rows, indices], D.shape[0]
 
 
 def _scipy_sparse():
@@ -433,6 +504,9 @@ class NearestNeighbors(_NeighborsBase):
         Accepted for compatibility with scikit-learn (a tree parameter); unused.
     metric : str or callable, default "minkowski"
         Any metric of :func:`fastml.cdist`; "minkowski" with ``p=2`` is euclidean.
+        "precomputed": ``fit`` takes the (n_samples, n_samples) distance matrix
+        and the queries are (n_queries, n_samples) distances to the fitted
+        points (non-negative), as in scikit-learn.
     p : float, default 2
         The Minkowski power (used when ``metric="minkowski"``).
     metric_params : dict, optional
@@ -547,9 +621,9 @@ class _SupervisedBase(_NeighborsBase):
             )
         return X, y
 
-    @property
-    def radius(self):  # the base class's radius queries use the constructor's radius
-        return 1.0
+    # The base class's radius queries default to this (no constructor parameter,
+    # as in scikit-learn); an instance may set its own.
+    radius = 1.0
 
 
 class KNeighborsClassifier(ClassifierMixin, _SupervisedBase):

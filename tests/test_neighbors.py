@@ -456,3 +456,69 @@ def test_leaf_size_accepted_and_unused():
     np.testing.assert_array_equal(a[1], b[1])
     y = (X[:, 0] > 0).astype(int)
     assert nb.KNeighborsClassifier(leaf_size=1).fit(X, y).get_params()["leaf_size"] == 1
+
+
+def test_precomputed_metric_equals_scikit_learn():
+    """metric="precomputed": the fitted and the query distance matrices, for
+    kneighbors (with and without X), radius_neighbors, the graphs and the
+    supervised estimators, against scikit-learn on the same matrices."""
+    sk = pytest.importorskip("sklearn.neighbors")
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 4, (40, 3)).astype(float)  # duplicates: exact ties
+    Q = rng.integers(0, 4, (9, 3)).astype(float)
+    D = fastml.cdist(X, X, "cityblock")
+    Dq = fastml.cdist(Q, X, "cityblock")
+    ours = nb.NearestNeighbors(n_neighbors=5, radius=2.0, metric="precomputed").fit(D)
+    ref = sk.NearestNeighbors(n_neighbors=5, radius=2.0, metric="precomputed").fit(D)
+    for q in (Dq, None):
+        got, want = ours.kneighbors(q), ref.kneighbors(q)
+        np.testing.assert_array_equal(got[0], want[0])
+        # the same distances; among equal distances fastml orders by index
+        assert all(set(g) <= set(np.flatnonzero(row <= dk[-1]))
+                   for g, row, dk in zip(got[1], D if q is None else q, got[0], strict=True))  # fmt: skip
+        got_r = ours.radius_neighbors(q, sort_results=True)
+        want_r = ref.radius_neighbors(q, sort_results=True)
+        for gd, gi, wd, wi in zip(*got_r, *want_r, strict=True):
+            np.testing.assert_array_equal(gd, wd)
+            np.testing.assert_array_equal(np.sort(gi), np.sort(wi))
+        g = ours.radius_neighbors_graph(q, mode="distance")
+        w = ref.radius_neighbors_graph(q, mode="distance")
+        np.testing.assert_array_equal(g.toarray(), w.toarray())
+    # self excluded by index even with duplicates at distance 0
+    ind = ours.kneighbors(n_neighbors=3, return_distance=False)
+    assert not (ind == np.arange(40)[:, None]).any()
+    # supervised, on continuous points (no ties at the k-th neighbour, where
+    # scikit-learn's choice among equals is arbitrary)
+    Xc, Qc = rng.standard_normal((60, 3)), rng.standard_normal((15, 3))
+    Dc, Dcq = fastml.cdist(Xc, Xc), fastml.cdist(Qc, Xc)
+    y = (Xc.sum(axis=1) > 0).astype(int)
+    for Ours, Ref in ((nb.KNeighborsClassifier, sk.KNeighborsClassifier),
+                      (nb.KNeighborsRegressor, sk.KNeighborsRegressor)):  # fmt: skip
+        got = Ours(n_neighbors=7, metric="precomputed", weights="distance").fit(Dc, y)
+        want = Ref(n_neighbors=7, metric="precomputed", weights="distance").fit(Dc, y)
+        np.testing.assert_allclose(got.predict(Dcq), want.predict(Dcq), rtol=1e-12)
+    with pytest.raises(ValueError, match="square distance matrix"):
+        nb.NearestNeighbors(metric="precomputed").fit(Dq)
+    with pytest.raises(ValueError, match="Negative values"):
+        nb.NearestNeighbors(metric="precomputed").fit(-D)
+    with pytest.raises(ValueError, match="Negative values"):
+        ours.kneighbors(-Dq)
+    with pytest.raises(ValueError, match="features"):
+        ours.kneighbors(Dq[:, :5])
+
+
+def test_precomputed_in_cross_validation_like_scikit_learn():
+    """The pairwise input tag: cross-validation slices a precomputed matrix on
+    both axes (fit on D[train][:, train], score on D[test][:, train])."""
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    sk = pytest.importorskip("sklearn.neighbors")
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((80, 4))
+    y = (X[:, 0] + 0.3 * rng.standard_normal(80) > 0).astype(int)
+    D = fastml.cdist(X, X)
+    ours = model_selection.cross_val_score(nb.KNeighborsClassifier(metric="precomputed"), D, y)
+    ref = model_selection.cross_val_score(sk.KNeighborsClassifier(metric="precomputed"), D, y)
+    np.testing.assert_array_equal(ours, ref)
+    clf = nb.KNeighborsClassifier()
+    clf.radius = 0.5  # an attribute, as scikit-learn's (no constructor parameter)
+    assert clf.radius == 0.5
