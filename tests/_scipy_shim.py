@@ -3,7 +3,8 @@
 Loaded by ``test_scipy_suite.py`` into a separate pytest run of the
 ``scipy/spatial/tests/test_distance.py`` that ships with SciPy. Every cdist
 or pdist call with a metric fastml implements goes to fastml; the others
-(dice, yule, callables, ...) stay with SciPy. float32 input is given to fastml
+(dice, yule, callables, ...) stay with SciPy. Every squareform call goes to
+fastml. float32 input is given to fastml
 as float64: fastml computes float32 in float32 by design (DESIGN.md), where
 SciPy always computes in float64, and SciPy's tests compare at float64
 tolerances.
@@ -17,7 +18,7 @@ from fastml import _metrics
 
 _SCIPY = {"cdist": ssd.cdist, "pdist": ssd.pdist}
 _OURS = frozenset(_metrics.METRIC_ALIASES)
-CALLS = {"fastml": 0, "scipy": 0}
+CALLS = {"fastml": 0, "scipy": 0, "squareform": 0}
 
 
 def _ours(metric):
@@ -44,8 +45,13 @@ def pdist(X, metric="euclidean", *, out=None, **kwargs):
     return fastml.pdist(_as_scipy_computes(X), metric, out=out, **kwargs)
 
 
+def squareform(X, force="no", checks=True):
+    CALLS["squareform"] += 1
+    return fastml.squareform(X, force=force, checks=checks)
+
+
 # Before the test module is imported: it binds the names at import.
-ssd.cdist, ssd.pdist = cdist, pdist
+ssd.cdist, ssd.pdist, ssd.squareform = cdist, pdist, squareform
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -1,4 +1,4 @@
-"""SciPy's own test suite for cdist and pdist, run on fastml's.
+"""SciPy's own test suite for cdist, pdist and squareform, run on fastml's.
 
 ``scipy/spatial/tests/test_distance.py`` (installed with SciPy) runs in a
 separate pytest process with the plugin ``_scipy_shim``, which sends every
@@ -37,8 +37,11 @@ def test_scipy_distance_suite_passes_on_fastml(tmp_path):
     run = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     report = run.stdout[-4000:] + run.stderr[-2000:]
     assert run.returncode == 0, report
-    calls = re.search(r"fastml-shim calls: \{'fastml': (\d+), 'scipy': (\d+)\}", run.stdout)
+    calls = re.search(
+        r"fastml-shim calls: \{'fastml': (\d+), 'scipy': (\d+), 'squareform': (\d+)\}", run.stdout
+    )
     assert calls, report
     assert int(calls.group(1)) > 1000, report  # fastml did the work, not SciPy
+    assert int(calls.group(3)) > 20, report
     passed = re.search(r"(\d+) passed", run.stdout)
     assert passed and int(passed.group(1)) > 300, report
