@@ -109,9 +109,10 @@ def check_class_labels(y):
 class available_if:
     """Decorator: the method exists only while ``check(self)`` passes.
 
-    As scikit-learn's ``available_if``: ``check`` raises AttributeError (with
-    the reason) when the method does not apply, so ``hasattr(est, name)`` is
-    False, e.g. ``predict_proba`` of a hinge-loss classifier.
+    As scikit-learn's ``available_if``: when the method does not apply,
+    ``check`` returns False or raises AttributeError (with the reason), so
+    ``hasattr(est, name)`` is False, e.g. ``predict_proba`` of a hinge-loss
+    classifier.
     """
 
     def __init__(self, check):
@@ -125,7 +126,10 @@ class available_if:
     def __get__(self, obj, owner=None):
         if obj is None:
             return self.fn
-        self.check(obj)
+        if not self.check(obj):
+            raise AttributeError(
+                f"{type(obj).__name__!r} object has no attribute {self.fn.__name__!r}"
+            )
         return types.MethodType(self.fn, obj)
 
 

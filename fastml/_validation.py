@@ -17,6 +17,7 @@ __all__ = [
     "check_array",
     "check_out",
     "check_pair",
+    "check_sample_weight",
     "check_weights",
     "result_dtype",
 ]
@@ -176,6 +177,29 @@ def check_out(out, shape, name="out"):
     if not out.flags.writeable:
         raise ValueError(f"{name} must be writeable")
     return out
+
+
+def check_sample_weight(sample_weight, n, dtype=np.float64):
+    """Validated sample weights of shape (n,): finite, >= 0, not all zero.
+
+    None gives ones; a scalar weighs every sample alike (and is checked too).
+    """
+    if sample_weight is None:
+        return np.ones(n, dtype=dtype)
+    if isinstance(sample_weight, numbers.Real) or (
+        isinstance(sample_weight, np.ndarray) and sample_weight.ndim == 0
+    ):
+        sample_weight = np.full(n, float(sample_weight))
+    w = check_array(sample_weight, "sample_weight", ndim=1, dtype=dtype, finite=True)
+    if w.shape[0] != n:
+        raise ValueError(
+            f"sample_weight must have shape ({n},) (one weight per sample); got {w.shape}"
+        )
+    if (w < 0).any():
+        raise ValueError("sample_weight must be non-negative")
+    if not w.any():
+        raise ValueError("sample_weight must not be all zero")
+    return w
 
 
 def check_weights(w, n_features, dtype, name="w"):

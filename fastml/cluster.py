@@ -46,7 +46,7 @@ from ._base import (
     check_n_features,
 )
 from ._registry import kernel_module, resolve_backend
-from ._validation import check_array, result_dtype
+from ._validation import check_array, check_sample_weight, result_dtype
 
 __all__ = ["KMeans", "MiniBatchKMeans", "kmeans_plusplus"]
 
@@ -90,22 +90,6 @@ def _randint(rng, high, size):
     if isinstance(rng, np.random.Generator):
         return rng.integers(0, high, size)
     return rng.randint(0, high, size)
-
-
-def _check_weight(sample_weight, n, dtype):
-    """Validated sample weights (finite, >= 0, not all zero) of ``dtype``; ones if None."""
-    if sample_weight is None:
-        return np.ones(n, dtype=dtype)
-    if isinstance(sample_weight, numbers.Real):
-        return np.full(n, sample_weight, dtype=dtype)
-    w = check_array(sample_weight, "sample_weight", ndim=1, dtype=dtype, finite=True)
-    if w.shape[0] != n:
-        raise ValueError(f"sample_weight must have shape ({n},); got {w.shape}")
-    if (w < 0).any():
-        raise ValueError("sample_weight must be non-negative")
-    if not w.any():
-        raise ValueError("sample_weight must not be all zero")
-    return w
 
 
 def _sq_norms(X, step=4096):
@@ -187,7 +171,7 @@ def _lloyd_step(X, centers, sample_weight=None, *, backend=None):
     C = C.astype(dtype, copy=False)
     n, d = X.shape
     k = C.shape[0]
-    w = _check_weight(sample_weight, n, dtype)
+    w = check_sample_weight(sample_weight, n, dtype)
     labels = np.empty(n, np.int32)
     sums = np.zeros((k, d))
     weights = np.zeros(k)
@@ -277,7 +261,7 @@ def kmeans_plusplus(
         xsq = check_array(x_squared_norms, "x_squared_norms", ndim=1)
         if xsq.shape[0] != X.shape[0]:
             raise ValueError(f"x_squared_norms must have shape ({X.shape[0]},); got {xsq.shape}")
-    w = _check_weight(sample_weight, X.shape[0], X.dtype)
+    w = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     rng = _check_random_state(random_state)
     return _kmeans_plusplus(X, n_clusters, w, rng, n_local_trials, backend)
 
@@ -454,7 +438,7 @@ class _KMeansBase(ClusterMixin, BaseEstimator):
     def _labels_inertia(self, X, sample_weight, with_inertia):
         X, C = self._test_data(X)
         n, d = X.shape
-        w = _check_weight(sample_weight, n, X.dtype)
+        w = check_sample_weight(sample_weight, n, X.dtype)
         kern = _kernels(self.backend, n, C.shape[0], d)
         labels = np.empty(n, np.int32)
         kern.assign(X, w, _sq_norms(X), C, labels)
@@ -603,7 +587,7 @@ class KMeans(_KMeansBase):
             raise ValueError(f"n_samples={n} should be >= n_clusters={k}")
         init = _resolve_init(self.init, k, d, X.dtype)
         n_init = _resolve_n_init(self.n_init, init, 10)
-        w = _check_weight(sample_weight, n, X.dtype)
+        w = check_sample_weight(sample_weight, n, X.dtype)
         rng = _check_random_state(self.random_state)
         tol = _tolerance(X, float(self.tol))
         kern = _kernels(self.backend, n, k, d)
@@ -826,7 +810,7 @@ class MiniBatchKMeans(_KMeansBase):
         n, d = X.shape
         if n < k:
             raise ValueError(f"n_samples={n} should be >= n_clusters={k}")
-        w = _check_weight(sample_weight, n, X.dtype)
+        w = check_sample_weight(sample_weight, n, X.dtype)
         rng = _check_random_state(self.random_state)
         kern = _kernels(self.backend, n, k, d)
         tol = _tolerance(X, float(self.tol))
@@ -884,7 +868,7 @@ class MiniBatchKMeans(_KMeansBase):
         k = self._check_params()
         X = check_n_features(self, X, reset=first)
         n, d = X.shape
-        w = _check_weight(sample_weight, n, X.dtype)
+        w = check_sample_weight(sample_weight, n, X.dtype)
         if first:
             if n < k:
                 raise ValueError(f"n_samples={n} should be >= n_clusters={k}")

@@ -86,6 +86,7 @@ from ._base import (
 from ._config import get_num_threads
 from ._registry import kernel_module, resolve_backend
 from ._shuffle import EpochOrders
+from ._validation import check_sample_weight
 
 __all__ = [
     "DivergenceError",
@@ -323,18 +324,7 @@ class _GradientDescent(BaseEstimator):
         return False
 
     def _weights(self, sample_weight, n):
-        if sample_weight is None:
-            sw = np.ones(n)
-        else:
-            sw = np.asarray(sample_weight, dtype=np.float64)
-            if sw.ndim == 0:
-                sw = np.full(n, float(sw))
-            if sw.shape != (n,):
-                raise ValueError(
-                    f"sample_weight must have shape ({n},) (one weight per sample); got {sw.shape}"
-                )
-            if not np.isfinite(sw).all() or (sw < 0).any():
-                raise ValueError("sample_weight must be finite and non-negative")
+        sw = check_sample_weight(sample_weight, n)
         cw = getattr(self, "class_weight", None)
         if self._is_clf and cw is not None:
             n_classes = len(self.classes_)
@@ -360,8 +350,8 @@ class _GradientDescent(BaseEstimator):
             else:
                 raise ValueError(f"class_weight must be a dict, 'balanced' or None; got {cw!r}")
             sw = sw * per_class[self._class_idx]
-        if not sw.any():
-            raise ValueError("sample_weight must contain at least one non-zero weight")
+            if not sw.any():
+                raise ValueError("sample_weight times class_weight is zero for every sample")
         return sw
 
     # ------------------------------------------------------------ public API
@@ -533,8 +523,7 @@ class _GradientDescent(BaseEstimator):
                 self.t_ = t_best
             self.best_epoch_ = best_epoch
         if average:  # the mean as plain numbers: a partial_fit continues from them
-            a, b = self._ab
-            self._avg[:, :d] = (self._avg[:, :d] + a * theta[:, :d]) / b
+            self._avg[...] = self._mean_weights(d)
             self._ab[:] = (0.0, 1.0)
         self.n_iter_ = epoch if not partial else getattr(self, "n_iter_", 0) + 1
         self.stop_reason_ = stop if not partial else "partial_fit"
@@ -579,6 +568,10 @@ class _GradientDescent(BaseEstimator):
         start = self._average_start()
         if not start or start > self.t_ - 1:
             return None
+        return self._mean_weights(d)
+
+    def _mean_weights(self, d):
+        """The mean from its lazy form, ``(avg + a w) / b`` (see sgd_epoch_averaged)."""
         a, b = self._ab
         mean = self._avg.copy()
         mean[:, :d] = (mean[:, :d] + a * self.theta_[:, :d]) / b

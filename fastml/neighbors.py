@@ -181,14 +181,19 @@ def _object_array(parts):
     return out
 
 
-def _radius_csr(X, Y, radius, metric, backend, metric_kwargs):
-    """Validated call of the backend's radius kernel: (indptr, indices, distances, dtype)."""
-    XA, XB, exclude = _inputs(X, Y)
+def _check_radius(radius):
     if isinstance(radius, bool) or not isinstance(radius, numbers.Real):
         raise TypeError(f"radius must be a non-negative number; got {radius!r}")
     radius = float(radius)
     if not radius >= 0:
         raise ValueError(f"radius must be a non-negative number; got {radius}")
+    return radius
+
+
+def _radius_csr(X, Y, radius, metric, backend, metric_kwargs):
+    """Validated call of the backend's radius kernel: (indptr, indices, distances, dtype)."""
+    XA, XB, exclude = _inputs(X, Y)
+    radius = _check_radius(radius)
     if callable(metric):
         mod, func = _callable_module(metric, backend, metric_kwargs)
         res = mod.radius_neighbors_callable(XA, XB, radius, func, exclude)
@@ -250,7 +255,12 @@ def radius_neighbors(
     indices : ndarray of shape (n_queries,), dtype object
         Each element a 1-D intp array of base indices.
     """
-    indptr, indices, distances, nq = _radius_csr(X, Y, radius, metric, backend, metric_kwargs)
+    csr = _radius_csr(X, Y, radius, metric, backend, metric_kwargs)
+    return _ragged(*csr, return_distance, sort_results)
+
+
+def _ragged(indptr, indices, distances, nq, return_distance, sort_results):
+    """A CSR result as scikit-learn's object arrays of per-query arrays."""
     if sort_results:
         if not return_distance:
             raise ValueError("return_distance must be True if sort_results is True.")
@@ -399,18 +409,9 @@ class _NeighborsBase(BaseEstimator):
         """
         Xq = self._query(X)
         if self._precomputed():
-            if sort_results and not return_distance:
-                raise ValueError("return_distance must be True if sort_results is True.")
             D = self._fit_X_ if Xq is None else Xq
-            r = self.radius if radius is None else radius
-            indptr, ind, dist, nq = _precomputed_csr(D, r, Xq is None)
-            if sort_results:
-                _sort_csr(indptr, ind, dist)
-            parts = [slice(indptr[i], indptr[i + 1]) for i in range(nq)]
-            ind_rows = _object_array([ind[s] for s in parts])
-            if not return_distance:
-                return ind_rows
-            return _object_array([dist[s] for s in parts]), ind_rows
+            csr = _precomputed_csr(D, self.radius if radius is None else radius, Xq is None)
+            return _ragged(*csr, return_distance, sort_results)
         args = (self._fit_X_, None) if Xq is None else (Xq, self._fit_X_)
         return radius_neighbors(
             *args,
@@ -466,11 +467,7 @@ def _precomputed_kneighbors(D, k, exclude_self):
 
 def _precomputed_csr(D, radius, exclude_self):
     """:func:`_radius_csr` on a distance matrix: (indptr, indices, distances, n_queries)."""
-    if isinstance(radius, bool) or not isinstance(radius, numbers.Real):
-        raise TypeError(f"radius must be a non-negative number; got {radius!r}")
-    if not radius >= 0:
-        raise ValueError(f"radius must be a non-negative number; got {radius}")
-    mask = D <= radius
+    mask = D <= _check_radius(radius)
     if exclude_self:
         np.fill_diagonal(mask, False)
     rows, indices = np.nonzero(mask)

@@ -331,3 +331,38 @@ def test_unknown_backend_argument(backend):
 def test_backend_wrong_type():
     with pytest.raises(TypeError, match="backend must be a string"):
         fastml.cdist(XA, XB, backend=3)
+
+
+def test_sample_weight_one_rule_for_every_estimator():
+    """One check (fastml._validation.check_sample_weight) for k-means and the
+    linear models: scalars are checked too (a negative scalar used to pass
+    KMeans), and the messages are the same."""
+    from fastml.cluster import KMeans
+    from fastml.linear_model import SGDRegressor
+
+    X = np.random.default_rng(0).standard_normal((30, 2))
+    y = X[:, 0]
+    for bad, match in [(-1.0, "non-negative"), (0.0, "all zero"), (np.nan, "NaN or infinity"),
+                       (np.ones(29), r"shape \(30,\)")]:  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            KMeans(2, n_init=1, random_state=0).fit(X, sample_weight=bad)
+        with pytest.raises(ValueError, match=match):
+            SGDRegressor(max_iter=2, tol=None).fit(X, y, sample_weight=bad)
+    a = KMeans(2, n_init=1, random_state=0).fit(X, sample_weight=2.0)
+    b = KMeans(2, n_init=1, random_state=0).fit(X)
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_)
+
+
+def test_available_if_hides_a_method_whose_check_is_false():
+    from fastml._base import available_if
+
+    class Est:
+        def __init__(self, ok):
+            self.ok = ok
+
+        @available_if(lambda self: self.ok)
+        def method(self):
+            return 1
+
+    assert Est(True).method() == 1
+    assert not hasattr(Est(False), "method")
