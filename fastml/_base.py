@@ -28,6 +28,7 @@ __all__ = [
     "DataConversionWarning",
     "NotFittedError",
     "RegressorMixin",
+    "TransformerOutputMixin",
     "available_if",
     "check_class_labels",
     "check_is_fitted",
@@ -295,6 +296,86 @@ class RegressorMixin:
         return float(np.mean(r2))
 
 
+class TransformerOutputMixin:
+    """``set_output`` and ``get_feature_names_out`` as scikit-learn's transformers
+    have them (``ClassNamePrefixFeaturesOutMixin``, ``_SetOutputMixin``).
+
+    A subclass names its output columns ``"<class name in lower case><i>"`` for
+    ``i < self._n_features_out`` and passes what ``transform`` computes
+    through :meth:`_wrap_output`.
+    """
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns of ``transform``.
+
+        Parameters
+        ----------
+        input_features : array_like of str, optional
+            Checked against ``feature_names_in_`` / ``n_features_in_`` (they
+            do not change the output names).
+
+        Returns
+        -------
+        ndarray of shape (n_features_out,), object
+        """
+        check_is_fitted(self, "n_features_in_")
+        if input_features is not None:
+            given = np.asarray(input_features, dtype=object)
+            fitted = getattr(self, "feature_names_in_", None)
+            if fitted is not None and not np.array_equal(fitted, given):
+                raise ValueError("input_features is not equal to feature_names_in_")
+            if len(given) != self.n_features_in_:
+                raise ValueError(
+                    "input_features should have length equal to number of features "
+                    f"({self.n_features_in_}), got {len(given)}"
+                )
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(self._n_features_out)], dtype=object)
+
+    def set_output(self, *, transform=None):
+        """Set the container of ``transform`` and ``fit_transform``'s output.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None
+            "default": an ndarray; "pandas" / "polars": a DataFrame whose
+            columns are :meth:`get_feature_names_out` (pandas keeps the index
+            of a pandas input); None: leave the setting as it is (otherwise
+            scikit-learn's global ``transform_output`` applies, when
+            scikit-learn is loaded).
+
+        Returns
+        -------
+        self
+        """
+        if transform is None:
+            return self
+        if transform not in ("default", "pandas", "polars"):
+            raise ValueError(
+                f"transform must be 'default', 'pandas', 'polars' or None; got {transform!r}"
+            )
+        # scikit-learn's attribute name: sklearn.base.clone copies it.
+        self._sklearn_output_config = {"transform": transform}
+        return self
+
+    def _wrap_output(self, out, X):
+        """``out`` in the container chosen by :meth:`set_output`."""
+        container = getattr(self, "_sklearn_output_config", {}).get("transform")
+        if container is None and "sklearn" in sys.modules:
+            container = sys.modules["sklearn"].get_config().get("transform_output", "default")
+        if container in (None, "default"):
+            return out
+        columns = list(self.get_feature_names_out())
+        if container == "polars":
+            import polars
+
+            return polars.DataFrame(out, schema=columns, orient="row")
+        import pandas
+
+        index = X.index if isinstance(X, pandas.DataFrame) else None
+        return pandas.DataFrame(out, index=index, columns=columns)
+
+
 class ClusterMixin:
     """``fit_predict`` = ``fit(X).labels_``."""
 
@@ -326,8 +407,80 @@ def check_is_fitted(estimator, attributes=None):
         )
 
 
+def _feature_names(X):
+    """The column names of a dataframe ``X`` if they are all strings, else None.
+
+    scikit-learn's rule (``sklearn.utils.validation._get_feature_names``):
+    names are kept only when every column name is a string; a mix of string
+    and non-string names is refused.
+    """
+    columns = getattr(X, "columns", None)
+    if columns is None or isinstance(X, np.ndarray):
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    if names.ndim != 1 or names.size == 0:
+        return None
+    kinds = sorted({type(c).__name__ for c in names})
+    is_str = [isinstance(c, str) for c in names]
+    if all(is_str):
+        return names
+    if any(is_str):
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, but "
+            f"your input has {kinds} as feature name / column name types. If you want feature "
+            "names to be stored and validated, you must convert them all to strings, by using "
+            "X.columns = X.columns.astype(str) for example. Otherwise you can remove feature / "
+            "column names from your input data, or convert them all to a non-string data type."
+        )
+    return None
+
+
+def _check_feature_names(estimator, names):
+    """Compare the column names of X at predict time with those seen in fit
+    (scikit-learn's ``_check_feature_names``: an error if they differ, a
+    warning if only one of the two had names)."""
+    fitted = getattr(estimator, "feature_names_in_", None)
+    cls = type(estimator).__name__
+    if fitted is None and names is None:
+        return
+    if fitted is not None and names is None:
+        warnings.warn(
+            f"X does not have valid feature names, but {cls} was fitted with feature names",
+            UserWarning,
+            stacklevel=3,
+        )
+        return
+    if fitted is None:
+        warnings.warn(
+            f"X has feature names, but {cls} was fitted without feature names",
+            UserWarning,
+            stacklevel=3,
+        )
+        return
+    if len(fitted) == len(names) and (fitted == names).all():
+        return
+    message = "The feature names should match those that were passed during fit.\n"
+    unseen = [n for n in names if n not in set(fitted)]
+    missing = [n for n in fitted if n not in set(names)]
+
+    def listed(header, items, limit=5):
+        more = ["- ..."] if len(items) > limit else []
+        return header + "".join(f"- {n}\n" for n in items[:limit]) + "".join(m + "\n" for m in more)
+
+    if unseen:
+        message += listed("Feature names unseen at fit time:\n", unseen)
+    if missing:
+        message += listed("Feature names seen at fit time, yet now missing:\n", missing)
+    if not unseen and not missing:
+        message += "Feature names must be in the same order as they were in fit.\n"
+    raise ValueError(message)
+
+
 def check_n_features(estimator, X, *, reset, name="X", finite=True, dtype=None):
     """Validate ``X`` (2-D, numeric, finite) and record or check ``n_features_in_``.
+
+    Column names of a dataframe are handled as scikit-learn does: recorded
+    as ``feature_names_in_`` (all strings) in fit and compared afterwards.
 
     Parameters
     ----------
@@ -347,11 +500,18 @@ def check_n_features(estimator, X, *, reset, name="X", finite=True, dtype=None):
     numpy.ndarray
         C-contiguous float32 or float64 copy or view of ``X``.
     """
-    X = check_array(X, name, finite=finite, dtype=dtype)
+    names = _feature_names(X)
     if reset:
+        X = check_array(X, name, finite=finite, dtype=dtype)
         estimator.n_features_in_ = X.shape[1]
+        if names is not None:
+            estimator.feature_names_in_ = names
+        elif hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_  # refitted on data without names
     else:
         check_is_fitted(estimator, "n_features_in_")
+        _check_feature_names(estimator, names)
+        X = check_array(X, name, finite=finite, dtype=dtype)
         if X.shape[1] != estimator.n_features_in_:
             raise ValueError(
                 f"{name} has {X.shape[1]} features, but {type(estimator).__name__} is expecting "

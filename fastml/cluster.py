@@ -41,6 +41,7 @@ from ._base import (
     BaseEstimator,
     ClusterMixin,
     ConvergenceWarning,
+    TransformerOutputMixin,
     _as_sklearn,
     check_is_fitted,
     check_n_features,
@@ -420,8 +421,12 @@ def _is_same_clustering(labels1, labels2, n_clusters):
 # ----------------------------------------------------------------------------
 
 
-class _KMeansBase(ClusterMixin, BaseEstimator):
+class _KMeansBase(ClusterMixin, TransformerOutputMixin, BaseEstimator):
     """predict / transform / score shared by KMeans and MiniBatchKMeans."""
+
+    @property
+    def _n_features_out(self):  # transform's columns (get_feature_names_out)
+        return self.cluster_centers_.shape[0]
 
     def _check_common(self):
         k = _check_int(self.n_clusters, "n_clusters")
@@ -469,8 +474,8 @@ class _KMeansBase(ClusterMixin, BaseEstimator):
         """
         from .distance import cdist
 
-        X, C = self._test_data(X)
-        return cdist(X, C, "euclidean", backend=self.backend)
+        Xc, C = self._test_data(X)
+        return self._wrap_output(cdist(Xc, C, "euclidean", backend=self.backend), X)
 
     def fit_transform(self, X, y=None, sample_weight=None):
         """``fit(X).transform(X)``."""

@@ -114,3 +114,33 @@ def test_checks_on_unscaled_data_with_a_stable_step(check):
     """The checks that diverge at eta0=0.01 pass with a step the data allows."""
     estimator = SGDRegressor(eta0=1e-5)
     getattr(sklearn_checks, check)("SGDRegressor", estimator)
+
+
+# parametrize_with_checks does not yield these for estimators that do not
+# inherit from sklearn.base.BaseEstimator; they are run here by name.
+_DATAFRAME_CHECKS = ["check_dataframe_column_names_consistency"]
+_TRANSFORMER_OUTPUT_CHECKS = [
+    "check_set_output_transform",
+    "check_set_output_transform_pandas",
+    "check_global_output_transform_pandas",
+    "check_transformer_get_feature_names_out",
+    "check_transformer_get_feature_names_out_pandas",
+]
+
+
+@pytest.mark.parametrize("check", _DATAFRAME_CHECKS)
+@pytest.mark.parametrize(
+    "estimator",
+    [SGDRegressor(eta0=1e-5) if isinstance(e, SGDRegressor) else e for e in ESTIMATORS],
+    ids=repr,
+)
+def test_dataframe_checks(estimator, check):
+    pytest.importorskip("pandas")
+    getattr(sklearn_checks, check)(type(estimator).__name__, estimator)
+
+
+@pytest.mark.parametrize("check", _TRANSFORMER_OUTPUT_CHECKS)
+@pytest.mark.parametrize("estimator", [KMeans(3), MiniBatchKMeans(3)], ids=repr)
+def test_transformer_output_checks(estimator, check):
+    pytest.importorskip("pandas")
+    getattr(sklearn_checks, check)(type(estimator).__name__, estimator)
