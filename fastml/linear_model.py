@@ -705,8 +705,9 @@ class _GradientDescent(BaseEstimator):
     def _decision(self, X):
         check_is_fitted(self, "theta_")
         X = check_n_features(self, X, reset=False)
-        coef = self.coef_ if self.coef_.ndim == 2 else self.coef_[None, :]
-        return X @ coef.T.astype(X.dtype) + self.intercept_.astype(X.dtype)
+        coef = self.coef_ if self.coef_.ndim == 2 else self.coef_.reshape(1, -1)
+        S = X @ coef.T.astype(X.dtype)  # coef_ may be sparse (sparsify): S is dense either way
+        return np.asarray(S) + self.intercept_.astype(X.dtype)
 
 
 class _ClassifierMixin(ClassifierMixin):
@@ -840,7 +841,45 @@ _ATTR_DOC = """
 """
 
 
-class SGDClassifier(_ClassifierMixin, _GradientDescent):
+class _SparseCoefMixin:
+    """``sparsify`` / ``densify`` as scikit-learn's linear models have them."""
+
+    def sparsify(self):
+        """Store ``coef_`` as a ``scipy.sparse.csr_array`` (needs SciPy).
+
+        Worth it for L1-penalised models with mostly zero coefficients:
+        predictions read the sparse matrix. Fitting again (``fit``,
+        ``partial_fit``) publishes dense coefficients again.
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, "coef_")
+        try:
+            from scipy import sparse
+        except ImportError:  # pragma: no cover - scipy is an optional extra
+            raise ImportError("sparsify needs SciPy: pip install scipy") from None
+        try:  # scikit-learn's type, 1-D for a regressor (SciPy >= 1.14)
+            self.coef_ = sparse.csr_array(self.coef_)
+        except ValueError:  # pragma: no cover - older SciPy: 2-D only
+            self.coef_ = sparse.csr_matrix(np.atleast_2d(self.coef_))
+        return self
+
+    def densify(self):
+        """Store ``coef_`` as a dense ndarray again (the inverse of :meth:`sparsify`).
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, "coef_")
+        if hasattr(self.coef_, "toarray"):
+            self.coef_ = self.coef_.toarray()
+        return self
+
+
+class SGDClassifier(_SparseCoefMixin, _ClassifierMixin, _GradientDescent):
     """Linear classifier trained by stochastic (or mini-/full-batch) gradient descent.
 
     scikit-learn's ``SGDClassifier`` parameters, defaults and semantics (see
@@ -930,7 +969,7 @@ class SGDClassifier(_ClassifierMixin, _GradientDescent):
         return self.multi_class == "multinomial"
 
 
-class SGDRegressor(_RegressorMixin, _GradientDescent):
+class SGDRegressor(_SparseCoefMixin, _RegressorMixin, _GradientDescent):
     """Linear regression trained by stochastic (or mini-/full-batch) gradient descent.
 
     scikit-learn's ``SGDRegressor`` parameters, defaults and semantics (see
@@ -1119,7 +1158,7 @@ class LinearRegression(_RegressorMixin, _FullBatchModel):
         return _check_real("alpha", self.alpha, 0.0), 0.0
 
 
-class LogisticRegression(_ClassifierMixin, _FullBatchModel):
+class LogisticRegression(_SparseCoefMixin, _ClassifierMixin, _FullBatchModel):
     """Logistic regression (binary or multinomial) by full-batch gradient descent.
 
     Minimises scikit-learn's objective divided by ``C * n_samples``:

@@ -501,3 +501,59 @@ def test_averaged_sgd_shuffled_float32_early_stopping_and_errors():
         SGDClassifier(average=True, batch_size=8).fit(X, y)
     with pytest.raises(ValueError, match="average"):
         SGDClassifier(average=-1).fit(X, y)
+
+
+_CLASSES = {
+    "SGDClassifier": SGDClassifier,
+    "SGDRegressor": SGDRegressor,
+    "LogisticRegression": LogisticRegression,
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "task"),
+    [
+        ("SGDClassifier", {"penalty": "l1", "alpha": 0.05}, "binary"),
+        ("SGDClassifier", {"penalty": "l1", "alpha": 0.05}, "multiclass"),
+        ("SGDRegressor", {"penalty": "l1", "alpha": 0.05}, "regression"),
+        ("LogisticRegression", {"penalty": "l1", "C": 0.05}, "multiclass"),
+    ],
+)
+def test_sparsify_and_densify_like_scikit_learn(name, kwargs, task):
+    sparse = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 12))
+    score = X[:, 0] - 2.0 * X[:, 1]
+    y = {
+        "binary": score > 0,
+        "multiclass": np.digitize(score, [-1.0, 1.0]),
+        "regression": score + 0.1 * rng.standard_normal(300),
+    }[task]
+    ours = _CLASSES[name](**kwargs).fit(X, y)
+    kw = dict(kwargs, solver="saga") if name == "LogisticRegression" else kwargs
+    theirs = getattr(sk_lm, name)(**kw).fit(X, y).sparsify()
+    before = ours.predict(X)
+    dense = ours.coef_.copy()
+    assert (dense == 0).sum() > dense.size // 2  # L1 made it sparse: the use case
+    assert ours.sparsify() is ours
+    assert sparse.issparse(ours.coef_)
+    assert ours.coef_.shape == theirs.coef_.shape
+    np.testing.assert_array_equal(ours.coef_.toarray(), dense)
+    np.testing.assert_array_equal(ours.predict(X), before)
+    if hasattr(ours, "decision_function"):
+        assert ours.decision_function(X).shape == theirs.decision_function(X).shape
+    if name == "LogisticRegression":
+        np.testing.assert_allclose(ours.predict_proba(X).sum(axis=1), 1.0)
+    assert ours.densify() is ours
+    assert isinstance(ours.coef_, np.ndarray)
+    np.testing.assert_array_equal(ours.coef_, dense)
+    ours.sparsify().fit(X, y)  # fitting again publishes dense coefficients
+    assert isinstance(ours.coef_, np.ndarray)
+
+
+@pytest.mark.parametrize("name", ["SGDClassifier", "SGDRegressor", "LogisticRegression"])
+def test_sparsify_before_fit_raises(name):
+    with pytest.raises(NotFittedError):
+        _CLASSES[name]().sparsify()
+    with pytest.raises(NotFittedError):
+        _CLASSES[name]().densify()

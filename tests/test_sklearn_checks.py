@@ -144,3 +144,13 @@ def test_dataframe_checks(estimator, check):
 def test_transformer_output_checks(estimator, check):
     pytest.importorskip("pandas")
     getattr(sklearn_checks, check)(type(estimator).__name__, estimator)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [SGDClassifier(), SGDRegressor(eta0=1e-5), LogisticRegression()],
+    ids=repr,
+)
+def test_sparsify_check(estimator):
+    pytest.importorskip("scipy")
+    sklearn_checks.check_sparsify_coefficients(type(estimator).__name__, estimator)
