@@ -5,7 +5,7 @@ runs, each (metric, kwargs) pair is rewritten once, here, into one of the
 *kernel metrics* that every backend implements::
 
     sqeuclidean euclidean cityblock chebyshev minkowski cosine
-    canberra braycurtis hamming jaccard mahalanobis
+    canberra braycurtis hamming jaccard mahalanobis dot
 
 Rewrites (exact in real arithmetic; each costs O(n_samples * n_features)):
 
@@ -20,6 +20,10 @@ Rewrites (exact in real arithmetic; each costs O(n_samples * n_features)):
   faster but rounds ``u @ L`` and ``v @ L`` separately: near points far from
   the origin lost up to 1e-5 relative against SciPy.)
 * ``minkowski`` with p = 1, 2 or inf is cityblock, euclidean or chebyshev.
+* the boolean dissimilarities dice, rogerstanimoto, russellrao, sokalsneath
+  and yule are the kernel metric ``dot`` (``sum u v``) on ``sqrt(w) * X``,
+  then a formula over its output (:func:`finish_cdist`, :func:`finish_pdist`;
+  see :data:`BOOLEAN_COUNTS`).
 
 Only canberra, hamming and jaccard keep a per-feature weight vector in the
 kernel, because their weights cannot be folded into the data.
@@ -39,6 +43,8 @@ __all__ = [
     "METRIC_ALIASES",
     "Prepared",
     "canonical_metric",
+    "finish_cdist",
+    "finish_pdist",
     "jaccard_bits",
     "mahalanobis_upper",
     "pack_panels",
@@ -59,6 +65,7 @@ KERNEL_METRICS = (
     "hamming",
     "jaccard",
     "mahalanobis",
+    "dot",
 )
 
 # Public metric -> keyword arguments it accepts (SciPy's).
@@ -76,6 +83,11 @@ _PARAMS = {
     "braycurtis": {"w"},
     "hamming": {"w"},
     "jaccard": {"w"},
+    "dice": {"w"},
+    "rogerstanimoto": {"w"},
+    "russellrao": {"w"},
+    "sokalsneath": {"w"},
+    "yule": {"w"},
 }
 
 METRIC_ALIASES = {
@@ -93,6 +105,7 @@ METRIC_ALIASES = {
     "braycurtis": "braycurtis",
     **{a: "hamming" for a in ("hamming", "matching", "hamm", "ha", "h")},
     **{a: "jaccard" for a in ("jaccard", "jacc", "ja", "j")},
+    **{a: a for a in ("dice", "rogerstanimoto", "russellrao", "sokalsneath", "yule")},
 }
 
 
@@ -137,6 +150,18 @@ class Prepared:
         Minkowski order (minkowski only).
     VI : ndarray of shape (n, n) or (0, 0)
         The inverse covariance for the direct mahalanobis kernel.
+    post : str or None
+        A boolean dissimilarity (:data:`BOOLEAN_COUNTS`) that
+        :func:`finish_cdist` / :func:`finish_pdist` compute from the output of
+        the ``dot`` kernel; None when the kernel's output is the distance.
+    counts : tuple
+        With ``post``: (su, sv, n, su0, sv0): the weighted row sums of XA and
+        of XB (XB's None for pdist), the sum of the weights, and (weighted
+        metrics only, else None) the unweighted row sums.
+    extra : Prepared or None
+        With a weighted ``post``: a second kernel run the finish needs (the
+        ``dot`` of the unweighted 0/1 data, whose output tells which counts
+        are exactly 0; for dice, the weighted count of differing values).
     """
 
     metric: str
@@ -145,6 +170,9 @@ class Prepared:
     w: np.ndarray
     p: float
     VI: np.ndarray
+    post: str | None = None
+    counts: tuple = ()
+    extra: Prepared | None = None
 
     def args(self):
         """(w, p, VI): the trailing arguments of every kernel call."""
@@ -325,7 +353,100 @@ def _prepare_VI(VI, XA, XB, n):
 
 
 # Kernel metrics that raise differences to a power p >= 2 (or multiply values).
-_POWER_METRICS = {"sqeuclidean": 2.0, "euclidean": 2.0, "cosine": 2.0, "mahalanobis": 2.0}
+_POWER_METRICS = {
+    "sqeuclidean": 2.0,
+    "euclidean": 2.0,
+    "cosine": 2.0,
+    "mahalanobis": 2.0,
+    "dot": 2.0,
+}
+
+
+# SciPy's boolean dissimilarities, from the weighted counts of a pair (u, v):
+#   ntt = sum w u v, ntf = sum w u (1 - v), nft = sum w (1 - u) v,
+#   nff = sum w (1 - u)(1 - v) = n - ntt - ntf - nft, n = sum w.
+# For boolean (0/1) input these count the features where u and v are
+# true/false. Other input is taken as SciPy's cdist and pdist take it: the
+# data become 0/1 (nonzero, NaN included, is true), except for unweighted
+# dice, which SciPy computes with the arithmetic counts above on the values
+# themselves (and weighted dice, whose ntf + nft SciPy counts as the weight of
+# the features where the values differ: the hamming kernel's sum, see
+# _prepare_counts). The counts follow from one product per pair, ntt = u . v (the
+# "dot" kernel, on sqrt(w) u and sqrt(w) v when weighted), and the row sums
+# su = sum w u, sv = sum w v: ntf = su - ntt, nft = sv - ntt.
+# Unweighted, on 0/1 data, every count is an exact integer. Weighted, ntf and
+# nft are differences of rounded sums, so a count that is 0 (which SciPy's
+# rules test: yule's 0, the 0/0 of dice and sokalsneath) could come out as
+# +-1e-16: the unweighted counts of the same 0/1 data (exact, a second "dot")
+# say which are 0, after features of weight 0 are dropped (they count nowhere,
+# and with positive weights a weighted count is 0 exactly when its unweighted
+# count is).
+BOOLEAN_COUNTS = ("dice", "rogerstanimoto", "russellrao", "sokalsneath", "yule")
+
+
+def _boolean_formula(name, ntt, ntf, nft, n):
+    """The dissimilarity ``name`` from counts of any (broadcasting) shape, in
+    float64; 0/0 gives NaN where SciPy's does."""
+    c = ntf + nft
+    if name == "dice":  # c / (2 ntt + ntf + nft)
+        return c / (2.0 * ntt + c)
+    if name == "rogerstanimoto":  # R / (ntt + nff + R), R = 2 c
+        return 2.0 * c / (n + c)
+    if name == "russellrao":
+        return (n - ntt) / n
+    if name == "sokalsneath":  # R / (ntt + R), R = 2 c
+        return 2.0 * c / (ntt + 2.0 * c)
+    # yule: 2 ntf nft / (ntt nff + ntf nft), and 0 when ntf nft = 0 (SciPy's rule)
+    half = ntf * nft
+    den = ntt * (n - ntt - c) + half
+    return np.where(half == 0.0, 0.0, 2.0 * half / np.where(half == 0.0, 1.0, den))
+
+
+def _finish(prep, ntt, extra, rows, cols):
+    """``prep.post`` of the pairs (rows x cols) whose ``dot`` is ``ntt``;
+    ``extra``: the output of ``prep.extra`` for the same pairs (weighted only)."""
+    su, sv, n, su0, sv0 = prep.counts
+    if sv is None:  # pdist: both rows of a pair come from X
+        sv, sv0 = su, su0
+    ntt = ntt.astype(np.float64)
+    if prep.post == "dice" and extra is not None:  # weighted dice: extra is ntf + nft
+        c = extra.astype(np.float64)
+        return c / (2.0 * ntt + c)
+    exact = extra
+    ntf = su[rows] - ntt
+    nft = sv[cols] - ntt
+    if exact is not None:  # the counts that are exactly 0 (see BOOLEAN_COUNTS)
+        exact = exact.astype(np.float64)
+        ntf = np.where(su0[rows] - exact == 0.0, 0.0, ntf)
+        nft = np.where(sv0[cols] - exact == 0.0, 0.0, nft)
+    return _boolean_formula(prep.post, ntt, ntf, nft, n)
+
+
+def finish_cdist(prep, out, extra=None):
+    """Turn the ``dot`` kernel's ``out`` (mA, mB) into ``prep.post``, in place.
+
+    ``extra``: the output of ``prep.extra``'s kernel (weighted metrics), same shape.
+    """
+    step = max(1, (1 << 20) // max(1, out.shape[1]))  # bounded float64 temporaries
+    cols = slice(None)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i0 in range(0, out.shape[0], step):
+            i1 = min(out.shape[0], i0 + step)
+            rows = (slice(i0, i1), None)
+            ex = None if extra is None else extra[i0:i1]
+            out[i0:i1] = _finish(prep, out[i0:i1], ex, rows, cols)
+
+
+def finish_pdist(prep, out, extra=None):
+    """Turn the ``dot`` kernel's condensed ``out`` into ``prep.post``, in place."""
+    m = prep.counts[0].shape[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        start = 0
+        for i in range(m - 1):  # row i's entries: pairs (i, i+1 .. m-1)
+            stop = start + m - 1 - i
+            ex = None if extra is None else extra[start:stop]
+            out[start:stop] = _finish(prep, out[start:stop], ex, i, slice(i + 1, None))
+            start = stop
 
 
 def _float32_safe_dtype(kmetric, p, XA, XB):
@@ -348,6 +469,41 @@ def _float32_safe_dtype(kmetric, p, XA, XB):
     if log_top > 36.0 or power * np.log10(amax) < -30.0:
         return np.float64
     return np.float32
+
+
+def _prepare_counts(name, XA, XB, w, done):
+    """The boolean dissimilarity ``name`` as the ``dot`` kernel plus a finish
+    (see :data:`BOOLEAN_COUNTS`)."""
+
+    def ones_zeros(X):
+        return None if X is None else (X != 0).astype(XA.dtype)
+
+    def row_sums(X, weights):
+        return None if X is None else X.astype(np.float64) @ weights
+
+    raw = (XA, XB)
+    if w is None and name == "dice":  # SciPy's arithmetic counts on the values
+        A, B = XA, XB
+    else:
+        A, B = ones_zeros(XA), ones_zeros(XB)
+    if w is None:
+        prep = done("dot", A, B)
+        one = np.ones(A.shape[1])
+        counts = (row_sums(A, one), row_sums(B, one), float(A.shape[1]), None, None)
+        return dataclasses.replace(prep, post=name, counts=counts)
+    keep = w > 0
+    if keep.any() and not keep.all():  # features of weight 0 count nowhere
+        A, B, w = A[:, keep], None if B is None else B[:, keep], w[keep]
+        raw = tuple(None if X is None else np.ascontiguousarray(X[:, keep]) for X in raw)
+    s = np.sqrt(w)  # (sqrt(w) u) . (sqrt(w) v) = sum w u v
+    prep = done("dot", _scale(A, s), _scale(B, s))
+    one = np.ones(A.shape[1])
+    counts = (row_sums(A, w), row_sums(B, w), float(w.sum()), row_sums(A, one), row_sums(B, one))
+    if name == "dice":  # SciPy's weighted ntf + nft: the weight where the values differ
+        extra = done("hamming", *raw, wk=w)
+    else:
+        extra = done("dot", A, B)
+    return dataclasses.replace(prep, post=name, counts=counts, extra=extra)
 
 
 def prepare(metric, XA, XB, kwargs):
@@ -442,6 +598,8 @@ def prepare(metric, XA, XB, kwargs):
         # Always the direct form d^T VI d of d = u - v (see the module docstring).
         VI = _prepare_VI(kwargs.get("VI"), XA, XB, n)
         return done("mahalanobis", XA, XB, VIk=VI)
+    if name in BOOLEAN_COUNTS:
+        return _prepare_counts(name, XA, XB, w, done)
     if name == "hamming":
         wk = ones if w is None else w
         return done("hamming", XA, XB, wk=wk / wk.sum() if w is not None else wk / n)

@@ -25,7 +25,15 @@ import numbers
 import numpy as np
 
 from ._config import _check_backend_name, get_backend
-from ._metrics import _prepare_V, _prepare_VI, canonical_metric, is_numba_function, prepare
+from ._metrics import (
+    _prepare_V,
+    _prepare_VI,
+    canonical_metric,
+    finish_cdist,
+    finish_pdist,
+    is_numba_function,
+    prepare,
+)
 from ._registry import kernel_module, resolve_backend
 from ._validation import check_array, check_out, check_pair
 
@@ -114,9 +122,10 @@ def cdist(XA, XB, metric="euclidean", *, out=None, backend=None, **kwargs):
     XB : array_like of shape (mB, n)
     metric : str or callable, default "euclidean"
         One of braycurtis, canberra, chebyshev, cityblock (manhattan),
-        correlation, cosine, euclidean, hamming, jaccard, mahalanobis,
-        minkowski, seuclidean, sqeuclidean (SciPy's aliases are accepted), or
-        a function ``f(u, v) -> float``; see the module docstring.
+        correlation, cosine, dice, euclidean, hamming, jaccard, mahalanobis,
+        minkowski, rogerstanimoto, russellrao, seuclidean, sokalsneath,
+        sqeuclidean, yule (SciPy's aliases are accepted), or a function
+        ``f(u, v) -> float``; see the module docstring.
     out : ndarray of shape (mA, mB), optional
         float32 or float64 buffer to fill in place; it is also returned.
     backend : {"auto", "python", "numpy", "numba", "cython"}, optional
@@ -147,14 +156,18 @@ def cdist(XA, XB, metric="euclidean", *, out=None, backend=None, **kwargs):
     prep = prepare(metric, XA, XB, kwargs)
     work = shape[0] * shape[1] * max(1, XA.shape[1])
     mod = kernel_module(resolve_backend(backend, "distance", prep.metric, work), "distance")
-    return _run(
-        shape,
-        XA.dtype,
-        out,
-        lambda buf: mod.cdist(prep.XA, prep.XB, buf, prep.metric, *prep.args()),
-        (XA, XB),
-        prep.XA.dtype,
-    )
+
+    def fill(buf):
+        mod.cdist(prep.XA, prep.XB, buf, prep.metric, *prep.args())
+        if prep.post is not None:
+            extra = None
+            if prep.extra is not None:  # a second kernel run (weighted boolean metrics)
+                e = prep.extra
+                extra = np.empty(shape, e.XA.dtype)
+                mod.cdist(e.XA, e.XB, extra, e.metric, *e.args())
+            finish_cdist(prep, buf, extra)
+
+    return _run(shape, XA.dtype, out, fill, (XA, XB), prep.XA.dtype)
 
 
 def pdist(X, metric="euclidean", *, out=None, backend=None, **kwargs):
@@ -185,14 +198,18 @@ def pdist(X, metric="euclidean", *, out=None, backend=None, **kwargs):
     prep = prepare(metric, X, None, kwargs)
     work = shape[0] * max(1, X.shape[1])
     mod = kernel_module(resolve_backend(backend, "distance", prep.metric, work), "distance")
-    return _run(
-        shape,
-        X.dtype,
-        out,
-        lambda buf: mod.pdist(prep.XA, buf, prep.metric, *prep.args()),
-        (X,),
-        prep.XA.dtype,
-    )
+
+    def fill(buf):
+        mod.pdist(prep.XA, buf, prep.metric, *prep.args())
+        if prep.post is not None:
+            extra = None
+            if prep.extra is not None:  # a second kernel run (weighted boolean metrics)
+                e = prep.extra
+                extra = np.empty(shape, e.XA.dtype)
+                mod.pdist(e.XA, extra, e.metric, *e.args())
+            finish_pdist(prep, buf, extra)
+
+    return _run(shape, X.dtype, out, fill, (X,), prep.XA.dtype)
 
 
 def squareform(X, force="no", checks=True):

@@ -159,8 +159,12 @@ def kneighbors(
         dist = np.empty((nq, k), np.float64)
         ind = np.empty((nq, k), np.int64)
         mod.kneighbors_callable(XA, XB, k, func, exclude, dist, ind)
+    elif (prep := prepare(metric, XA, None if exclude else XB, metric_kwargs)).post is not None:
+        blocks = _cdist_blocks(XA, XB, exclude, metric, backend, metric_kwargs)
+        parts = [_precomputed_kneighbors(D, k, exclude, first=i0) for i0, D in blocks]
+        dist = np.concatenate([d for d, _ in parts]).astype(np.float64)
+        ind = np.concatenate([i for _, i in parts])
     else:
-        prep = prepare(metric, XA, None if exclude else XB, metric_kwargs)
         A = prep.XA
         B = A if exclude else prep.XB
         work = nq * B.shape[0] * max(1, B.shape[1])
@@ -172,6 +176,22 @@ def kneighbors(
     if not return_distance:
         return ind
     return dist.astype(XA.dtype, copy=False), ind
+
+
+def _cdist_blocks(XA, XB, exclude, metric, backend, metric_kwargs):
+    """(first row, distances) over row blocks of XA, by :func:`fastml.cdist`.
+
+    For the metrics the neighbour kernels do not take (the boolean
+    dissimilarities, whose distance is a formula over the ``dot`` kernel's
+    output): each block's k smallest or in-radius entries are then picked
+    as for ``metric="precomputed"``. Blocks hold about 2**22 distances.
+    """
+    from .distance import cdist
+
+    B = XA if exclude else XB
+    step = max(1, (1 << 22) // max(1, B.shape[0]))
+    for i0 in range(0, XA.shape[0], step):
+        yield i0, cdist(XA[i0 : i0 + step], B, metric, backend=backend, **metric_kwargs)
 
 
 def _object_array(parts):
@@ -197,8 +217,15 @@ def _radius_csr(X, Y, radius, metric, backend, metric_kwargs):
     if callable(metric):
         mod, func = _callable_module(metric, backend, metric_kwargs)
         res = mod.radius_neighbors_callable(XA, XB, radius, func, exclude)
+    elif (prep := prepare(metric, XA, None if exclude else XB, metric_kwargs)).post is not None:
+        blocks = _cdist_blocks(XA, XB, exclude, metric, backend, metric_kwargs)
+        parts = [_precomputed_csr(D, radius, exclude, first=i0) for i0, D in blocks]
+        starts = np.cumsum([0] + [p[0][-1] for p in parts[:-1]])
+        indptr = np.concatenate(
+            [[0]] + [p[0][1:] + s0 for p, s0 in zip(parts, starts, strict=True)]
+        )
+        res = (indptr, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]))
     else:
-        prep = prepare(metric, XA, None if exclude else XB, metric_kwargs)
         A = prep.XA
         B = A if exclude else prep.XB
         work = A.shape[0] * B.shape[0] * max(1, B.shape[1])
@@ -450,26 +477,31 @@ def _check_precomputed(D):
     return D
 
 
-def _precomputed_kneighbors(D, k, exclude_self):
+def _precomputed_kneighbors(D, k, exclude_self, first=0):
     """The k smallest entries of each row of a distance matrix (ties: lower index).
 
-    ``exclude_self``: D is the fitted (n, n) matrix and row i's own column is
-    not a candidate (as for Y=None), whatever its value.
+    ``exclude_self``: D holds rows ``first ..`` of the fitted (n, n) matrix and
+    row i's own column is not a candidate (as for Y=None), whatever its value.
     """
     k = _check_k(k, D.shape[1], exclude_self)
     cols = np.arange(D.shape[1])
-    self_last = (cols[None, :] == np.arange(D.shape[0])[:, None]) if exclude_self else None
+    own = first + np.arange(D.shape[0])
+    self_last = (cols[None, :] == own[:, None]) if exclude_self else None
     # lexsort: the last key is the primary one; it is stable, so ties keep index order
     keys = (D,) if self_last is None else (D, self_last)
     ind = np.lexsort(keys, axis=1)[:, :k].astype(np.intp)
     return np.take_along_axis(D, ind, axis=1), ind
 
 
-def _precomputed_csr(D, radius, exclude_self):
-    """:func:`_radius_csr` on a distance matrix: (indptr, indices, distances, n_queries)."""
+def _precomputed_csr(D, radius, exclude_self, first=0):
+    """:func:`_radius_csr` on a distance matrix: (indptr, indices, distances, n_queries).
+
+    ``exclude_self``: D holds rows ``first ..`` of the fitted (n, n) matrix.
+    """
     mask = D <= _check_radius(radius)
     if exclude_self:
-        np.fill_diagonal(mask, False)
+        rows = np.arange(D.shape[0])
+        mask[rows, first + rows] = False
     rows, indices = np.nonzero(mask)
     indptr = np.zeros(D.shape[0] + 1, np.int64)
     np.cumsum(np.bincount(rows, minlength=D.shape[0]), out=indptr[1:])

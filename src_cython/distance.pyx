@@ -11,7 +11,8 @@ How it is fast
 --------------
 * Panels, for the metrics that reduce one sum or a maximum of a per-feature
   term (sqeuclidean, euclidean, cityblock, chebyshev, minkowski p = 3 and 4,
-  cosine; seuclidean, weighted euclidean and correlation become those; and
+  cosine, dot (the boolean dissimilarities' ``sum u v``); seuclidean, weighted
+  euclidean and correlation become those; and
   braycurtis in one feature block, float64 or float32 up to 128 features,
   whose tile keeps two sums per pair and stores their ratio): XB is
   packed into panels of 8 (float64) or 16 (float32) rows, feature-major
@@ -119,6 +120,7 @@ cdef enum:
     HAMMING
     JACCARD
     MAHALANOBIS
+    DOT         # sum u v: the boolean dissimilarities (fastml._metrics)
 
 # minkowski: how |t|**p is evaluated in the inner loop
 cdef enum:
@@ -140,6 +142,7 @@ _METRIC_CODES = {
     "hamming": HAMMING,
     "jaccard": JACCARD,
     "mahalanobis": MAHALANOBIS,
+    "dot": DOT,
 }
 
 # Rows of XA per tile (a multiple of the register block's 2 rows).
@@ -1072,6 +1075,8 @@ def _panel_op(int metric, int pow_case, Py_ssize_t n, Py_ssize_t itemsize):
         return OP_MAX, FIN_ID
     if metric == COSINE:
         return OP_DOT, FIN_COSINE
+    if metric == DOT:
+        return OP_DOT, FIN_ID
     if metric == MINKOWSKI and pow_case == POW_3:
         return OP_POW3, FIN_CBRT
     if metric == MINKOWSKI and pow_case == POW_4:

@@ -10,7 +10,8 @@ Three engines, each metric on the fastest that fits it:
 * Panels (:mod:`fastml._numba._panel`, LLVM IR micro-kernels) for the metrics
   that reduce one sum or a maximum of a per-feature term: sqeuclidean,
   euclidean (and seuclidean, weighted euclidean), cityblock, chebyshev,
-  minkowski p = 3 and 4, cosine (and correlation), hamming with equal
+  minkowski p = 3 and 4, cosine (and correlation), dot (the boolean
+  dissimilarities' ``sum u v``, see :mod:`fastml._metrics`), hamming with equal
   weights (a count of mismatches, then scaled), braycurtis in one feature
   block (two sums; the tile stores their ratio). XB is packed into panels
   of 8 (float64) or 16 (float32) rows, feature-major; a tile of 4 rows of XA x
@@ -734,6 +735,19 @@ def _pdist_cosine(X, P, out, rn, p, kb):
         _pdist_panels(X, P, out, rn, p, kb, _balanced(t, h), _tile_dot, False, _post_cosine)
 
 
+@jit(parallel=True)
+def _cdist_dot(XA, P, out, ra, rb, p, kb):
+    for ib in prange((out.shape[0] + _BI - 1) // _BI):
+        _cdist_panels(XA, P, out, ra, rb, p, kb, ib, _tile_dot, False, _post_none, 1)
+
+
+@jit(parallel=True)
+def _pdist_dot(X, P, out, rn, p, kb):
+    h = (rn.shape[0] + 3) // 4
+    for t in prange(h):
+        _pdist_panels(X, P, out, rn, p, kb, _balanced(t, h), _tile_dot, False, _post_none)
+
+
 # ----------------------------------------------------------------------------
 # Drivers: one cdist and one pdist per (metric, variant). Each names its
 # building blocks; the loops are the generic ones above.
@@ -1035,6 +1049,7 @@ _CDIST_PANEL = {
     "minkowski3": _cdist_minkowski3,
     "minkowski4": _cdist_minkowski4,
     "cosine": _cdist_cosine,
+    "dot": _cdist_dot,
     "hamming_count": _cdist_hamming_panel,
     "braycurtis_panel": _cdist_braycurtis_panel,
 }
@@ -1058,6 +1073,7 @@ _PDIST_PANEL = {
     "minkowski3": _pdist_minkowski3,
     "minkowski4": _pdist_minkowski4,
     "cosine": _pdist_cosine,
+    "dot": _pdist_dot,
     "hamming_count": _pdist_hamming_panel,
     "braycurtis_panel": _pdist_braycurtis_panel,
 }

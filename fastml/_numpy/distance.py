@@ -8,7 +8,8 @@ Same names and signatures as ``fastml._python.distance`` (the oracle),
   That form loses digits when ``d^2`` is small against ``||a||^2 + ||b||^2``,
   so every entry with ``d^2 < 1e-3 (||a||^2 + ||b||^2)`` is recomputed directly:
   the relative error of what is returned stays near 1e-12.
-* cosine uses the normalised matrix product, in float64.
+* cosine uses the normalised matrix product, in float64; dot (the boolean
+  dissimilarities' ``sum u v``) is the matrix product.
 * every other metric broadcasts over row blocks sized to keep temporaries
   under about 32 MiB.
 """
@@ -79,6 +80,8 @@ def _block(metric, A, B, w, p, VI):
         return np.sqrt(_sqeuclidean_gemm(A, B))
     if metric == "cosine":
         return _cosine_gemm(A, B)
+    if metric == "dot":
+        return A.astype(np.float64, copy=False) @ B.astype(np.float64, copy=False).T
     a = A[:, None, :].astype(np.float64)
     b = B[None, :, :].astype(np.float64)
     w = w.astype(np.float64)
@@ -111,7 +114,7 @@ def _block(metric, A, B, w, p, VI):
     raise ValueError(f"unknown kernel metric {metric!r}")  # pragma: no cover
 
 
-_MATMUL_METRICS = ("sqeuclidean", "euclidean", "cosine")
+_MATMUL_METRICS = ("sqeuclidean", "euclidean", "cosine", "dot")
 
 
 def _per_row(metric, m_cols, n):

@@ -110,6 +110,14 @@ def _jaccard(u, v, w, p, VI):
     return num / den if den != 0.0 else 0.0
 
 
+def _dot(u, v, w, p, VI):
+    # sum u v: what the boolean dissimilarities are computed from (fastml._metrics)
+    s = 0.0
+    for a, b in zip(u, v, strict=True):
+        s += a * b
+    return s
+
+
 def _mahalanobis(u, v, w, p, VI):
     delta = [a - b for a, b in zip(u, v, strict=True)]
     s = 0.0
@@ -134,6 +142,7 @@ _PAIR = {
     "hamming": _hamming,
     "jaccard": _jaccard,
     "mahalanobis": _mahalanobis,
+    "dot": _dot,
 }
 
 
