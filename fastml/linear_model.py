@@ -228,8 +228,10 @@ class _GradientDescent(BaseEstimator):
         _check_choice("loss", p["loss"], tuple(losses))
         _check_choice("penalty", p["penalty"], PENALTIES)
         _check_real("alpha", p["alpha"], 0.0)
-        if p["l1_ratio"] is not None or p["penalty"] == "elasticnet":
-            _check_real("l1_ratio", p["l1_ratio"], 0.0, 1.0)  # None: unused (scikit-learn)
+        if p["l1_ratio"] is None and p["penalty"] == "elasticnet":
+            raise ValueError("l1_ratio must be set when penalty is 'elasticnet'")
+        if p["l1_ratio"] is not None:  # None: unused (scikit-learn)
+            _check_real("l1_ratio", p["l1_ratio"], 0.0, 1.0)
         _check_int("max_iter", p["max_iter"], 1)
         if p["tol"] is not None:
             _check_real("tol", p["tol"])
@@ -382,10 +384,12 @@ class _GradientDescent(BaseEstimator):
         if partial and p["early_stopping"]:
             raise ValueError("early_stopping should be False with partial_fit")
         if partial and getattr(self, "class_weight", None) == "balanced":
-            raise ValueError(
-                "class_weight 'balanced' is not supported for partial_fit: a batch's classes "
-                "are not the data's. Pass the weights as a dict, e.g. from "
-                "sklearn.utils.compute_class_weight('balanced', classes=classes, y=y) on all of y."
+            raise ValueError(  # scikit-learn's message
+                "class_weight 'balanced' is not supported for partial_fit. In order to use "
+                "'balanced' weights, use compute_class_weight('balanced', classes=classes, y=y). "
+                "In place of y you can use a large enough sample of the full training set target "
+                "to properly estimate the class frequency distributions. Pass the resulting "
+                "weights as the class_weight parameter."
             )
         resume = partial and hasattr(self, "theta_")
         X = check_n_features(self, X, reset=not resume)
@@ -450,7 +454,12 @@ class _GradientDescent(BaseEstimator):
         # holds one core: the next epoch's order is drawn meanwhile on another.
         shuffle = p["shuffle"] and not full
         ahead = plain and get_num_threads() > 1
-        with EpochOrders(self._rng_, train, shuffle=shuffle, ahead=ahead) as orders:
+        # The epoch's losses may overflow on diverging weights: _check_divergence says so,
+        # whatever numpy error handling the caller has set (np.errstate(all='raise')).
+        with (
+            EpochOrders(self._rng_, train, shuffle=shuffle, ahead=ahead) as orders,
+            np.errstate(all="ignore"),
+        ):
             for _ in range(max_iter):
                 epoch += 1
                 order = orders.next(more=epoch < max_iter)
@@ -542,15 +551,17 @@ class _GradientDescent(BaseEstimator):
         finite = np.isfinite(loss) and np.isfinite(theta).all()
         if finite and loss <= DIVERGENCE_FACTOR * max(self._initial_loss, 1e-12):
             return
-        what = (
-            "the loss or the weights became non-finite (NaN or infinity)"
-            if not finite
-            else f"the loss grew to {loss:.3g} from {self._initial_loss:.3g} at the start"
-        )
+        if not finite:  # with scikit-learn's wording for this case
+            raise DivergenceError(
+                f"{type(self).__name__} diverged: Floating-point under-/overflow occurred at "
+                f"epoch #{epoch} (the loss or the weights became NaN or infinite) with learning "
+                f"rate {lr:.3g}. Scaling input data with StandardScaler or MinMaxScaler might "
+                "help, or a smaller learning rate (eta0)."
+            )
         raise DivergenceError(
-            f"{type(self).__name__} diverged at epoch {epoch}: {what} with learning rate "
-            f"{lr:.3g}. Use a smaller learning rate (eta0) or scale the data (e.g. standardise "
-            "the features)."
+            f"{type(self).__name__} diverged at epoch {epoch}: the loss grew to {loss:.3g} from "
+            f"{self._initial_loss:.3g} at the start with learning rate {lr:.3g}. Use a smaller "
+            "learning rate (eta0) or scale the data (e.g. standardise the features)."
         )
 
     def _average_start(self):
@@ -601,12 +612,18 @@ class _GradientDescent(BaseEstimator):
         if coef_init is not None:
             c = np.asarray(coef_init, dtype=np.float64).reshape(n_out, -1)
             if c.shape != (n_out, d):
-                raise ValueError(f"coef_init must have shape {(n_out, d)}; got {c.shape}")
+                raise ValueError(
+                    f"Provided coef_init does not match dataset: it must have shape "
+                    f"{(n_out, d)}; got {c.shape}"
+                )
             theta[:, :d] = c
         if intercept_init is not None:
             b = np.asarray(intercept_init, dtype=np.float64).reshape(-1)
             if b.shape != (n_out,):
-                raise ValueError(f"intercept_init must have shape ({n_out},); got {b.shape}")
+                raise ValueError(
+                    f"Provided intercept_init does not match dataset: it must have shape "
+                    f"({n_out},); got {b.shape}"
+                )
             theta[:, d] = b
         self.theta_ = theta
         self._q = np.zeros_like(theta)

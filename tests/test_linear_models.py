@@ -201,8 +201,31 @@ def test_divergence_raises_naming_the_epoch():
     # full batch: an epoch's loss is measured before its step, so step 1 shows in epoch 2
     with pytest.raises(DivergenceError, match="diverged at epoch 2"):
         LinearRegression(eta0=1e3, optimizer="sgd").fit(X, y)
-    with pytest.raises(DivergenceError, match="non-finite"):
+    with pytest.raises(DivergenceError, match="under-/overflow occurred at epoch #"):
         LinearRegression(eta0=1e30, optimizer="sgd").fit(X.astype(np.float32), y)
+
+
+def test_divergence_is_reported_whatever_the_numpy_error_setting():
+    """scikit-learn's test_underflow_or_overflow: under np.errstate(all="raise")
+    the driver's own arithmetic on diverging weights must not raise numpy's
+    FloatingPointError; the DivergenceError (a ValueError) says what happened,
+    with scikit-learn's sentence."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(100, 10))
+    X[:, :2] *= 1e300
+    y = (rng.normal(size=100) > 0).astype(int)
+    # (which of fastml's two rules fires first depends on the shuffling)
+    message = (
+        r"Floating-point under-/overflow occurred at epoch #.* Scaling input data with "
+        r"StandardScaler or MinMaxScaler might help|diverged at epoch \d+: the loss grew"
+    )
+    with np.errstate(all="raise"):
+        for seed in range(4):
+            with pytest.raises(ValueError, match=message):
+                SGDClassifier(alpha=0.1, loss="squared_hinge", random_state=seed).fit(X, y)
+        scaled = (X - X.min(axis=0)) / (X.max(axis=0) - X.min(axis=0))
+        model = SGDClassifier(alpha=0.1, loss="squared_hinge", max_iter=500).fit(scaled, y)
+    assert np.isfinite(model.coef_).all()
 
 
 def test_float32_trains_in_float32(fast_backend):
@@ -369,7 +392,7 @@ def test_l1_ratio_none_when_not_elasticnet(Est, penalty):
     kw = dict(penalty=penalty, max_iter=5, tol=None, random_state=0)
     got = Est(l1_ratio=None, **kw).fit(X, y)
     np.testing.assert_array_equal(got.coef_, Est(l1_ratio=0.3, **kw).fit(X, y).coef_)
-    with pytest.raises(ValueError, match="l1_ratio"):
+    with pytest.raises(ValueError, match="l1_ratio must be set when penalty is 'elasticnet'"):
         Est(penalty="elasticnet", l1_ratio=None).fit(X, y)
 
 
@@ -557,3 +580,13 @@ def test_sparsify_before_fit_raises(name):
         _CLASSES[name]().sparsify()
     with pytest.raises(NotFittedError):
         _CLASSES[name]().densify()
+
+
+def test_initial_weights_of_the_wrong_shape_say_so_like_scikit_learn():
+    X, y = _clf_data(classes=3)
+    with pytest.raises(ValueError, match="Provided coef_init does not match dataset"):
+        SGDClassifier().fit(X, y, coef_init=np.zeros((3, X.shape[1] + 1)))
+    with pytest.raises(ValueError, match="Provided intercept_init does not match dataset"):
+        SGDClassifier().fit(X, y, intercept_init=np.zeros(2))
+    with pytest.raises(ValueError, match="Provided coef_init does not match dataset"):
+        SGDRegressor().fit(X, y.astype(float), coef_init=np.zeros(X.shape[1] - 1))
