@@ -98,10 +98,15 @@ __all__ = [
 
 PENALTIES = (None, "none", "l2", "l1", "elasticnet")
 
-#: Training has diverged when the epoch's mean loss exceeds the loss of the
+#: Training has diverged when the weights or the epoch's loss are not finite
+#: (checked every epoch), or when the mean loss exceeds the loss of the
 #: initial weights by this factor (scikit-learn's dloss clipping keeps the
-#: weights finite while a too-large step blows the loss up), or is not finite.
+#: weights finite while a too-large step blows the loss up) at the end of fit,
+#: or for DIVERGENCE_EPOCHS partial_fit calls in a row. Epochs above it can
+#: recover: the "optimal" schedule starts with a large step that then decays,
+#: and scikit-learn's test_underflow_or_overflow expects such a fit to finish.
 DIVERGENCE_FACTOR = 1e12
+DIVERGENCE_EPOCHS = 3
 
 
 class DivergenceError(FloatingPointError, ValueError):
@@ -487,7 +492,9 @@ class _GradientDescent(BaseEstimator):
                     )  # fmt: skip
                 self.t_ = t
                 loss = loss_sum / len(order) + L.penalty(theta[:, :d], alpha, l1_ratio)
-                self._check_divergence(loss, theta, lr_used, len(history["loss"]) + 1)
+                self._check_divergence(
+                    loss, theta, lr_used, len(history["loss"]) + 1, partial=partial
+                )
                 history["loss"].append(float(loss))
                 history["lr"].append(float(lr_used))
                 history["time"].append(time.perf_counter() - t_start)
@@ -525,6 +532,8 @@ class _GradientDescent(BaseEstimator):
                         else:
                             stop = "early_stopping" if val is not None else "tol"
                             break
+        if getattr(self, "_above", None) is not None and not partial and best_theta is None:
+            self._check_divergence(history["loss"][-1], theta, lr_used, epoch, last=True)
         if best_theta is not None:
             theta[...] = best_theta
             self._avg[...], self._ab[...], t_best = best_avg
@@ -547,10 +556,23 @@ class _GradientDescent(BaseEstimator):
         self._publish(d)
         return self
 
-    def _check_divergence(self, loss, theta, lr, epoch):
+    def _check_divergence(self, loss, theta, lr, epoch, last=False, partial=False):
+        """Raise DivergenceError if training has diverged (see DIVERGENCE_FACTOR).
+
+        ``last``: the end of fit, where a loss above the factor is final;
+        ``partial``: a partial_fit epoch (counted towards DIVERGENCE_EPOCHS).
+        """
         finite = np.isfinite(loss) and np.isfinite(theta).all()
         if finite and loss <= DIVERGENCE_FACTOR * max(self._initial_loss, 1e-12):
+            self._above = None
             return
+        if finite:  # above the factor: raise once it lasts
+            if getattr(self, "_above", None) is None:
+                self._above = (epoch, lr, 0)
+            epoch, lr, count = self._above
+            self._above = (epoch, lr, count + 1)
+            if not last and not (partial and count + 1 >= DIVERGENCE_EPOCHS):
+                return
         if not finite:  # with scikit-learn's wording for this case
             raise DivergenceError(
                 f"{type(self).__name__} diverged: Floating-point under-/overflow occurred at "
@@ -560,8 +582,9 @@ class _GradientDescent(BaseEstimator):
             )
         raise DivergenceError(
             f"{type(self).__name__} diverged at epoch {epoch}: the loss grew to {loss:.3g} from "
-            f"{self._initial_loss:.3g} at the start with learning rate {lr:.3g}. Use a smaller "
-            "learning rate (eta0) or scale the data (e.g. standardise the features)."
+            f"{self._initial_loss:.3g} at the start with learning rate {lr:.3g}, and was still "
+            f"above {DIVERGENCE_FACTOR:.0e} times it at the end. Use a smaller learning rate "
+            "(eta0) or scale the data (e.g. standardise the features)."
         )
 
     def _average_start(self):
@@ -646,6 +669,7 @@ class _GradientDescent(BaseEstimator):
         classes = self._class_idx if self._is_clf else None
         self._initial_loss = self._mean_loss(X, yk, sw, theta, code, p["epsilon"], classes)
         self._initial_loss += L.penalty(theta[:, :d], alpha, l1_ratio)
+        self._above = None  # (first epoch, its lr, epochs) above DIVERGENCE_FACTOR
         self._best = np.inf
         self._no_improve = 0
         self.history_ = {"loss": [], "lr": [], "time": []}
@@ -810,8 +834,10 @@ class _RegressorMixin(RegressorMixin):
     _is_clf = False
 
     def predict(self, X):
-        """Predicted values, shape (n_samples,)."""
-        return self._decision(X)[:, 0]
+        """Predicted values, shape (n_samples,) (or (n_samples, n_targets) after a
+        LinearRegression fit on a 2-D y)."""
+        S = self._decision(X)
+        return S if getattr(self, "_targets_2d", False) else S[:, 0]
 
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), keeping weights, optimizer state and step count."""
@@ -1173,6 +1199,91 @@ class LinearRegression(_RegressorMixin, _FullBatchModel):
 
     def _alpha_l1(self):
         return _check_real("alpha", self.alpha, 0.0), 0.0
+
+    _multi_output = True  # scikit-learn's tag: y may be 2-D
+
+    def fit(self, X, y, sample_weight=None, coef_init=None, intercept_init=None):
+        """Fit the model by gradient descent.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : array_like of shape (n_samples,) or (n_samples, n_targets)
+            A 2-D y fits one least-squares problem per column (the objective
+            is a sum over the columns, so they are independent): ``coef_``
+            then has shape (n_targets, n_features), ``intercept_``
+            (n_targets,), and ``n_iter_``, ``history_`` and ``stop_reason_``
+            hold one entry per target, as scikit-learn's iterative multi-target
+            solvers do.
+        sample_weight : array_like of shape (n_samples,), optional
+        coef_init : array_like of shape (n_features,) or (n_targets, n_features), optional
+        intercept_init : float or array_like of shape (n_targets,), optional
+
+        Returns
+        -------
+        self
+        """
+        Y = target_array(self, y)
+        self._targets_2d = Y.ndim == 2
+        if Y.ndim != 2:
+            return super().fit(X, y, sample_weight, coef_init, intercept_init)
+        return self._fit_targets(X, Y, sample_weight, coef_init, intercept_init)
+
+    def _fit_targets(self, X, Y, sample_weight, coef_init, intercept_init):
+        """One single-target fit per column of Y, published as one model."""
+        n_t = Y.shape[1]
+        if n_t == 0:
+            raise ValueError(f"y must have at least one target column; got shape {Y.shape}")
+        if (
+            coef_init is None
+            and self.warm_start
+            and getattr(self, "theta_", None) is not None
+            and self.theta_.shape[0] == n_t
+        ):
+            coef_init, intercept_init = self.theta_[:, :-1], self.theta_[:, -1]
+        inits = []
+        for name, init, dims in (
+            ("coef_init", coef_init, 2),
+            ("intercept_init", intercept_init, 1),
+        ):
+            if init is None:
+                inits.append([None] * n_t)
+                continue
+            arr = np.asarray(init, dtype=np.float64)
+            if arr.ndim != dims or arr.shape[0] != n_t:
+                raise ValueError(
+                    f"Provided {name} does not match dataset: it must have {n_t} rows "
+                    f"(one per target); got shape {arr.shape}"
+                )
+            inits.append(list(arr))
+        params = dict(self.get_params(), warm_start=False)
+        fits = [
+            type(self)(**params).fit(X, Y[:, j], sample_weight, ci, ii)
+            for j, (ci, ii) in enumerate(zip(*inits, strict=True))
+        ]
+        first = fits[0]
+        self.theta_ = np.vstack([f.theta_ for f in fits])
+        self.coef_ = np.vstack([f.coef_ for f in fits])
+        self.intercept_ = np.concatenate([f.intercept_ for f in fits])
+        self.n_iter_ = np.array([f.n_iter_ for f in fits])
+        self.t_ = np.array([f.t_ for f in fits])
+        self.history_ = [f.history_ for f in fits]
+        self.stop_reason_ = [f.stop_reason_ for f in fits]
+        self.n_features_in_ = first.n_features_in_
+        if hasattr(first, "feature_names_in_"):
+            self.feature_names_in_ = first.feature_names_in_
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.backend_ = first.backend_
+        return self
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y) (one target: a 2-D y is for :meth:`fit`)."""
+        if np.ndim(target_array(self, y)) == 2 and np.shape(y)[1] != 1:
+            raise ValueError("partial_fit takes a 1-D y; fit several targets with fit")
+        if getattr(self, "_targets_2d", False):
+            raise ValueError("this model was fitted on several targets: partial_fit takes one")
+        return super().partial_fit(X, y, sample_weight)
 
 
 class LogisticRegression(_SparseCoefMixin, _ClassifierMixin, _FullBatchModel):

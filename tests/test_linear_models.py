@@ -224,8 +224,20 @@ def test_divergence_is_reported_whatever_the_numpy_error_setting():
             with pytest.raises(ValueError, match=message):
                 SGDClassifier(alpha=0.1, loss="squared_hinge", random_state=seed).fit(X, y)
         scaled = (X - X.min(axis=0)) / (X.max(axis=0) - X.min(axis=0))
-        model = SGDClassifier(alpha=0.1, loss="squared_hinge", max_iter=500).fit(scaled, y)
+        kw = dict(alpha=0.1, loss="squared_hinge", max_iter=500)
+        model = SGDClassifier(**kw, random_state=0).fit(scaled, y)
     assert np.isfinite(model.coef_).all()
+    # The "optimal" schedule's first steps (eta 1.78) can blow the loss up for
+    # a while; a fit that comes back below the divergence factor finishes.
+    recovering = SGDClassifier(**kw, random_state=10).fit(scaled, y)
+    losses = np.array(recovering.history_["loss"])
+    assert (losses > 1e12).sum() > 10 and losses[-1] < 1e12
+    # partial_fit: DIVERGENCE_EPOCHS calls in a row above the factor raise
+    stream = SGDClassifier(**kw, random_state=10)
+    with pytest.raises(DivergenceError, match="diverged at epoch 1: the loss grew"):
+        for _ in range(10):
+            stream.partial_fit(scaled, y, classes=[0, 1])
+    assert len(stream.history_["loss"]) == 2  # the third call raised
 
 
 def test_float32_trains_in_float32(fast_backend):
@@ -590,3 +602,70 @@ def test_initial_weights_of_the_wrong_shape_say_so_like_scikit_learn():
         SGDClassifier().fit(X, y, intercept_init=np.zeros(2))
     with pytest.raises(ValueError, match="Provided coef_init does not match dataset"):
         SGDRegressor().fit(X, y.astype(float), coef_init=np.zeros(X.shape[1] - 1))
+
+
+def _multi_target_data(n=240, d=6, t=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    Y = (
+        X @ rng.standard_normal((d, t))
+        + rng.standard_normal(t)
+        + 0.05 * rng.standard_normal((n, t))
+    )
+    return X, Y
+
+
+def test_linear_regression_several_targets_like_scikit_learn():
+    X, Y = _multi_target_data()
+    w = np.random.default_rng(1).random(X.shape[0]) + 0.5
+    tight = dict(tol=1e-12, max_iter=20000)
+    ours = LinearRegression(**tight).fit(X, Y, sample_weight=w)
+    theirs = sk_lm.LinearRegression().fit(X, Y, sample_weight=w)
+    assert ours.coef_.shape == theirs.coef_.shape == (3, X.shape[1])
+    assert ours.intercept_.shape == theirs.intercept_.shape == (3,)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, atol=1e-9)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, atol=1e-9)
+    assert ours.predict(X).shape == (X.shape[0], 3)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), atol=1e-8)
+    assert ours.score(X, Y) == pytest.approx(theirs.score(X, Y), abs=1e-12)
+    assert ours.n_iter_.shape == (3,) and len(ours.history_) == 3 and len(ours.stop_reason_) == 3
+    # ridge: one column at a time is the same problem
+    n = X.shape[0]
+    ridge = LinearRegression(alpha=0.5, **tight).fit(X, Y)
+    ref = sk_lm.Ridge(alpha=0.5 * n).fit(X, Y)
+    np.testing.assert_allclose(ridge.coef_, ref.coef_, atol=1e-9)
+
+
+def test_linear_regression_columns_are_single_target_fits():
+    X, Y = _multi_target_data(t=2)
+    both = LinearRegression(max_iter=50, tol=None).fit(X, Y)
+    for j in range(2):
+        one = LinearRegression(max_iter=50, tol=None).fit(X, Y[:, j])
+        np.testing.assert_array_equal(both.coef_[j], one.coef_)
+        np.testing.assert_array_equal(both.intercept_[j], one.intercept_[0])
+        assert both.history_[j]["loss"] == one.history_["loss"]
+    # a (n, 1) y is one target kept 2-D, as in scikit-learn
+    col = LinearRegression().fit(X, Y[:, :1])
+    assert col.coef_.shape == (1, X.shape[1]) and col.predict(X).shape == (X.shape[0], 1)
+    flat = LinearRegression().fit(X, Y[:, 0])
+    assert flat.coef_.shape == (X.shape[1],) and flat.predict(X).shape == (X.shape[0],)
+
+
+def test_linear_regression_several_targets_inits_and_errors():
+    X, Y = _multi_target_data(t=3)
+    first = LinearRegression(tol=1e-10, max_iter=5000).fit(X, Y)
+    again = LinearRegression(tol=1e-10, max_iter=5000, warm_start=True).fit(X, Y)
+    again.fit(X, Y)  # warm: starts at the solution
+    assert (again.n_iter_ < first.n_iter_).all()
+    given = LinearRegression(tol=1e-10, max_iter=5000).fit(
+        X, Y, coef_init=first.coef_, intercept_init=first.intercept_
+    )
+    assert (given.n_iter_ < first.n_iter_).all()
+    with pytest.raises(ValueError, match="Provided coef_init does not match dataset"):
+        LinearRegression().fit(X, Y, coef_init=np.zeros((2, X.shape[1])))
+    with pytest.raises(ValueError, match="at least one target"):
+        LinearRegression().fit(X, Y[:, :0])
+    with pytest.raises(ValueError, match="partial_fit takes a 1-D y"):
+        LinearRegression().partial_fit(X, Y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        LinearRegression().fit(X, Y[:-1])
