@@ -460,8 +460,8 @@ def _check_feature_names(estimator, names):
     if len(fitted) == len(names) and (fitted == names).all():
         return
     message = "The feature names should match those that were passed during fit.\n"
-    unseen = [n for n in names if n not in set(fitted)]
-    missing = [n for n in fitted if n not in set(names)]
+    unseen = sorted(set(names) - set(fitted))  # scikit-learn's lists: sorted, each name once
+    missing = sorted(set(fitted) - set(names))
 
     def listed(header, items, limit=5):
         more = ["- ..."] if len(items) > limit else []

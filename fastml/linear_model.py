@@ -384,6 +384,17 @@ class _GradientDescent(BaseEstimator):
 
     # ------------------------------------------------------------ the driver
     def _fit(self, X, y, sample_weight, *, partial, classes, coef_init=None, intercept_init=None):
+        # The driver's own arithmetic on diverging weights (losses, the initial
+        # step's curvature) may overflow: _check_divergence says so, whatever
+        # numpy error handling the caller has set (np.errstate(all="raise")).
+        with np.errstate(all="ignore"):
+            return self._fit_ignoring_fp_errors(
+                X, y, sample_weight, partial=partial, classes=classes, coef_init=coef_init,
+                intercept_init=intercept_init,
+            )  # fmt: skip
+
+    def _fit_ignoring_fp_errors(self, X, y, sample_weight, *, partial, classes, coef_init,
+                                intercept_init):  # fmt: skip
         p = self._hyper()
         self._validate(p)
         if partial and p["early_stopping"]:
@@ -459,12 +470,7 @@ class _GradientDescent(BaseEstimator):
         # holds one core: the next epoch's order is drawn meanwhile on another.
         shuffle = p["shuffle"] and not full
         ahead = plain and get_num_threads() > 1
-        # The epoch's losses may overflow on diverging weights: _check_divergence says so,
-        # whatever numpy error handling the caller has set (np.errstate(all='raise')).
-        with (
-            EpochOrders(self._rng_, train, shuffle=shuffle, ahead=ahead) as orders,
-            np.errstate(all="ignore"),
-        ):
+        with EpochOrders(self._rng_, train, shuffle=shuffle, ahead=ahead) as orders:
             for _ in range(max_iter):
                 epoch += 1
                 order = orders.next(more=epoch < max_iter)
@@ -532,8 +538,10 @@ class _GradientDescent(BaseEstimator):
                         else:
                             stop = "early_stopping" if val is not None else "tol"
                             break
-        if getattr(self, "_above", None) is not None and not partial and best_theta is None:
-            self._check_divergence(history["loss"][-1], theta, lr_used, epoch, last=True)
+        if not partial:  # the model returned: the last epoch's, or the restored best one's
+            final = history["loss"][-1 if best_theta is None else best_epoch - 1]
+            model = theta if best_theta is None else best_theta
+            self._check_divergence(final, model, lr_used, epoch, last=True)
         if best_theta is not None:
             theta[...] = best_theta
             self._avg[...], self._ab[...], t_best = best_avg
@@ -1216,31 +1224,33 @@ class LinearRegression(_RegressorMixin, _FullBatchModel):
             hold one entry per target, as scikit-learn's iterative multi-target
             solvers do.
         sample_weight : array_like of shape (n_samples,), optional
-        coef_init : array_like of shape (n_features,) or (n_targets, n_features), optional
-        intercept_init : float or array_like of shape (n_targets,), optional
+        coef_init : array_like, optional
+            Shape (n_features,) for a 1-D y, (n_targets, n_features) for a 2-D y.
+        intercept_init : array_like, optional
+            Shape (1,) for a 1-D y, (n_targets,) for a 2-D y.
 
         Returns
         -------
         self
         """
         Y = target_array(self, y)
-        self._targets_2d = Y.ndim == 2
         if Y.ndim != 2:
-            return super().fit(X, y, sample_weight, coef_init, intercept_init)
-        return self._fit_targets(X, Y, sample_weight, coef_init, intercept_init)
+            super().fit(X, y, sample_weight, coef_init, intercept_init)
+        else:
+            self._fit_targets(X, Y, sample_weight, coef_init, intercept_init)
+        self._targets_2d = Y.ndim == 2  # (once fitted: a failed fit leaves the model as it was)
+        return self
 
     def _fit_targets(self, X, Y, sample_weight, coef_init, intercept_init):
         """One single-target fit per column of Y, published as one model."""
         n_t = Y.shape[1]
         if n_t == 0:
             raise ValueError(f"y must have at least one target column; got shape {Y.shape}")
-        if (
-            coef_init is None
-            and self.warm_start
-            and getattr(self, "theta_", None) is not None
-            and self.theta_.shape[0] == n_t
-        ):
-            coef_init, intercept_init = self.theta_[:, :-1], self.theta_[:, -1]
+        warm = getattr(self, "theta_", None) if self.warm_start else None
+        if warm is not None and warm.shape[0] == n_t and getattr(self, "_targets_2d", False):
+            # the previous fit's weights, where none are given (as _init_state does)
+            coef_init = warm[:, :-1] if coef_init is None else coef_init
+            intercept_init = warm[:, -1] if intercept_init is None else intercept_init
         inits = []
         for name, init, dims in (
             ("coef_init", coef_init, 2),

@@ -52,7 +52,7 @@ from ._base import (
     column_vector_y,
     target_array,
 )
-from ._metrics import prepare
+from ._metrics import BOOLEAN_COUNTS, canonical_metric, prepare
 from ._registry import kernel_module, resolve_backend
 from ._validation import check_array, check_pair
 from .distance import callable_backend
@@ -188,6 +188,10 @@ def _cdist_blocks(XA, XB, exclude, metric, backend, metric_kwargs):
     """
     from .distance import cdist
 
+    if canonical_metric(metric) in BOOLEAN_COUNTS:
+        # scikit-learn's neighbour searches take the data as booleans for these
+        # (SciPy's cdist computes unweighted dice on the values themselves)
+        XA, XB = (None if X is None else (X != 0).astype(X.dtype) for X in (XA, XB))
     B = XA if exclude else XB
     step = max(1, (1 << 22) // max(1, B.shape[0]))
     for i0 in range(0, XA.shape[0], step):
@@ -482,14 +486,30 @@ def _precomputed_kneighbors(D, k, exclude_self, first=0):
 
     ``exclude_self``: D holds rows ``first ..`` of the fitted (n, n) matrix and
     row i's own column is not a candidate (as for Y=None), whatever its value.
+    NaN sorts after every number. The candidates are the entries up to each
+    row's k-th smallest value (``np.partition``, ties at it included), sorted
+    exactly; a row whose k-th value is not finite is sorted whole.
     """
     k = _check_k(k, D.shape[1], exclude_self)
-    cols = np.arange(D.shape[1])
-    own = first + np.arange(D.shape[0])
-    self_last = (cols[None, :] == own[:, None]) if exclude_self else None
-    # lexsort: the last key is the primary one; it is stable, so ties keep index order
-    keys = (D,) if self_last is None else (D, self_last)
-    ind = np.lexsort(keys, axis=1)[:, :k].astype(np.intp)
+    nrows = D.shape[0]
+    own = first + np.arange(nrows)
+    key = D
+    if exclude_self:
+        key = D.copy()
+        key[np.arange(nrows), own] = np.inf
+    kth = np.partition(key, k - 1, axis=1)[:, k - 1] if nrows else np.empty(0)
+    if not np.isfinite(kth).all():  # k reaches infinities, NaN or the row's own column
+        cols = np.arange(D.shape[1])
+        self_last = (cols[None, :] == own[:, None]) if exclude_self else None
+        # lexsort: the last key is the primary one; it is stable, so ties keep index order
+        keys = (D,) if self_last is None else (D, self_last)
+        ind = np.lexsort(keys, axis=1)[:, :k].astype(np.intp)
+        return np.take_along_axis(D, ind, axis=1), ind
+    rows, cols = np.nonzero(key <= kth[:, None])  # at least k per row
+    order = np.lexsort((cols, key[rows, cols], rows))
+    rows, cols = rows[order], cols[order]
+    first_of_row = np.searchsorted(rows, np.arange(nrows))
+    ind = cols[first_of_row[:, None] + np.arange(k)].astype(np.intp)
     return np.take_along_axis(D, ind, axis=1), ind
 
 

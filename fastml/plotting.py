@@ -273,6 +273,11 @@ def plot_history(estimator, ax=None):
         raise ValueError(
             f"{type(estimator).__name__} has no history_: fit a gradient-descent estimator first"
         )
+    if isinstance(history, list):
+        raise ValueError(
+            "history_ is a list, one per target (LinearRegression fitted on a 2-D y): "
+            "pass one of them, e.g. plot_history(model.history_[0])"
+        )
     if "loss" not in history or len(history["loss"]) == 0:
         raise ValueError("history_ has no 'loss' values to plot")
     if ax is None:

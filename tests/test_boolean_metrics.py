@@ -200,3 +200,34 @@ def test_neighbour_search_blocks_and_scikit_learn():
         d, _ = theirs.kneighbors(Q, 2)
         unique = d[:, 1] - d[:, 0] > 1e-12
         np.testing.assert_array_equal(clf.predict(Q)[unique], ref.predict(Q)[unique])
+
+
+def test_weighted_counts_keep_their_precision_in_float32():
+    """One differing feature of tiny weight among 1000: ntf = su - ntt would
+    cancel; the weighted metrics run in float64 and round once."""
+    n = 1000
+    u = np.ones(n, bool)
+    v = u.copy()
+    v[0] = False
+    w = np.random.default_rng(2).random(n) + 0.5
+    w[0] = 1e-3
+    X = np.array([u, v]).astype(np.float32)
+    for metric in ("rogerstanimoto", "sokalsneath", "russellrao", "dice"):
+        want = sd.pdist(np.array([u, v]), metric, w=w)
+        for backend in fastml.available_backends():
+            got = fastml.pdist(X, metric, w=w, backend=backend)
+            assert got.dtype == np.float32
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_neighbour_searches_take_the_data_as_booleans_like_scikit_learn():
+    """SciPy's cdist computes unweighted dice on the values; scikit-learn's
+    neighbour searches (and so fastml's) on the data as booleans."""
+    skn = pytest.importorskip("sklearn.neighbors")
+    X = np.array([[0.5, 0, 1], [1, 1, 0], [3, 0, 2.0], [0, 2, 2]])
+    for metric in METRICS:
+        ours = NearestNeighbors(n_neighbors=2, metric=metric).fit(X).kneighbors()
+        theirs = skn.NearestNeighbors(n_neighbors=2, metric=metric, algorithm="brute")
+        want = theirs.fit(X).kneighbors()
+        np.testing.assert_allclose(ours[0], want[0], rtol=1e-12)
+        assert (ours[0] >= 0).all()

@@ -669,3 +669,45 @@ def test_linear_regression_several_targets_inits_and_errors():
         LinearRegression().partial_fit(X, Y)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         LinearRegression().fit(X, Y[:-1])
+
+
+def test_divergence_is_not_hidden_by_early_stopping():
+    """The restored "best" epoch of a run whose every epoch diverged is not a model."""
+    X = np.random.default_rng(0).normal(size=(200, 5))
+    y = X @ np.ones(5)
+    kw = dict(eta0=0.5, learning_rate="constant", max_iter=50, random_state=0, tol=None)
+    with pytest.raises(DivergenceError):
+        SGDRegressor(**kw, early_stopping=True).fit(X, y)
+    with pytest.raises(DivergenceError):
+        SGDRegressor(**kw).fit(X, y)
+
+
+def test_numpy_error_setting_does_not_leak_into_the_whole_driver():
+    """Initial loss with coef_init and LinearRegression's step size on data near 1e300:
+    numpy's FloatingPointError must not escape from fastml's driver."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(100, 10))
+    X[:, :2] *= 1e300
+    y = (rng.rand(100) > 0.5).astype(int)
+    with np.errstate(all="raise"):
+        with pytest.raises(DivergenceError):
+            SGDClassifier(alpha=0.1, loss="squared_hinge", random_state=0).fit(
+                X, y, coef_init=np.ones((1, 10))
+            )
+        with pytest.raises(DivergenceError):
+            LinearRegression().fit(X, rng.rand(100))
+
+
+def test_several_targets_warm_start_keeps_given_intercepts_and_failed_fits_change_nothing():
+    X, Y = _multi_target_data(t=2)
+    m = LinearRegression(warm_start=True, max_iter=1, eta0=1e-12, optimizer="sgd").fit(X, Y)
+    m.fit(X, Y, intercept_init=[100.0, 200.0])
+    np.testing.assert_allclose(m.intercept_, [100.0, 200.0], rtol=1e-6)
+    one = LinearRegression().fit(X, Y[:, 0])
+    with pytest.raises(ValueError):
+        one.fit(X, np.ones((X.shape[0] - 1, 2)))
+    assert one.predict(X).shape == (X.shape[0],)
+    from fastml.plotting import plot_history
+
+    with pytest.raises(ValueError, match="one per target"):
+        plot_history(LinearRegression(max_iter=5).fit(X, Y))
