@@ -159,12 +159,13 @@ def kneighbors(
         dist = np.empty((nq, k), np.float64)
         ind = np.empty((nq, k), np.int64)
         mod.kneighbors_callable(XA, XB, k, func, exclude, dist, ind)
-    elif (prep := prepare(metric, XA, None if exclude else XB, metric_kwargs)).post is not None:
+    elif canonical_metric(metric) in BOOLEAN_COUNTS:  # cdist's metrics the kernels do not take
         blocks = _cdist_blocks(XA, XB, exclude, metric, backend, metric_kwargs)
         parts = [_precomputed_kneighbors(D, k, exclude, first=i0) for i0, D in blocks]
         dist = np.concatenate([d for d, _ in parts]).astype(np.float64)
         ind = np.concatenate([i for _, i in parts])
     else:
+        prep = prepare(metric, XA, None if exclude else XB, metric_kwargs)
         A = prep.XA
         B = A if exclude else prep.XB
         work = nq * B.shape[0] * max(1, B.shape[1])
@@ -183,15 +184,15 @@ def _cdist_blocks(XA, XB, exclude, metric, backend, metric_kwargs):
 
     For the metrics the neighbour kernels do not take (the boolean
     dissimilarities, whose distance is a formula over the ``dot`` kernel's
-    output): each block's k smallest or in-radius entries are then picked
-    as for ``metric="precomputed"``. Blocks hold about 2**22 distances.
+    output; XA and XB are taken as booleans): each block's k smallest or
+    in-radius entries are then picked as for ``metric="precomputed"``.
+    Blocks hold about 2**22 distances.
     """
     from .distance import cdist
 
-    if canonical_metric(metric) in BOOLEAN_COUNTS:
-        # scikit-learn's neighbour searches take the data as booleans for these
-        # (SciPy's cdist computes unweighted dice on the values themselves)
-        XA, XB = (None if X is None else (X != 0).astype(X.dtype) for X in (XA, XB))
+    # scikit-learn's neighbour searches take the data as booleans for these
+    # (SciPy's cdist computes unweighted dice on the values themselves)
+    XA, XB = (None if X is None else (X != 0).astype(X.dtype) for X in (XA, XB))
     B = XA if exclude else XB
     step = max(1, (1 << 22) // max(1, B.shape[0]))
     for i0 in range(0, XA.shape[0], step):
@@ -221,7 +222,7 @@ def _radius_csr(X, Y, radius, metric, backend, metric_kwargs):
     if callable(metric):
         mod, func = _callable_module(metric, backend, metric_kwargs)
         res = mod.radius_neighbors_callable(XA, XB, radius, func, exclude)
-    elif (prep := prepare(metric, XA, None if exclude else XB, metric_kwargs)).post is not None:
+    elif canonical_metric(metric) in BOOLEAN_COUNTS:  # cdist's metrics the kernels do not take
         blocks = _cdist_blocks(XA, XB, exclude, metric, backend, metric_kwargs)
         parts = [_precomputed_csr(D, radius, exclude, first=i0) for i0, D in blocks]
         starts = np.cumsum([0] + [p[0][-1] for p in parts[:-1]])
@@ -230,6 +231,7 @@ def _radius_csr(X, Y, radius, metric, backend, metric_kwargs):
         )
         res = (indptr, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts]))
     else:
+        prep = prepare(metric, XA, None if exclude else XB, metric_kwargs)
         A = prep.XA
         B = A if exclude else prep.XB
         work = A.shape[0] * B.shape[0] * max(1, B.shape[1])
