@@ -20,6 +20,13 @@ Rewrites (exact in real arithmetic; each costs O(n_samples * n_features)):
   faster but rounds ``u @ L`` and ``v @ L`` separately: near points far from
   the origin lost up to 1e-5 relative against SciPy.)
 * ``minkowski`` with p = 1, 2 or inf is cityblock, euclidean or chebyshev.
+* ``haversine`` (scikit-learn's great-circle distance of (latitude, longitude)
+  in radians) is euclidean on the points' unit vectors in 3-D, whose chord c
+  gives the angle 2 arcsin(c / 2) (:func:`haversine_from_chord`); increasing
+  in c, so the neighbour kernels search on the chord. The chord of close
+  points keeps only ~1e-16 absolute precision, so angles under
+  :data:`HAVERSINE_DIRECT` are recomputed by scikit-learn's formula
+  (:func:`haversine_pairs`);
 * the boolean dissimilarities dice, rogerstanimoto, russellrao, sokalsneath
   and yule are the kernel metric ``dot`` (``sum u v``) on ``sqrt(w) * X``,
   then a formula over its output (:func:`finish_cdist`, :func:`finish_pdist`;
@@ -45,6 +52,8 @@ __all__ = [
     "canonical_metric",
     "finish_cdist",
     "finish_pdist",
+    "haversine_from_chord",
+    "haversine_pairs",
     "jaccard_bits",
     "mahalanobis_upper",
     "pack_panels",
@@ -88,6 +97,7 @@ _PARAMS = {
     "russellrao": {"w"},
     "sokalsneath": {"w"},
     "yule": {"w"},
+    "haversine": set(),
 }
 
 METRIC_ALIASES = {
@@ -106,6 +116,7 @@ METRIC_ALIASES = {
     **{a: "hamming" for a in ("hamming", "matching", "hamm", "ha", "h")},
     **{a: "jaccard" for a in ("jaccard", "jacc", "ja", "j")},
     **{a: a for a in ("dice", "rogerstanimoto", "russellrao", "sokalsneath", "yule")},
+    "haversine": "haversine",
 }
 
 
@@ -155,9 +166,10 @@ class Prepared:
         :func:`finish_cdist` / :func:`finish_pdist` compute from the output of
         the ``dot`` kernel; None when the kernel's output is the distance.
     counts : tuple
-        With ``post``: (su, sv, n, su0, sv0): the weighted row sums of XA and
-        of XB (XB's None for pdist), the sum of the weights, and (weighted
-        metrics only, else None) the unweighted row sums.
+        With a boolean ``post``: (su, sv, n, su0, sv0): the weighted row sums
+        of XA and of XB (XB's None for pdist), the sum of the weights, and
+        (weighted metrics only, else None) the unweighted row sums. With
+        haversine: the (latitude, longitude) of XA and XB, float64.
     extra : Prepared or None
         With a weighted ``post``: a second kernel run the finish needs (the
         ``dot`` of the unweighted 0/1 data, whose output tells which counts
@@ -422,11 +434,54 @@ def _finish(prep, ntt, extra, rows, cols):
     return _boolean_formula(prep.post, ntt, ntf, nft, n)
 
 
+#: Angles (radians) below which haversine is recomputed from the coordinates:
+#: the chord's absolute error ~1e-16 is then more than 1e-13 of the angle.
+HAVERSINE_DIRECT = 1e-3
+
+
+def haversine_pairs(a, b):
+    """Great-circle angle between rows of ``a`` and ``b`` (n, 2), (latitude,
+    longitude) in radians, by scikit-learn's formula (accurate for close points)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    sin_lat = np.sin(0.5 * (b[:, 0] - a[:, 0]))
+    sin_lon = np.sin(0.5 * (b[:, 1] - a[:, 1]))
+    h = sin_lat * sin_lat + np.cos(a[:, 0]) * np.cos(b[:, 0]) * sin_lon * sin_lon
+    return 2.0 * np.arcsin(np.sqrt(np.minimum(h, 1.0)))
+
+
+def haversine_from_chord(c):
+    """The angle between two points of the unit sphere whose chord is ``c``:
+    2 arcsin(c / 2), in place for an ndarray (rounding may give c a hair above 2)."""
+    c = np.asarray(c)
+    np.minimum(c * 0.5, 1.0, out=c, casting="unsafe")
+    np.arcsin(c, out=c)
+    c *= 2.0
+    return c
+
+
+def _unit_vectors(X):
+    """(latitude, longitude) rows in radians as unit vectors in 3-D, float64."""
+    if X is None:
+        return None
+    lat, lon = X[:, 0].astype(np.float64), X[:, 1].astype(np.float64)
+    return np.ascontiguousarray(
+        np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+    )
+
+
 def finish_cdist(prep, out, extra=None):
-    """Turn the ``dot`` kernel's ``out`` (mA, mB) into ``prep.post``, in place.
+    """Turn the kernel's ``out`` (mA, mB) into ``prep.post``, in place.
 
     ``extra``: the output of ``prep.extra``'s kernel (weighted metrics), same shape.
     """
+    if prep.post == "haversine":
+        haversine_from_chord(out)
+        ii, jj = np.nonzero(out < HAVERSINE_DIRECT)
+        if ii.size:
+            A, B = prep.counts
+            out[ii, jj] = haversine_pairs(A[ii], (A if B is None else B)[jj])
+        return
     step = max(1, (1 << 20) // max(1, out.shape[1]))  # bounded float64 temporaries
     cols = slice(None)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -438,7 +493,18 @@ def finish_cdist(prep, out, extra=None):
 
 
 def finish_pdist(prep, out, extra=None):
-    """Turn the ``dot`` kernel's condensed ``out`` into ``prep.post``, in place."""
+    """Turn the kernel's condensed ``out`` into ``prep.post``, in place."""
+    if prep.post == "haversine":
+        haversine_from_chord(out)
+        (pos,) = np.nonzero(out < HAVERSINE_DIRECT)
+        if pos.size:
+            A = prep.counts[0]
+            m = A.shape[0]
+            rows_all = np.arange(m, dtype=np.int64)
+            starts = rows_all * m - rows_all * (rows_all + 1) // 2
+            ii = np.searchsorted(starts, pos, "right") - 1
+            out[pos] = haversine_pairs(A[ii], A[ii + 1 + pos - starts[ii]])
+        return
     m = prep.counts[0].shape[0]
     rows_all = np.arange(m, dtype=np.int64)
     starts = rows_all * m - rows_all * (rows_all + 1) // 2  # row i's first entry (pair i, i+1)
@@ -611,6 +677,15 @@ def prepare(metric, XA, XB, kwargs):
         return done("mahalanobis", XA, XB, VIk=VI)
     if name in BOOLEAN_COUNTS:
         return _prepare_counts(name, XA, XB, w, done)
+    if name == "haversine":
+        if n != 2:
+            raise ValueError(
+                f"Haversine distance only valid in 2 dimensions (latitude, longitude in "
+                f"radians); got {n} features"
+            )
+        prep = done("euclidean", _unit_vectors(XA), _unit_vectors(XB), in64=True)
+        coords = tuple(None if X is None else X.astype(np.float64) for X in (XA, XB))
+        return dataclasses.replace(prep, post="haversine", counts=coords)
     if name == "hamming":
         wk = ones if w is None else w
         return done("hamming", XA, XB, wk=wk / wk.sum() if w is not None else wk / n)

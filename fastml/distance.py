@@ -124,7 +124,8 @@ def cdist(XA, XB, metric="euclidean", *, out=None, backend=None, **kwargs):
         One of braycurtis, canberra, chebyshev, cityblock (manhattan),
         correlation, cosine, dice, euclidean, hamming, jaccard, mahalanobis,
         minkowski, rogerstanimoto, russellrao, seuclidean, sokalsneath,
-        sqeuclidean, yule (SciPy's aliases are accepted), or a function
+        sqeuclidean, yule (SciPy's aliases are accepted), scikit-learn's
+        haversine (2 features: latitude, longitude in radians), or a function
         ``f(u, v) -> float``; see the module docstring.
     out : ndarray of shape (mA, mB), optional
         float32 or float64 buffer to fill in place; it is also returned.

@@ -52,7 +52,7 @@ from ._base import (
     column_vector_y,
     target_array,
 )
-from ._metrics import BOOLEAN_COUNTS, canonical_metric, prepare
+from ._metrics import BOOLEAN_COUNTS, canonical_metric, haversine_pairs, prepare
 from ._registry import kernel_module, resolve_backend
 from ._validation import check_array, check_pair
 from .distance import callable_backend
@@ -173,6 +173,8 @@ def kneighbors(
         dist = np.empty((nq, k), np.float64)
         ind = np.empty((nq, k), np.int64)
         mod.kneighbors(A, B, k, prep.metric, *prep.args(), exclude, dist, ind)
+        if prep.post == "haversine":  # searched on the chord; the angles from the coordinates
+            dist = _haversine_of(prep, ind)
     ind = ind.astype(np.intp, copy=False)
     if not return_distance:
         return ind
@@ -197,6 +199,28 @@ def _cdist_blocks(XA, XB, exclude, metric, backend, metric_kwargs):
     step = max(1, (1 << 22) // max(1, B.shape[0]))
     for i0 in range(0, XA.shape[0], step):
         yield i0, cdist(XA[i0 : i0 + step], B, metric, backend=backend, **metric_kwargs)
+
+
+def _haversine_of(prep, ind):
+    """Angles between each query and its neighbours ``ind`` (n_queries, k)."""
+    A, B = prep.counts
+    B = A if B is None else B
+    rows = np.repeat(np.arange(ind.shape[0]), ind.shape[1])
+    return haversine_pairs(A[rows], B[ind.ravel()]).reshape(ind.shape)
+
+
+def _haversine_within(prep, indptr, indices, radius):
+    """A radius search's CSR result on the chord, kept where the angle is <= radius."""
+    A, B = prep.counts
+    B = A if B is None else B
+    indptr = np.asarray(indptr, dtype=np.int64)
+    indices = np.asarray(indices, dtype=np.intp)
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    angles = haversine_pairs(A[rows], B[indices])
+    keep = angles <= radius
+    new_ptr = np.zeros_like(indptr, dtype=np.int64)
+    np.cumsum(np.bincount(rows[keep], minlength=len(indptr) - 1), out=new_ptr[1:])
+    return new_ptr, indices[keep], angles[keep]
 
 
 def _object_array(parts):
@@ -236,7 +260,16 @@ def _radius_csr(X, Y, radius, metric, backend, metric_kwargs):
         B = A if exclude else prep.XB
         work = A.shape[0] * B.shape[0] * max(1, B.shape[1])
         mod = kernel_module(resolve_backend(backend, "neighbors", prep.metric, work), "neighbors")
-        res = mod.radius_neighbors(A, B, radius, prep.metric, *prep.args(), exclude)
+        if prep.post == "haversine":
+            # candidates within the chord of the angle (and a hair more), then
+            # the angles from the coordinates decide
+            chord = 2.0 * np.sin(min(radius, np.pi) / 2.0) * (1.0 + 1e-12) + 1e-300
+            indptr, indices, _ = mod.radius_neighbors(
+                A, B, chord, prep.metric, *prep.args(), exclude
+            )
+            res = _haversine_within(prep, indptr, indices, radius)
+        else:
+            res = mod.radius_neighbors(A, B, radius, prep.metric, *prep.args(), exclude)
     indptr, indices, distances = res
     indptr = np.asarray(indptr, dtype=np.int64)
     indices = np.asarray(indices, dtype=np.intp)
