@@ -162,9 +162,10 @@ class Prepared:
     VI : ndarray of shape (n, n) or (0, 0)
         The inverse covariance for the direct mahalanobis kernel.
     post : str or None
-        A boolean dissimilarity (:data:`BOOLEAN_COUNTS`) that
-        :func:`finish_cdist` / :func:`finish_pdist` compute from the output of
-        the ``dot`` kernel; None when the kernel's output is the distance.
+        What :func:`finish_cdist` / :func:`finish_pdist` make of the kernel's
+        output: a boolean dissimilarity (:data:`BOOLEAN_COUNTS`, from the
+        ``dot`` kernel) or "haversine" (from the euclidean chord); None when
+        the kernel's output is the distance.
     counts : tuple
         With a boolean ``post``: (su, sv, n, su0, sv0): the weighted row sums
         of XA and of XB (XB's None for pdist), the sum of the weights, and
