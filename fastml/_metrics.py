@@ -493,6 +493,13 @@ def finish_cdist(prep, out, extra=None):
             out[i0:i1] = _finish(prep, out[i0:i1], ex, rows, cols)
 
 
+def _condensed_starts(m):
+    """Where each row i's entries (pairs i, i+1 .. m-1) start in a condensed
+    vector of m points; entry m - 1 is the vector's length."""
+    i = np.arange(m, dtype=np.int64)
+    return i * m - i * (i + 1) // 2
+
+
 def finish_pdist(prep, out, extra=None):
     """Turn the kernel's condensed ``out`` into ``prep.post``, in place."""
     if prep.post == "haversine":
@@ -500,15 +507,13 @@ def finish_pdist(prep, out, extra=None):
         (pos,) = np.nonzero(out < HAVERSINE_DIRECT)
         if pos.size:
             A = prep.counts[0]
-            m = A.shape[0]
-            rows_all = np.arange(m, dtype=np.int64)
-            starts = rows_all * m - rows_all * (rows_all + 1) // 2
+            starts = _condensed_starts(A.shape[0])
             ii = np.searchsorted(starts, pos, "right") - 1
             out[pos] = haversine_pairs(A[ii], A[ii + 1 + pos - starts[ii]])
         return
     m = prep.counts[0].shape[0]
     rows_all = np.arange(m, dtype=np.int64)
-    starts = rows_all * m - rows_all * (rows_all + 1) // 2  # row i's first entry (pair i, i+1)
+    starts = _condensed_starts(m)
     with np.errstate(divide="ignore", invalid="ignore"):
         i0 = 0
         while i0 < m - 1:  # blocks of whole rows, about 2**20 entries each

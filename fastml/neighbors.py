@@ -218,9 +218,7 @@ def _haversine_within(prep, indptr, indices, radius):
     rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
     angles = haversine_pairs(A[rows], B[indices])
     keep = angles <= radius
-    new_ptr = np.zeros_like(indptr, dtype=np.int64)
-    np.cumsum(np.bincount(rows[keep], minlength=len(indptr) - 1), out=new_ptr[1:])
-    return new_ptr, indices[keep], angles[keep]
+    return _indptr(rows[keep], len(indptr) - 1), indices[keep], angles[keep]
 
 
 def _object_array(parts):
@@ -558,9 +556,14 @@ def _precomputed_csr(D, radius, exclude_self, first=0):
         rows = np.arange(D.shape[0])
         mask[rows, first + rows] = False
     rows, indices = np.nonzero(mask)
-    indptr = np.zeros(D.shape[0] + 1, np.int64)
-    np.cumsum(np.bincount(rows, minlength=D.shape[0]), out=indptr[1:])
-    return indptr, indices.astype(np.intp), D[rows, indices], D.shape[0]
+    return _indptr(rows, D.shape[0]), indices.astype(np.intp), D[rows, indices], D.shape[0]
+
+
+def _indptr(rows, n_rows):
+    """CSR row pointers of entries whose (sorted) row numbers are ``rows``."""
+    indptr = np.zeros(n_rows + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    return indptr
 
 
 def _scipy_sparse():
