@@ -377,6 +377,90 @@ def test_kmeans_worker_killed_mid_fit(doomed_client):
     assert pids[0] not in client.run(os.getpid).values()
 
 
+def _empty_cluster_case():
+    """Data, weights and initial centres where two clusters start empty
+    (re-seeded with the farthest points) and the fit runs to tol."""
+    rng = np.random.default_rng(7)
+    X = np.concatenate([rng.normal(0, 1, (900, 3)), rng.normal(12, 1, (700, 3))])
+    w = rng.uniform(0.5, 2.0, len(X))
+    init = np.array([[0.0, 0, 0], [12, 12, 12], [400, 400, 400], [-400, -400, -400]])
+    return X, w, init
+
+
+def test_kmeans_actor_passes_equal_task_passes(client, monkeypatch):
+    """The passes run on the groups' actors (one direct call per group and
+    pass, re-seeding empty clusters there too) and give exactly what the
+    round of tasks per pass gives, and the single-machine result."""
+    from fastml.cluster import KMeans
+
+    X, w, init = _empty_cluster_case()
+    ref = KMeans(4, init=init, n_init=1, max_iter=50, tol=1e-4).fit(X, sample_weight=w)
+    dX, dw = da.from_array(X, chunks=(300, -1)), da.from_array(w, chunks=300)
+    calls = []
+    real_call = fd._LloydPasses._call
+
+    def spy(self, method, *args):
+        calls.append(method)
+        return real_call(self, method, *args)
+
+    monkeypatch.setattr(fd._LloydPasses, "_call", spy)
+    on_actors = fd.KMeans(4, init=init, max_iter=50, tol=1e-4).fit(dX, sample_weight=dw)
+    assert calls.count("step") == on_actors.n_iter_ and "farthest" in calls
+    monkeypatch.setattr(fd._LloydPasses, "_start_actors", lambda self: False)
+    on_tasks = fd.KMeans(4, init=init, max_iter=50, tol=1e-4).fit(dX, sample_weight=dw)
+    for got in (on_actors, on_tasks):
+        assert got.n_iter_ == ref.n_iter_
+        np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=1e-9)
+        np.testing.assert_allclose(got.inertia_, ref.inertia_, rtol=1e-9)
+        np.testing.assert_array_equal(client.compute(got.labels_, sync=True), ref.labels_)
+    np.testing.assert_array_equal(on_actors.cluster_centers_, on_tasks.cluster_centers_)
+    assert on_actors.history_ == on_tasks.history_
+    # The actors are gone with the fit: only the data's keys are left.
+    assert not [k for k in client.who_has() if "_GroupActor" in str(k)]
+
+
+@pytest.mark.parametrize("at_pass", [1, 4])
+def test_kmeans_worker_killed_between_actor_passes(doomed_client, monkeypatch, at_pass):
+    """A worker dies while the driver adds up a pass: the next call to its
+    actor fails, the passes go on as tasks (the previous pass run again for
+    the count of changed labels), and the fit equals the single-machine fit,
+    number of iterations included."""
+    from fastml.cluster import KMeans
+
+    client = doomed_client
+    X, w, init = _empty_cluster_case()
+    ref = KMeans(4, init=init, n_init=1, max_iter=50, tol=0.0).fit(X, sample_weight=w)
+    dX, dw = da.from_array(X, chunks=(300, -1)), da.from_array(w, chunks=300)
+    pids = list(client.run(os.getpid).values())
+    passes = []
+    real_sum = fd._sum_step_stats
+
+    def kill_at_pass(stats):
+        passes.append(1)
+        if len(passes) == at_pass:
+            os.kill(pids[0], signal.SIGKILL)
+        return real_sum(stats)
+
+    task_passes = []
+    real_task_pass = fd._LloydPasses._task_pass
+
+    def spy(self, centers, with_m2):
+        task_passes.append(1)
+        return real_task_pass(self, centers, with_m2)
+
+    monkeypatch.setattr(fd, "_sum_step_stats", kill_at_pass)
+    monkeypatch.setattr(fd._LloydPasses, "_task_pass", spy)
+    got = fd.KMeans(4, init=init, max_iter=50, tol=0.0).fit(dX, sample_weight=dw)
+    assert len(passes) == got.n_iter_ > at_pass
+    # Tasks from the failure on: the interrupted pass's predecessor again, then the rest.
+    assert len(task_passes) == got.n_iter_ - at_pass + 1
+    assert got.n_iter_ == ref.n_iter_
+    np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=1e-9)
+    np.testing.assert_allclose(got.inertia_, ref.inertia_, rtol=1e-9)
+    np.testing.assert_array_equal(client.compute(got.labels_, sync=True), ref.labels_)
+    assert pids[0] not in client.run(os.getpid).values()
+
+
 def test_kmeans_step_travels_without_its_labels():
     """A pickled step (gathered, moved or spilled) carries its statistics only;
     whatever needs the labels then recomputes the same ones."""
