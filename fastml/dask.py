@@ -1319,6 +1319,9 @@ class _LloydPasses:
     died), the passes go on as tasks on the groups' futures, which Dask
     recomputes from their lineage, and the previous pass is run again first,
     so the count of changed labels, and so the stopping rule, stays exact.
+    Dask runs a worker's actor calls one at a time, so the actors are used
+    only where each worker holds one group (workers of one thread, or
+    ``threads_per_task`` equal to the workers' threads); otherwise tasks.
     """
 
     def __init__(self, tasks, blocks, where, threads, backend):
@@ -1333,7 +1336,9 @@ class _LloydPasses:
         # Started now, on the workers the groups are prepared on (``where``),
         # and waited for at the first pass.
         self._actor_futures = []
-        if tasks.client is not None:
+        # A worker runs its actors' calls one at a time (one actor thread), so
+        # actors only where each worker has one group; else rounds of tasks.
+        if tasks.client is not None and None not in where and len(set(where)) == len(where):
             self._actor_futures = [
                 tasks.client.submit(
                     _GroupActor, block, threads, backend, actor=True, **_placement(a)

@@ -20,10 +20,10 @@ distributed = pytest.importorskip("distributed")
 fd = pytest.importorskip("fastml.dask")
 
 
-def _two_worker_client():
+def _two_worker_client(n_workers=2, threads_per_worker=1):
     cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
+        n_workers=n_workers,
+        threads_per_worker=threads_per_worker,
         processes=True,
         host="127.0.0.1",
         dashboard_address=":0",  # any free port: two clusters may be up at once
@@ -387,15 +387,9 @@ def _empty_cluster_case():
     return X, w, init
 
 
-def test_kmeans_actor_passes_equal_task_passes(client, monkeypatch):
-    """The passes run on the groups' actors (one direct call per group and
-    pass, re-seeding empty clusters there too) and give exactly what the
-    round of tasks per pass gives, and the single-machine result."""
-    from fastml.cluster import KMeans
-
-    X, w, init = _empty_cluster_case()
-    ref = KMeans(4, init=init, n_init=1, max_iter=50, tol=1e-4).fit(X, sample_weight=w)
-    dX, dw = da.from_array(X, chunks=(300, -1)), da.from_array(w, chunks=300)
+@pytest.fixture
+def actor_calls(monkeypatch):
+    """The methods the k-means driver calls on the groups' actors, in order."""
     calls = []
     real_call = fd._LloydPasses._call
 
@@ -404,8 +398,20 @@ def test_kmeans_actor_passes_equal_task_passes(client, monkeypatch):
         return real_call(self, method, *args)
 
     monkeypatch.setattr(fd._LloydPasses, "_call", spy)
+    return calls
+
+
+def test_kmeans_actor_passes_equal_task_passes(client, monkeypatch, actor_calls):
+    """The passes run on the groups' actors (one direct call per group and
+    pass, re-seeding empty clusters there too) and give exactly what the
+    round of tasks per pass gives, and the single-machine result."""
+    from fastml.cluster import KMeans
+
+    X, w, init = _empty_cluster_case()
+    ref = KMeans(4, init=init, n_init=1, max_iter=50, tol=1e-4).fit(X, sample_weight=w)
+    dX, dw = da.from_array(X, chunks=(300, -1)), da.from_array(w, chunks=300)
     on_actors = fd.KMeans(4, init=init, max_iter=50, tol=1e-4).fit(dX, sample_weight=dw)
-    assert calls.count("step") == on_actors.n_iter_ and "farthest" in calls
+    assert actor_calls.count("step") == on_actors.n_iter_ and "farthest" in actor_calls
     monkeypatch.setattr(fd._LloydPasses, "_start_actors", lambda self: False)
     on_tasks = fd.KMeans(4, init=init, max_iter=50, tol=1e-4).fit(dX, sample_weight=dw)
     for got in (on_actors, on_tasks):
@@ -417,6 +423,29 @@ def test_kmeans_actor_passes_equal_task_passes(client, monkeypatch):
     assert on_actors.history_ == on_tasks.history_
     # The actors are gone with the fit: only the data's keys are left.
     assert not [k for k in client.who_has() if "_GroupActor" in str(k)]
+
+
+def test_kmeans_actors_only_with_one_group_per_worker(actor_calls):
+    """A worker runs its actors' calls one at a time: with two groups on one
+    worker of two threads the passes are tasks (both groups at once); with
+    ``threads_per_task=2`` (one group) they are actor calls. Same clustering."""
+    from fastml.cluster import KMeans
+
+    X, w, init = _empty_cluster_case()
+    ref = KMeans(4, init=init, n_init=1, max_iter=50, tol=1e-4).fit(X, sample_weight=w)
+    clients = _two_worker_client(n_workers=1, threads_per_worker=2)
+    c = next(clients)
+    try:
+        dX, dw = da.from_array(X, chunks=(300, -1)), da.from_array(w, chunks=300)
+        for threads, actors in ((1, False), (2, True)):
+            actor_calls.clear()
+            got = fd.KMeans(4, init=init, max_iter=50, tol=1e-4, threads_per_task=threads)
+            got.fit(dX, sample_weight=dw)
+            assert bool(actor_calls) == actors
+            np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=1e-9)
+            np.testing.assert_array_equal(c.compute(got.labels_, sync=True), ref.labels_)
+    finally:
+        clients.close()  # closes the client and its cluster
 
 
 @pytest.mark.parametrize("at_pass", [1, 4])
