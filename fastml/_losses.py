@@ -79,7 +79,11 @@ KERAS_DEFAULT_LR = {
 ADAGRAD_INITIAL = 0.1
 
 # Learning-rate schedule codes ("adaptive" runs as constant inside an epoch).
-SCHEDULES = {"constant": 0, "adaptive": 0, "optimal": 1, "invscaling": 2}
+# pa1 / pa2: scikit-learn's passive-aggressive steps (plain SGD, hinge or
+# epsilon_insensitive): each sample's step is its own, from its loss and
+# ||x||^2, with eta0 as the aggressiveness C; the penalty still decays by eta0.
+SCHEDULES = {"constant": 0, "adaptive": 0, "optimal": 1, "invscaling": 2, "pa1": 3, "pa2": 4}
+PA1, PA2 = 3, 4
 
 #: Largest |dloss| a kernel applies (scikit-learn's MAX_DLOSS).
 MAX_DLOSS = 1e12

@@ -261,12 +261,26 @@ class _GradientDescent(BaseEstimator):
             raise ValueError(
                 "average (averaged SGD) needs plain SGD: optimizer='sgd' and batch_size=1"
             )
+        if p["learning_rate"] in ("pa1", "pa2"):
+            self._check_passive_aggressive(p)
         if p["learning_rate"] == "optimal" and p["optimizer"] == "sgd" and p["alpha"] == 0:
             raise ValueError("alpha must be > 0 with learning_rate='optimal' (eta = 1/(alpha t))")
         needs_eta = p["optimizer"] == "sgd" and p["learning_rate"] != "optimal"
         if needs_eta and p["eta0"] is not None and p["eta0"] <= 0 and not self._auto_eta:
             raise ValueError(
                 f"eta0 must be > 0 with learning_rate={p['learning_rate']!r}; got {p['eta0']}"
+            )
+
+    def _check_passive_aggressive(self, p):
+        """pa1 / pa2: scikit-learn's losses for them, and plain SGD (one sample a step)."""
+        need = "hinge" if self._is_clf else "epsilon_insensitive"
+        if p["loss"] != need:
+            raise ValueError(f"Learning rate '{p['learning_rate']}' only works with loss '{need}'.")
+        if p["optimizer"] != "sgd" or p["batch_size"] != 1:
+            raise ValueError(
+                f"learning_rate={p['learning_rate']!r} (passive-aggressive) needs plain SGD: "
+                f"optimizer='sgd' and batch_size=1; got optimizer={p['optimizer']!r}, "
+                f"batch_size={p['batch_size']!r}"
             )
 
     _auto_eta = False  # LinearRegression / LogisticRegression: eta0=None means 1/L
@@ -470,6 +484,7 @@ class _GradientDescent(BaseEstimator):
         # holds one core: the next epoch's order is drawn meanwhile on another.
         shuffle = p["shuffle"] and not full
         ahead = plain and get_num_threads() > 1
+        t_run = self.t_
         with EpochOrders(self._rng_, train, shuffle=shuffle, ahead=ahead) as orders:
             for _ in range(max_iter):
                 epoch += 1
@@ -479,14 +494,14 @@ class _GradientDescent(BaseEstimator):
                     loss_sum, t, u = mod.sgd_epoch_averaged(
                         X, yk, sw, order, theta, q, self._avg, self._ab, code, p["epsilon"], alpha,
                         l1_ratio, schedule, self._eta, p["power_t"], self._t0, p["fit_intercept"],
-                        self.t_, self._u, average,
+                        t_run, self._u, average,
                     )  # fmt: skip
                     self._u = u
                     gmax = np.inf
                 elif plain:
                     loss_sum, t, u = mod.sgd_epoch(
                         X, yk, sw, order, theta, q, code, p["epsilon"], alpha, l1_ratio, schedule,
-                        self._eta, p["power_t"], self._t0, p["fit_intercept"], self.t_, self._u,
+                        self._eta, p["power_t"], self._t0, p["fit_intercept"], t_run, self._u,
                     )  # fmt: skip
                     self._u = u
                     gmax = np.inf
@@ -496,8 +511,16 @@ class _GradientDescent(BaseEstimator):
                         L.OPTIMIZERS[p["optimizer"]], schedule, self._eta, p["power_t"], self._t0,
                         hyper, bs_eff, p["fit_intercept"], self.t_,
                     )  # fmt: skip
-                self.t_ = t
-                loss = loss_sum / len(order) + L.penalty(theta[:, :d], alpha, l1_ratio)
+                if plain:
+                    # scikit-learn's t_ counts every sample; the kernel's count (the
+                    # schedules', averaging's) skips PA-I's zero rows, within a call.
+                    t_run = t
+                    self.t_ += len(order)
+                else:
+                    self.t_ = t
+                loss = loss_sum / len(order)
+                if schedule < L.PA1:  # passive-aggressive: the loss alone (scikit-learn)
+                    loss += L.penalty(theta[:, :d], alpha, l1_ratio)
                 self._check_divergence(
                     loss, theta, lr_used, len(history["loss"]) + 1, partial=partial
                 )
@@ -944,6 +967,11 @@ class SGDClassifier(_SparseCoefMixin, _ClassifierMixin, _GradientDescent):
     average : bool or int, default False
         Averaged SGD: True averages from the first step, an int ``N`` from
         step ``N``; the mean is the model once more than ``N - 1`` steps ran.
+    learning_rate : str, default "optimal"
+        Besides the schedules, scikit-learn's passive-aggressive steps (loss
+        "hinge", plain SGD): "pa1", ``eta = min(eta0, loss / ||x||^2)``, and
+        "pa2", ``eta = loss / (||x||^2 + 1 / (2 eta0))``; ``eta0`` is the
+        aggressiveness C and the rate the penalty decays by.
     """
 
     __doc__ += _GD_DOC + _ATTR_DOC
@@ -1030,6 +1058,8 @@ class SGDRegressor(_SparseCoefMixin, _RegressorMixin, _GradientDescent):
     ----------
     average : bool or int, default False
         As :class:`SGDClassifier`'s.
+    learning_rate : str, default "invscaling"
+        As :class:`SGDClassifier`'s; "pa1" and "pa2" with loss "epsilon_insensitive".
     """
 
     __doc__ += _GD_DOC + _ATTR_DOC

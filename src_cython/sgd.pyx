@@ -220,6 +220,22 @@ cdef inline double _row_loss(int code, const double* p, Py_ssize_t n_out, double
     return total
 
 
+cdef inline double _pa_rate(int schedule, double eta0, double loss, double sq) noexcept nogil:
+    # as fastml._python.sgd.pa_rate
+    if schedule == 3:
+        return eta0 if eta0 < loss / sq else loss / sq
+    return loss / (sq + 0.5 / eta0)
+
+
+cdef inline double _output_loss(int code, const double* p, Py_ssize_t n_out, double yi,
+                                double e, Py_ssize_t k) noexcept nogil:
+    # as fastml._python.sgd._output_loss: output k's loss alone
+    cdef double unused
+    if n_out == 1:
+        return _loss1(code, p[0], yi, e, &unused)
+    return _loss1(code, p[k], 1.0 if yi == k else -1.0, e, &unused)
+
+
 cdef inline double _eta(int schedule, double eta0, double power_t, double t0,
                         double t) noexcept nogil:
     # as fastml._python.sgd.eta_at: "optimal" gets its alpha as eta0
@@ -320,9 +336,11 @@ def sgd_epoch_averaged(const floating[:, ::1] X, const floating[::1] y,
     cdef double l2 = (1.0 - l1_ratio) * alpha, l1 = l1_ratio * alpha
     cdef double wscale = 1.0, loss_sum = 0.0, eta, shrink, seen, c
     cdef double a = ab[0], b = ab[1]
-    cdef double* p = <double*>malloc(3 * n_out * sizeof(double))
+    cdef double* p = <double*>malloc(4 * n_out * sizeof(double))
     cdef double* g = p + n_out
     cdef double* upd = g + n_out
+    cdef double* rate = upd + n_out  # passive-aggressive step sizes (pa1, pa2)
+    cdef double sq
     cdef const floating* xi
     cdef floating* w
     if p == NULL:
@@ -338,6 +356,13 @@ def sgd_epoch_averaged(const floating[:, ::1] X, const floating[::1] y,
                 loss_sum += sample_weight[i] * _loss1(loss, p[0], y[i], loss_param, g)
             else:
                 loss_sum += sample_weight[i] * _row_loss(loss, p, n_out, y[i], loss_param, g)
+            if schedule >= 3:  # passive-aggressive (fastml._python.sgd.pa_rate)
+                sq = _dot(xi, xi, d)
+                if schedule == 3 and sq == 0.0:
+                    continue
+                for k in range(n_out):
+                    rate[k] = _pa_rate(schedule, eta0,
+                                       _output_loss(loss, p, n_out, y[i], loss_param, k), sq)
             if l2 > 0.0:
                 shrink = 1.0 - l2 * eta
                 wscale *= shrink if shrink > 0.0 else 0.0
@@ -351,7 +376,10 @@ def sgd_epoch_averaged(const floating[:, ::1] X, const floating[::1] y,
                     b = 1.0
                     wscale = 1.0
             for k in range(n_out):
-                upd[k] = -eta * _clip(g[k]) * sample_weight[i]
+                if schedule >= 3:
+                    upd[k] = -rate[k] * g[k] * sample_weight[i]
+                else:
+                    upd[k] = -eta * _clip(g[k]) * sample_weight[i]
                 if upd[k] != 0.0:
                     _axpy(upd[k] / wscale, xi, &theta[k, 0], d)
                 if fit_intercept:
@@ -405,10 +433,13 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
     cdef Py_ssize_t ii, i, k, j, nxt
     cdef double l2 = (1.0 - l1_ratio) * alpha, l1 = l1_ratio * alpha
     cdef double wscale = 1.0, loss_sum = 0.0, eta, wi, upd, shrink, b = 0.0
-    cdef double* p = <double*>malloc(4 * n_out * sizeof(double))
+    cdef double* p = <double*>malloc(5 * n_out * sizeof(double))
     cdef double* g = p + n_out  # d loss / d p
     cdef double* c = g + n_out  # pending step of the coefficients along the previous row
     cdef double* a = c + n_out  # v . (next row), before that step
+    cdef double* rate = a + n_out  # passive-aggressive step sizes (pa1, pa2)
+    cdef double sq
+    cdef bint skip
     cdef const floating* xi
     cdef const floating* xn
     cdef const floating* xp
@@ -443,6 +474,13 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
                 loss_sum += wi * _loss1(loss, p[0], y[i], loss_param, g)
             else:
                 loss_sum += wi * _row_loss(loss, p, n_out, y[i], loss_param, g)
+            skip = False  # PA-I passes over a zero row: no step, no decay, t unchanged
+            if schedule >= 3:
+                sq = _dot(xi, xi, d)
+                skip = schedule == 3 and sq == 0.0
+                for k in range(n_out):
+                    rate[k] = 0.0 if skip else _pa_rate(
+                        schedule, eta0, _output_loss(loss, p, n_out, y[i], loss_param, k), sq)
             # The sample AHEAD on: its row half here and half at the end of the iteration
             # (measured ~10% faster than all at once at the top or the end: fewer
             # prefetches waiting for a miss buffer at a time, it seems), its y and weight
@@ -459,7 +497,7 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
                 a[0] = _step_dots(&theta[0, 0], c[0], xp, xi, xn, d, &b)
                 for k in range(1, n_out):
                     a[k] = _step_dot(&theta[k, 0], c[k], xp, xn, d)
-            if l2 > 0.0:
+            if l2 > 0.0 and not skip:
                 shrink = 1.0 - l2 * eta
                 wscale *= shrink if shrink > 0.0 else 0.0
                 if wscale < 1e-9:
@@ -470,7 +508,10 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
                         a[k] *= wscale
                     wscale = 1.0
             for k in range(n_out):
-                upd = -eta * _clip(g[k]) * wi
+                if schedule >= 3:
+                    upd = -rate[k] * g[k] * wi
+                else:
+                    upd = -eta * _clip(g[k]) * wi
                 c[k] = upd / wscale
                 if fit_intercept:
                     theta[k, d] += upd
@@ -480,15 +521,18 @@ def sgd_epoch(const floating[:, ::1] X, const floating[::1] y, const floating[::
                     if c[k] != 0.0:
                         _axpy(c[k], xi, &theta[k, 0], d)
                         c[k] = 0.0
-                u += l1 * eta
+                if not skip:
+                    u += l1 * eta
                 for k in range(n_out):
-                    _l1_truncate(&theta[k, 0], &q[k, 0], u, wscale, d)
+                    if not skip:
+                        _l1_truncate(&theta[k, 0], &q[k, 0], u, wscale, d)
                     p[k] = _dot(&theta[k, 0], xn, d) * wscale + theta[k, d]
             if pf != NULL:
                 _prefetch_bytes(pf, half, nbytes)
             xp = xi
             xi = xn
-            t += 1.0
+            if not skip:
+                t += 1.0
         for k in range(n_out):
             w = &theta[k, 0]
             if c[k] != 0.0:

@@ -711,3 +711,56 @@ def test_several_targets_warm_start_keeps_given_intercepts_and_failed_fits_chang
 
     with pytest.raises(ValueError, match="one per target"):
         plot_history(LinearRegression(max_iter=5).fit(X, Y))
+
+
+@pytest.mark.parametrize("backend", _AVG_BACKENDS)
+@pytest.mark.parametrize("learning_rate", ["pa1", "pa2"])
+@pytest.mark.parametrize("problem", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize(("penalty", "average"), [("l2", False), ("l1", False), (None, False),
+                                                  ("elasticnet", True), ("l2", 9)])  # fmt: skip
+def test_passive_aggressive_rates_equal_scikit_learn(
+    backend, learning_rate, problem, penalty, average
+):
+    """learning_rate="pa1" / "pa2" (scikit-learn 1.8's passive-aggressive steps,
+    eta0 the aggressiveness C) with sample weights, a zero row (PA-I passes
+    over it: not even a step), penalties and averaging: scikit-learn's model
+    and step count for the same order, on every backend."""
+    from fastml import available_backends
+
+    if backend not in available_backends():
+        pytest.skip(f"{backend} not built")
+    if problem == "regression":
+        X, y = _reg_data(n=150)
+        ours, theirs = SGDRegressor, sk_lm.SGDRegressor
+        kw = dict(loss="epsilon_insensitive", epsilon=0.05)
+    else:
+        X, y = _clf_data(n=150, classes=2 if problem == "binary" else 3)
+        ours, theirs = SGDClassifier, sk_lm.SGDClassifier
+        kw = dict(loss="hinge")
+    X[7] = 0.0
+    sw = np.random.default_rng(3).uniform(0.5, 2.0, len(y))
+    kw.update(learning_rate=learning_rate, eta0=0.3, penalty=penalty, alpha=1e-3, l1_ratio=0.4,
+              average=average, max_iter=5, tol=None, shuffle=False)  # fmt: skip
+    ref = theirs(**kw).fit(X, y, sample_weight=sw)
+    got = ours(**kw, backend=backend).fit(X, y, sample_weight=sw)
+    scale = max(1.0, np.abs(ref.coef_).max())
+    np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-9, atol=1e-11 * scale)
+    np.testing.assert_allclose(got.intercept_, ref.intercept_, rtol=1e-9, atol=1e-11 * scale)
+    assert got.t_ == ref.t_
+
+
+@pytest.mark.parametrize(
+    ("est", "kwargs", "message"),
+    [
+        (SGDClassifier, {"loss": "squared_hinge"}, "only works with loss 'hinge'"),
+        (SGDRegressor, {"loss": "squared_error"}, "only works with loss 'epsilon_insensitive'"),
+        (SGDClassifier, {"loss": "hinge", "batch_size": 32}, "needs plain SGD"),
+        (SGDClassifier, {"loss": "hinge", "optimizer": "adam"}, "needs plain SGD"),
+        (SGDRegressor, {"loss": "epsilon_insensitive", "eta0": 0.0}, "eta0 must be > 0"),
+    ],
+)
+@pytest.mark.parametrize("learning_rate", ["pa1", "pa2"])
+def test_passive_aggressive_needs_its_loss_and_plain_sgd(est, kwargs, message, learning_rate):
+    X, y = _clf_data(n=40)
+    with pytest.raises(ValueError, match=message):
+        est(learning_rate=learning_rate, **kwargs).fit(X, y)

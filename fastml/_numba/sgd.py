@@ -144,7 +144,9 @@ def _loss1(code, p, y, e):
 # is built from two (the oracle's row_loss and the _loss1 above); the cached
 # kernels that call it carry its machine code.
 _row_loss = _compiled(_py.row_loss, cache=False, loss1=_loss1)
+_output_loss = _compiled(_py._output_loss, cache=False, loss1=_loss1)
 _eta = _compiled(_py.eta_at)
+_pa_rate = _compiled(_py.pa_rate)
 
 
 @jit(inline="always")
@@ -205,6 +207,7 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
     g = np.empty(n_out)  # d loss / d p
     c = np.zeros(n_out)  # pending step of the coefficients along the previous row
     a = np.zeros(n_out)  # v . (next row), before that step
+    rate = np.zeros(n_out)  # passive-aggressive step sizes (schedules pa1, pa2)
     unit_weights = True  # then sample_weight is not read (see src_cython/sgd.pyx)
     for j in range(sw.shape[0]):
         if sw[j] != 1.0:
@@ -227,6 +230,13 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
         else:
             li = _row_loss(loss, p, y[i], e, g)
         loss_sum += wi * li
+        skip = False  # PA-I passes over a zero row: no step, no decay, t unchanged
+        if schedule >= 3:
+            sq = _dot(X[i], X[i])
+            skip = schedule == 3 and sq == 0.0
+            for k in range(n_out):
+                lk = _output_loss(loss, p, y[i], e, k)
+                rate[k] = 0.0 if skip else _pa_rate(schedule, eta0, lk, sq)
         if ahead >= 0:  # half the row here, half at the end: see src_cython/sgd.pyx
             _prefetch_part(X, ahead, 0, half)
             _prefetch(y, ahead)
@@ -236,7 +246,7 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
             a[0], b = _step_dots(theta[0], c[0], X[prev], X[i], X[nxt])
             for k in range(1, n_out):
                 a[k] = _step_dot(theta[k], c[k], X[prev], X[nxt])
-        if l2 > 0.0:
+        if l2 > 0.0 and not skip:
             wscale *= max(0.0, 1.0 - l2 * eta)
             if wscale < 1e-9:
                 _scale_coef(theta, wscale)
@@ -244,7 +254,10 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
                     a[k] *= wscale
                 wscale = 1.0
         for k in range(n_out):
-            upd = -eta * min(max(g[k], -MAX_DLOSS), MAX_DLOSS) * wi
+            if schedule >= 3:
+                upd = -rate[k] * g[k] * wi
+            else:
+                upd = -eta * min(max(g[k], -MAX_DLOSS), MAX_DLOSS) * wi
             c[k] = upd / wscale
             if fit_intercept:
                 theta[k, d] += upd
@@ -254,15 +267,18 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
                 if c[k] != 0.0:
                     _axpy(c[k], X[i], theta[k])
                     c[k] = 0.0
-            u += l1 * eta
+            if not skip:
+                u += l1 * eta
             for k in range(n_out):
                 w = theta[k]
-                _l1_truncate(w, q[k], u, wscale, d)
+                if not skip:
+                    _l1_truncate(w, q[k], u, wscale, d)
                 p[k] = _dot(w, X[nxt]) * wscale + w[d]
         if ahead >= 0:
             _prefetch_part(X, ahead, half, row_bytes)
         prev = i
-        t += 1.0
+        if not skip:
+            t += 1.0
     for k in range(n_out):
         if c[k] != 0.0:
             _axpy(c[k], X[prev], theta[k])
@@ -309,6 +325,7 @@ def _sgd_epoch_averaged(X, y, sw, order, theta, q, avg, ab, loss, e, alpha, l1_r
     p = np.empty(n_out)
     g = np.empty(n_out)
     upd = np.empty(n_out)
+    rate = np.empty(n_out)
     for ii in range(order.shape[0]):
         i = order[ii]
         x = X[i]
@@ -320,6 +337,12 @@ def _sgd_epoch_averaged(X, y, sw, order, theta, q, avg, ab, loss, e, alpha, l1_r
         else:
             li = _row_loss(loss, p, y[i], e, g)
         loss_sum += sw[i] * li
+        if schedule >= 3:  # passive-aggressive (fastml._python.sgd.pa_rate)
+            sq = _dot(x, x)
+            if schedule == 3 and sq == 0.0:
+                continue
+            for k in range(n_out):
+                rate[k] = _pa_rate(schedule, eta0, _output_loss(loss, p, y[i], e, k), sq)
         if l2 > 0.0:
             wscale *= max(0.0, 1.0 - l2 * eta)
             if wscale < 1e-9:
@@ -329,7 +352,10 @@ def _sgd_epoch_averaged(X, y, sw, order, theta, q, avg, ab, loss, e, alpha, l1_r
                 _scale_coef(theta, wscale)
                 wscale = 1.0
         for k in range(n_out):
-            upd[k] = -eta * min(max(g[k], -MAX_DLOSS), MAX_DLOSS) * sw[i]
+            if schedule >= 3:
+                upd[k] = -rate[k] * g[k] * sw[i]
+            else:
+                upd[k] = -eta * min(max(g[k], -MAX_DLOSS), MAX_DLOSS) * sw[i]
             if upd[k] != 0.0:
                 _axpy(upd[k] / wscale, x, theta[k])
             if fit_intercept:

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from .. import _losses
-from .._losses import BLOCK, MAX_DLOSS, SOFTMAX
+from .._losses import BLOCK, MAX_DLOSS, PA1, SOFTMAX
 from .._python.sgd import eta_at
 
 __all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch", "sgd_epoch_averaged"]
@@ -72,6 +72,11 @@ def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss
         lv, g = _losses.loss_grad(loss, p, Y[i], loss_param)
         wi = float(sample_weight[i])
         loss_sum += wi * float(lv.sum())
+        if schedule >= PA1:  # passive-aggressive (see fastml._python.sgd.pa_rate)
+            sq = float(x @ x)
+            if schedule == PA1 and sq == 0.0:
+                continue
+            rate = np.minimum(eta0, lv / sq) if schedule == PA1 else lv / (sq + 0.5 / eta0)
         if l2 > 0.0:
             wscale *= max(0.0, 1.0 - l2 * eta)
             if wscale < 1e-9:  # scikit-learn's reset: the mean's lazy form first
@@ -79,7 +84,10 @@ def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss
                 a, bb = 0.0, 1.0
                 W *= wscale
                 wscale = 1.0
-        upd = -eta * np.clip(g, -MAX_DLOSS, MAX_DLOSS) * wi
+        if schedule >= PA1:
+            upd = -rate * g * wi
+        else:
+            upd = -eta * np.clip(g, -MAX_DLOSS, MAX_DLOSS) * wi
         W += np.outer(upd / wscale, x)
         if fit_intercept:
             b += upd

@@ -18,6 +18,7 @@ __all__ = [
     "loss1",
     "loss_grad",
     "minibatch_epoch",
+    "pa_rate",
     "row_loss",
     "sgd_epoch",
     "sgd_epoch_averaged",
@@ -103,8 +104,16 @@ def row_loss(code, p, yi, e, g):
     return total
 
 
+def _output_loss(code, p, yi, e, k):
+    """Output ``k``'s loss alone (one-vs-rest targets as :func:`row_loss`)."""
+    if len(p) == 1:
+        return loss1(code, p[0], yi, e)[0]
+    return loss1(code, p[k], 1.0 if yi == k else -1.0, e)[0]
+
+
 def eta_at(schedule, eta0, power_t, t0, t):
-    """Learning rate of step ``t``: 0 constant, 1 optimal, 2 invscaling.
+    """Learning rate of step ``t``: 0 constant, 1 optimal, 2 invscaling (and
+    ``eta0`` for pa1 / pa2: the rate the penalty decays by).
 
     "optimal" is scikit-learn's ``1 / (alpha (t0 + t - 1))``, its ``alpha``
     passed as ``eta0``: that is the ``alpha`` parameter even without a penalty,
@@ -116,6 +125,19 @@ def eta_at(schedule, eta0, power_t, t0, t):
     if schedule == 2:
         return eta0 / t**power_t
     return eta0
+
+
+def pa_rate(schedule, eta0, loss, sq):
+    """A passive-aggressive step's size for a sample of loss ``loss`` and
+    ``||x||^2 = sq`` (scikit-learn's): 3 PA-I ``min(C, loss / sq)`` (``sq > 0``:
+    PA-I skips a zero row), 4 PA-II ``loss / (sq + 1 / (2 C))``; ``C = eta0``.
+
+    The step is this rate times ``-dloss/dp`` (the sign of the margin's side),
+    as plain SGD's is ``eta`` times it.
+    """
+    if schedule == 3:
+        return min(eta0, loss / sq)
+    return loss / (sq + 0.5 / eta0)
 
 
 def _clip(g):
@@ -174,6 +196,12 @@ def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss
             p[k] = s * wscale + w[d]
         wi = sw[i]
         loss_sum += wi * row_loss(loss, p, ys[i], loss_param, g)
+        if schedule >= 3:  # passive-aggressive: each output's own step size
+            sq = sum(v * v for v in x)
+            if schedule == 3 and sq == 0.0:
+                continue  # PA-I passes over a zero row (scikit-learn: not even a step)
+            rates = [pa_rate(schedule, eta0, _output_loss(loss, p, ys[i], loss_param, k), sq)
+                     for k in range(n_out)]  # fmt: skip
         if l2 > 0.0:
             wscale *= max(0.0, 1.0 - l2 * eta)
             if wscale < 1e-9:  # scikit-learn's reset_wscale, the mean's part first
@@ -182,7 +210,10 @@ def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss
                 a, b = 0.0, 1.0
                 th = [[v * wscale for v in w[:d]] + [w[d]] for w in th]
                 wscale = 1.0
-        upds = [-eta * _clip(g[k]) * wi for k in range(n_out)]
+        if schedule >= 3:
+            upds = [-rates[k] * g[k] * wi for k in range(n_out)]
+        else:
+            upds = [-eta * _clip(g[k]) * wi for k in range(n_out)]
         for k in range(n_out):
             upd = upds[k]
             w = th[k]
