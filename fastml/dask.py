@@ -1427,6 +1427,8 @@ class _LloydPasses:
 
     def close(self):
         """Release the actors (their groups' blocks stay as the tasks' futures)."""
+        for future in self._actor_futures:
+            future.release()  # at once, not whenever the last reference goes
         self.actors = None
         self._actor_futures = []
 
