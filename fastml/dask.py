@@ -810,12 +810,13 @@ class KMeans(ClusterMixin, BaseEstimator):
     centres both give the same clustering (up to the order of floating-point
     sums). Labels stay on the workers between iterations.
 
-    On a ``dask.distributed`` cluster each group is held by a Dask actor on
-    its worker for the iterations, and an iteration is one direct call to
-    each (about 5 ms of messaging per iteration on a 2-core machine, against
-    about 18 ms for a round of tasks through the scheduler); if a worker dies
-    the iterations go on as tasks, which Dask recomputes from the data's
-    lineage (see :class:`_LloydPasses`).
+    On a ``dask.distributed`` cluster where each worker holds one group
+    (workers of one thread, or ``threads_per_task`` equal to their threads),
+    each group is held by a Dask actor on its worker for the iterations, and
+    an iteration is one direct call to each (about 5 ms of messaging per
+    iteration on a 2-core machine, against about 18 ms for a round of tasks
+    through the scheduler); if a worker dies the iterations go on as tasks,
+    which Dask recomputes from the data's lineage (see :class:`_LloydPasses`).
 
     Initialisation: ``init="k-means++"`` runs fastml's greedy k-means++ on a
     uniform random sample of ``init_max_samples`` rows (all rows if fewer),
