@@ -273,6 +273,12 @@ class _GradientDescent(BaseEstimator):
 
     def _check_passive_aggressive(self, p):
         """pa1 / pa2: scikit-learn's losses for them, and plain SGD (one sample a step)."""
+        if isinstance(self, _FullBatchModel):  # LinearRegression, LogisticRegression
+            raise ValueError(
+                f"learning_rate={p['learning_rate']!r} (passive-aggressive) is SGDClassifier's "
+                f"and SGDRegressor's; {type(self).__name__} takes 'constant', 'invscaling' "
+                "or 'adaptive'"
+            )
         need = "hinge" if self._is_clf else "epsilon_insensitive"
         if p["loss"] != need:
             raise ValueError(f"Learning rate '{p['learning_rate']}' only works with loss '{need}'.")

@@ -757,6 +757,8 @@ def test_passive_aggressive_rates_equal_scikit_learn(
         (SGDClassifier, {"loss": "hinge", "batch_size": 32}, "needs plain SGD"),
         (SGDClassifier, {"loss": "hinge", "optimizer": "adam"}, "needs plain SGD"),
         (SGDRegressor, {"loss": "epsilon_insensitive", "eta0": 0.0}, "eta0 must be > 0"),
+        (LogisticRegression, {}, "is SGDClassifier's and SGDRegressor's; LogisticRegression"),
+        (LinearRegression, {}, "is SGDClassifier's and SGDRegressor's; LinearRegression"),
     ],
 )
 @pytest.mark.parametrize("learning_rate", ["pa1", "pa2"])
