@@ -1428,8 +1428,14 @@ class _LloydPasses:
 
     def close(self):
         """Release the actors (their groups' blocks stay as the tasks' futures)."""
-        for future in self._actor_futures:
-            future.release()  # at once, not whenever the last reference goes
+        # At once, not whenever the last reference goes: each actor handle
+        # holds a future of its own (Actor._future, no public release), and a
+        # handle caught in a reference cycle would keep its group's memory on
+        # the worker until the garbage collector ran.
+        handles = [getattr(a, "_future", None) for a in self.actors or ()]
+        for future in [*self._actor_futures, *handles]:
+            if future is not None:
+                future.release()
         self.actors = None
         self._actor_futures = []
 
