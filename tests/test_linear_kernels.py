@@ -302,3 +302,48 @@ def test_full_batch_independent_of_thread_count(backend_name):
 
 def test_every_backend_is_tested():
     assert "python" in BACKENDS and "numpy" in BACKENDS
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    ("code", "n_out", "l1_ratio", "schedule"),
+    [
+        (L.LOG_LOSS, 1, 0.0, 0),  # the deferred step
+        (L.HINGE, 3, 0.15, 1),  # L1: the step at once, one-vs-rest
+        (L.HINGE, 1, 0.0, L.PA1),
+    ],
+)
+def test_sgd_epoch_read_ahead_thread_changes_nothing(dtype, code, n_out, l1_ratio, schedule):
+    """Cython's plain epoch on rows that fill more than its read-ahead threshold
+    runs with a second thread reading the rows ahead: the same bits as on one
+    thread, and numba's epoch up to rounding."""
+    if "cython" not in COMPILED_BACKENDS:
+        pytest.skip("the Cython backend is not built")
+    itemsize = np.dtype(dtype).itemsize
+    n = 20 * 2**20 // (100 * itemsize)  # 20 MiB of rows, over the 16 MiB threshold
+    X, y, sw, order = _problem(dtype, n=n, d=100, n_out=n_out, code=code)
+    X /= 10
+    mod = kernel_module("cython", "sgd")
+    out = {}
+    for b, threads in (("cython", 1), ("cython", 2), ("numba", 1)):
+        set_num_threads(threads)
+        if b == "cython":
+            assert mod.read_ahead_threads(n, 100 * itemsize) == threads
+        theta = np.zeros((n_out, 101), dtype=dtype)
+        q = np.zeros_like(theta)
+        t, u, losses = 1.0, 0.0, []
+        for _ in range(2):
+            loss, t, u = kernel_module(b, "sgd").sgd_epoch(
+                X, y, sw, order, theta, q, code, 0.1, 1e-4, l1_ratio, schedule, 0.01, 0.5, 1.0,
+                True, t, u,
+            )  # fmt: skip
+            losses.append(loss)
+        out[(b, threads)] = (theta, losses, t, u)
+    one, two, numba = out[("cython", 1)], out[("cython", 2)], out[("numba", 1)]
+    np.testing.assert_array_equal(two[0], one[0])
+    assert two[1:] == one[1:]
+    rtol, atol = _tol(dtype)
+    np.testing.assert_allclose(two[0], numba[0], rtol=rtol * 100, atol=atol * 100)
+    np.testing.assert_allclose(two[1], numba[1], rtol=rtol * 100)
+    assert two[2] == numba[2]
+    assert mod.read_ahead_threads(1000, 800) == 1  # small data: one thread
