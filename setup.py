@@ -44,7 +44,7 @@ VARIANT_DIR = os.path.join("build", "cython_variants")  # per-variant copies of 
 CYTHON_C_DIR = os.path.join("build", "cython")  # generated C sources
 
 # Hot modules compiled once per CPU variant (see fastml/_cython/__init__.py).
-DISPATCHED = ("distance", "kmeans", "neighbors", "sgd")
+DISPATCHED = ("checks", "distance", "kmeans", "neighbors", "sgd")
 VARIANT_NAMES = ("baseline", "v3", "v4")
 # Modules whose reductions need reassociation to vectorise (see their docstrings).
 REASSOCIATE = ("distance", "sgd")

@@ -7,6 +7,7 @@ Every error names the argument and says what was expected.
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -124,18 +125,36 @@ _SUM_MIN = 1 << 16
 def all_finite(arr):
     """True if no element of the float array ``arr`` is NaN or infinite.
 
-    For large arrays the sum decides first: a NaN or an infinity makes it NaN
-    or infinite, and it reads the array once without the boolean temporary of
-    ``isfinite(arr).all()`` (as large as the array over 8). Only a non-finite
+    Large contiguous arrays are read once by the compiled check
+    (``fastml._cython.checks``, on :func:`fastml.get_num_threads` threads).
+    Without it, the sum decides first: a NaN or an infinity makes it NaN or
+    infinite, and it reads the array once without the boolean temporary of
+    ``isfinite(arr).all()`` (as large as the array over 8); only a non-finite
     sum, which finite values can also give by overflow, needs the exact check.
     (Not a BLAS product: OpenBLAS's threads keep spinning for ~0.1 s after a
     call, and would take a core from the parallel kernel that comes next.)
     """
     if arr.size >= _SUM_MIN:
+        compiled = _compiled_all_finite()
+        if compiled is not None and arr.flags.c_contiguous and arr.dtype in _FLOATS:
+            return compiled(arr.reshape(-1))
         with np.errstate(all="ignore"):  # overflow and inf - inf are expected here
             if np.isfinite(np.add.reduce(arr, axis=None)):
                 return True
     return bool(np.isfinite(arr).all())
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@functools.cache
+def _compiled_all_finite():
+    """The Cython extension's ``all_finite``, or None where it is not built."""
+    try:
+        from ._cython.checks import all_finite as compiled
+    except ImportError:
+        return None
+    return compiled
 
 
 def result_dtype(*arrays):

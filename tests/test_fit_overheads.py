@@ -109,6 +109,38 @@ def test_all_finite_matches_isfinite(dtype, shape):
     assert all_finite(np.asfortranarray(X)) and all_finite(X[::2, ::-1])
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_every_position_and_bit_pattern(dtype, compiled, monkeypatch):
+    """The compiled check (over blocks of 65536 elements, on 1 or 2 threads) and
+    the NumPy fallback against ``isfinite``: non-finite values at block edges and
+    ends, every kind of NaN bit pattern, and the extreme finite values."""
+    from fastml import _validation
+
+    if compiled and _validation._compiled_all_finite() is None:
+        pytest.skip("the Cython extension is not built")
+    if not compiled:
+        monkeypatch.setattr(_validation, "_compiled_all_finite", lambda: None)
+    info = np.finfo(dtype)
+    ints = np.uint64 if dtype == np.float64 else np.uint32
+    exp = ints(0x7FF0000000000000) if dtype == np.float64 else ints(0x7F800000)
+    top = ints(1) << ints(8 * np.dtype(dtype).itemsize - 1)
+    nans = [np.array(b, ints).view(dtype) for b in (exp | ints(1), exp | ints(3) | top)]
+    finite = [info.max, -info.max, info.tiny, info.smallest_subnormal, -0.0]
+    n = 3 * 65536 + 17
+    X = np.random.default_rng(2).standard_normal(n).astype(dtype).reshape(-1, 1)
+    X[:5, 0] = finite
+    for threads in (1, 2):
+        with fastml.use_num_threads(threads):
+            assert all_finite(X) and all_finite(X.reshape(1, -1))
+            for at in (0, 65535, 65536, 2 * 65536 + 1, n - 1):
+                for value in [np.nan, np.inf, -np.inf, *nans]:
+                    Y = X.copy()
+                    Y[at, 0] = value
+                    assert not np.isfinite(Y).all()
+                    assert not all_finite(Y), (at, value)
+
+
 def test_fit_rejects_non_finite_x_before_work():
     X = np.random.default_rng(0).standard_normal((700, 100))
     X[650, 99] = np.nan
