@@ -120,9 +120,26 @@ def use_backend(name):
 
 def _default_num_threads():
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    omp = _omp_num_threads()
+    return cores if omp is None else min(cores, omp)
+
+
+def _omp_num_threads():
+    """``OMP_NUM_THREADS`` (its first level), or None if unset or not a positive int.
+
+    joblib's process workers and Dask's worker processes set it to divide the
+    cores between them, and OpenMP code (scikit-learn's included) follows it;
+    any other value is OpenMP's business, not an error here.
+    """
+    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    try:
+        n = int(first)
+    except ValueError:
+        return None
+    return n if n >= 1 else None
 
 
 def _check_threads(n):
@@ -193,7 +210,9 @@ def get_num_threads():
         The innermost :func:`use_num_threads`, else the value given to
         :func:`set_num_threads`, else the
         ``FASTML_NUM_THREADS`` environment variable, else the number of
-        cores available to this process.
+        cores available to this process, or ``OMP_NUM_THREADS`` if lower
+        (as joblib and Dask set it in their worker processes, so that
+        parallel jobs do not oversubscribe the cores).
     """
     local = _context_threads.get()
     if local is not None:

@@ -95,6 +95,7 @@ def _restore_fastml_state(monkeypatch):
     """Every test starts and ends with default backend / thread settings."""
     monkeypatch.delenv("FASTML_BACKEND", raising=False)
     monkeypatch.delenv("FASTML_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     saved_backend = _config._global_backend
     saved_threads = _config._num_threads
     saved_avail = dict(_registry._availability)

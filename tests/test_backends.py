@@ -291,6 +291,31 @@ def test_num_threads_default_env_and_none(monkeypatch):
     assert fastml.get_num_threads() == 3
 
 
+@pytest.mark.parametrize(
+    ("omp", "expect"),
+    [
+        ("1", 1),
+        ("1,2", 1),
+        (" 1 ", 1),
+        ("1000", None),
+        ("0", None),
+        ("-2", None),
+        ("x", None),
+        ("", None),
+    ],  # fmt: skip
+)
+def test_num_threads_follow_a_lower_omp_num_threads(monkeypatch, omp, expect):
+    """OMP_NUM_THREADS (as joblib's and Dask's worker processes set it) lowers the
+    default; it never raises it, and a value OpenMP would not take is ignored."""
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    assert fastml.get_num_threads() == (cores if expect is None else expect)
+    monkeypatch.setenv("FASTML_NUM_THREADS", "2")  # fastml's own setting wins
+    assert fastml.get_num_threads() == 2
+    with fastml.use_num_threads(3):
+        assert fastml.get_num_threads() == 3
+
+
 def test_use_num_threads_is_local_and_nests():
     import threading
 
