@@ -3,8 +3,9 @@
 Not kernels (kernels never validate): the validation layer calls these
 before any kernel runs, and falls back on NumPy where this extension is
 missing. One read of the array, on :func:`fastml.get_num_threads` threads.
-Compiled per CPU variant (setup.py DISPATCHED): the vectorised test needs
-64-bit integer lanes, which baseline x86-64 (SSE2) lacks.
+Compiled per CPU variant (setup.py DISPATCHED): GCC does not vectorise the
+test for baseline x86-64 (SSE2), and does from x86-64-v2 on (measured: 10 ms
+against 30 ms for 200000 x 100 float64 on one thread).
 """
 
 from cython cimport floating
@@ -49,10 +50,11 @@ def all_finite(const floating[::1] values):
 cdef inline int _block_not_finite(const floating* x, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
     """1 if ``x[lo:hi]`` holds a NaN or an infinity, else 0.
 
-    ``not |v| <= max`` holds exactly for NaN and the infinities (this module
-    is built without ``-ffinite-math-only``: see setup.py REASSOCIATE). The
-    flags are OR-ed in integers as wide as the values, so compilers
-    vectorise the loop (an early exit would stop that)."""
+    ``not |v| <= max`` holds exactly for NaN and the infinities. This module
+    must stay out of setup.py's REASSOCIATE: under its flags GCC folded an
+    earlier test, ``v - v != v - v``, to false. The flags are OR-ed in
+    integers as wide as the values, so compilers vectorise the loop (an
+    early exit would stop that)."""
     cdef Py_ssize_t i
     cdef uint64_t found64 = 0
     cdef uint32_t found32 = 0
