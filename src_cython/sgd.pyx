@@ -368,7 +368,7 @@ def sgd_epoch_averaged(const floating[:, ::1] X, const floating[::1] y,
 
     See ``fastml._numba.sgd.sgd_epoch_averaged`` for the parameters and
     ``fastml._python.sgd.sgd_epoch_averaged`` for the algorithm (this is its
-    loop, step for step: no deferred step or prefetching).
+    loop, step for step: no deferred step; the rows are prefetched).
 
     Returns
     -------
@@ -386,12 +386,18 @@ def sgd_epoch_averaged(const floating[:, ::1] X, const floating[::1] y,
     cdef double sq
     cdef const floating* xi
     cdef floating* w
+    cdef Py_ssize_t nxt, nbytes = d * sizeof(floating)
     if p == NULL:
         raise MemoryError()
     with nogil:
         for ii in range(m):
             i = order[ii]
             xi = &X[i, 0]
+            if ii + AHEAD < m:  # as sgd_epoch: the shuffled order defeats the hardware's
+                nxt = order[ii + AHEAD]
+                _prefetch_row(&X[nxt, 0], nbytes)
+                FASTML_PREFETCH(&y[nxt])
+                FASTML_PREFETCH(&sample_weight[nxt])
             eta = _eta(schedule, eta0, power_t, t0, t)
             for k in range(n_out):
                 p[k] = _dot(&theta[k, 0], xi, d) * wscale + theta[k, d]

@@ -313,7 +313,7 @@ def _average_reset(theta, avg, a, b):
 def _sgd_epoch_averaged(X, y, sw, order, theta, q, avg, ab, loss, e, alpha, l1_ratio, schedule,
                         eta0, power_t, t0, fit_intercept, t, u, average):  # fmt: skip
     # The oracle's loop (fastml._python.sgd.sgd_epoch_averaged), step for step;
-    # the mean's update is one more pass over the row.
+    # the mean's update is one more pass over the row. Rows are prefetched.
     n_out = theta.shape[0]
     d = X.shape[1]
     l2 = (1.0 - l1_ratio) * alpha
@@ -326,9 +326,14 @@ def _sgd_epoch_averaged(X, y, sw, order, theta, q, avg, ab, loss, e, alpha, l1_r
     g = np.empty(n_out)
     upd = np.empty(n_out)
     rate = np.empty(n_out)
-    for ii in range(order.shape[0]):
+    m = order.shape[0]
+    for ii in range(m):
         i = order[ii]
         x = X[i]
+        if ii + AHEAD < m:  # as _sgd_epoch: the shuffled order defeats the hardware's
+            _prefetch_row(X, order[ii + AHEAD])
+            _prefetch(y, order[ii + AHEAD])
+            _prefetch(sw, order[ii + AHEAD])
         eta = _eta(schedule, eta0, power_t, t0, t)
         for k in range(n_out):
             p[k] = _dot(theta[k], x) * wscale + theta[k, d]
