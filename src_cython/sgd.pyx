@@ -16,10 +16,11 @@ in :mod:`fastml._losses`. ``theta`` has shape (n_out, n_features + 1): row
   not read at all); (3) the log loss is branch-free with its own log1p
   (``_log1p_unit``, a few ulp); (4) with two threads allowed and rows larger
   than the cache, a second thread reads the shuffled rows ahead of the epoch
-  (``_read_ahead``; this module's alone: Numba has no thread team whose
-  threads do different work, nor atomics).
+  (``_read_ahead``; this module's alone: the hand-off needs atomics, which
+  Numba does not offer).
 * ``sgd_epoch_averaged``: the same step plus scikit-learn's averaged weights
-  (``average=``), in the oracle's order: a plain loop.
+  (``average=``), in the oracle's order: a plain loop, which prefetches the
+  rows as (2) does.
 * ``minibatch_epoch``: mini-batch / full-batch steps with any optimizer. A
   batch's gradient reads each row once, in groups of ``GROUP`` rows (their
   margins in one pass over the coefficients, their losses, then their
@@ -112,7 +113,7 @@ cdef Py_ssize_t AHEAD = 8  # rows prefetched ahead: sgd_epoch, _block_grad (see 
 cdef Py_ssize_t GROUP = 4  # rows per pass of _block_grad (fixed: _dot4, _axpy4)
 cdef Py_ssize_t SCRATCH = 2 + 2 * 4  # _block_grad's scratch, in units of n_out doubles
 # sgd_epoch's read-ahead thread: how far ahead of the epoch it reads (64-256 KiB
-# measured best, 1.15-1.2x; 32 KiB and 512 KiB+ less), and the least an epoch
+# measured best, 1.15-1.3x; 32 KiB and 512 KiB+ less), and the least an epoch
 # must read for it to start (smaller data stays in the 32 MiB L3 between epochs).
 cdef Py_ssize_t READ_AHEAD_BYTES = 128 * 1024
 cdef Py_ssize_t READ_AHEAD_MIN_BYTES = 16 * 1024 * 1024
