@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import _losses
 from .._losses import BLOCK, MAX_DLOSS, PA1, SOFTMAX
-from .._python.sgd import eta_at
+from .._python.sgd import eta_at, pa_rate
 
 __all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch", "sgd_epoch_averaged"]
 
@@ -72,11 +72,11 @@ def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss
         lv, g = _losses.loss_grad(loss, p, Y[i], loss_param)
         wi = float(sample_weight[i])
         loss_sum += wi * float(lv.sum())
-        if schedule >= PA1:  # passive-aggressive (see fastml._python.sgd.pa_rate)
+        if schedule >= PA1:  # passive-aggressive: each output's own step size
             sq = float(x @ x)
             if schedule == PA1 and sq == 0.0:
                 continue
-            rate = np.minimum(eta0, lv / sq) if schedule == PA1 else lv / (sq + 0.5 / eta0)
+            rate = np.array([pa_rate(schedule, eta0, float(v), sq) for v in lv])
         if l2 > 0.0:
             wscale *= max(0.0, 1.0 - l2 * eta)
             if wscale < 1e-9:  # scikit-learn's reset: the mean's lazy form first
