@@ -5,7 +5,7 @@ runs, each (metric, kwargs) pair is rewritten once, here, into one of the
 *kernel metrics* that every backend implements::
 
     sqeuclidean euclidean cityblock chebyshev minkowski cosine
-    canberra braycurtis hamming jaccard mahalanobis dot
+    canberra braycurtis hamming jaccard mahalanobis dot jensenshannon
 
 Rewrites (exact in real arithmetic; each costs O(n_samples * n_features)):
 
@@ -31,6 +31,12 @@ Rewrites (exact in real arithmetic; each costs O(n_samples * n_features)):
   and yule are the kernel metric ``dot`` (``sum u v``) on ``sqrt(w) * X``,
   then a formula over its output (:func:`finish_cdist`, :func:`finish_pdist`;
   see :data:`BOOLEAN_COUNTS`).
+* ``jensenshannon`` (SciPy's) divides each row by its sum first (in float64,
+  summed in feature order as SciPy does); the kernel metric of that name then
+  reduces the pair's terms ``a log(a / m) + b log(b / m)``, ``m = (a + b) / 2``
+  (a term with a zero coordinate counts 0), to ``sqrt(s / 2)``. A row with a
+  negative value or a zero sum is at distance inf from every row, as in
+  SciPy; :func:`finish_cdist` / :func:`finish_pdist` set those entries.
 
 Only canberra, hamming and jaccard keep a per-feature weight vector in the
 kernel, because their weights cannot be folded into the data.
@@ -75,6 +81,7 @@ KERNEL_METRICS = (
     "jaccard",
     "mahalanobis",
     "dot",
+    "jensenshannon",
 )
 
 # Public metric -> keyword arguments it accepts (SciPy's).
@@ -98,6 +105,7 @@ _PARAMS = {
     "sokalsneath": {"w"},
     "yule": {"w"},
     "haversine": set(),
+    "jensenshannon": set(),
 }
 
 METRIC_ALIASES = {
@@ -117,6 +125,7 @@ METRIC_ALIASES = {
     **{a: "jaccard" for a in ("jaccard", "jacc", "ja", "j")},
     **{a: a for a in ("dice", "rogerstanimoto", "russellrao", "sokalsneath", "yule")},
     "haversine": "haversine",
+    **{a: "jensenshannon" for a in ("jensenshannon", "js")},
 }
 
 
@@ -476,6 +485,11 @@ def finish_cdist(prep, out, extra=None):
 
     ``extra``: the output of ``prep.extra``'s kernel (weighted metrics), same shape.
     """
+    if prep.post == "jensenshannon":
+        bad_a, bad_b = prep.counts
+        out[bad_a, :] = np.inf
+        out[:, bad_b] = np.inf
+        return
     if prep.post == "haversine":
         haversine_from_chord(out)
         ii, jj = np.nonzero(out < HAVERSINE_DIRECT)
@@ -502,6 +516,14 @@ def _condensed_starts(m):
 
 def finish_pdist(prep, out, extra=None):
     """Turn the kernel's condensed ``out`` into ``prep.post``, in place."""
+    if prep.post == "jensenshannon":
+        m = prep.counts[0].shape[0]
+        starts = _condensed_starts(m)
+        for i in np.flatnonzero(prep.counts[0]):  # pairs (i, j > i), then (j < i, i)
+            out[starts[i] : starts[i] + m - 1 - i] = np.inf
+            j = np.arange(i)
+            out[starts[j] + i - j - 1] = np.inf
+        return
     if prep.post == "haversine":
         haversine_from_chord(out)
         (pos,) = np.nonzero(out < HAVERSINE_DIRECT)
@@ -586,6 +608,38 @@ def _prepare_counts(name, XA, XB, w, done):
     else:
         extra = done("dot", A, B, in64=True)
     return dataclasses.replace(prep, post=name, counts=counts, extra=extra)
+
+
+def _prepare_jensenshannon(XA, XB, done):
+    """SciPy's jensenshannon as its kernel metric on rows divided by their sums.
+
+    In float64 whatever the input, as SciPy computes it: the terms' logs of
+    ratios near 1 carry the distance between close distributions, which float32
+    would round away. A row with a negative value or a zero sum is marked
+    (``counts``) for the finish, which makes its distances inf; the kernel sees
+    it as zeros.
+    """
+
+    def normalised(X):
+        if X is None:
+            return None, None
+        X = X.astype(np.float64)
+        total = np.zeros(X.shape[0])
+        for k in range(X.shape[1]):  # feature order, as SciPy sums (pairwise summation differs)
+            total += X[:, k]
+        bad = (X < 0).any(axis=1) | (total == 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            P = X / total[:, None]
+        P[bad] = 0.0
+        return P, bad
+
+    (A, bad_a), (B, bad_b) = normalised(XA), normalised(XB)
+    prep = done("jensenshannon", A, B, in64=True)
+    if not (bad_a.any() or (bad_b is not None and bad_b.any())):
+        return prep
+    if bad_b is None:
+        return dataclasses.replace(prep, post="jensenshannon", counts=(bad_a,))
+    return dataclasses.replace(prep, post="jensenshannon", counts=(bad_a, bad_b))
 
 
 def prepare(metric, XA, XB, kwargs):
@@ -692,6 +746,8 @@ def prepare(metric, XA, XB, kwargs):
         prep = done("euclidean", _unit_vectors(XA), _unit_vectors(XB), in64=True)
         coords = tuple(None if X is None else X.astype(np.float64) for X in (XA, XB))
         return dataclasses.replace(prep, post="haversine", counts=coords)
+    if name == "jensenshannon":
+        return _prepare_jensenshannon(XA, XB, done)
     if name == "hamming":
         wk = ones if w is None else w
         return done("hamming", XA, XB, wk=wk / wk.sum() if w is not None else wk / n)

@@ -122,8 +122,8 @@ def cdist(XA, XB, metric="euclidean", *, out=None, backend=None, **kwargs):
     XB : array_like of shape (mB, n)
     metric : str or callable, default "euclidean"
         One of braycurtis, canberra, chebyshev, cityblock (manhattan),
-        correlation, cosine, dice, euclidean, hamming, jaccard, mahalanobis,
-        minkowski, rogerstanimoto, russellrao, seuclidean, sokalsneath,
+        correlation, cosine, dice, euclidean, hamming, jaccard, jensenshannon,
+        mahalanobis, minkowski, rogerstanimoto, russellrao, seuclidean, sokalsneath,
         sqeuclidean, yule (SciPy's aliases are accepted), scikit-learn's
         haversine (2 features: latitude, longitude in radians), or a function
         ``f(u, v) -> float``; see the module docstring.

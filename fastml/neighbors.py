@@ -159,7 +159,7 @@ def kneighbors(
         dist = np.empty((nq, k), np.float64)
         ind = np.empty((nq, k), np.int64)
         mod.kneighbors_callable(XA, XB, k, func, exclude, dist, ind)
-    elif canonical_metric(metric) in BOOLEAN_COUNTS:  # cdist's metrics the kernels do not take
+    elif canonical_metric(metric) in _CDIST_ONLY:
         blocks = _cdist_blocks(XA, XB, exclude, metric, backend, metric_kwargs)
         parts = [_precomputed_kneighbors(D, k, exclude, first=i0) for i0, D in blocks]
         dist = np.concatenate([d for d, _ in parts]).astype(np.float64)
@@ -181,20 +181,27 @@ def kneighbors(
     return dist.astype(XA.dtype, copy=False), ind
 
 
+# cdist's metrics the neighbour kernels do not take: the boolean dissimilarities
+# (a formula over the ``dot`` kernel's output) and jensenshannon (a finish marks
+# the rows that are no distributions)
+_CDIST_ONLY = (*BOOLEAN_COUNTS, "jensenshannon")
+
+
 def _cdist_blocks(XA, XB, exclude, metric, backend, metric_kwargs):
     """(first row, distances) over row blocks of XA, by :func:`fastml.cdist`.
 
-    For the metrics the neighbour kernels do not take (the boolean
-    dissimilarities, whose distance is a formula over the ``dot`` kernel's
-    output; XA and XB are taken as booleans): each block's k smallest or
-    in-radius entries are then picked as for ``metric="precomputed"``.
+    For the metrics the neighbour kernels do not take (:data:`_CDIST_ONLY`;
+    XA and XB are taken as booleans for the boolean dissimilarities): each
+    block's k smallest or in-radius entries are then picked as for
+    ``metric="precomputed"``.
     Blocks hold about 2**22 distances.
     """
     from .distance import cdist
 
     # scikit-learn's neighbour searches take the data as booleans for these
     # (SciPy's cdist computes unweighted dice on the values themselves)
-    XA, XB = (None if X is None else (X != 0).astype(X.dtype) for X in (XA, XB))
+    if canonical_metric(metric) in BOOLEAN_COUNTS:
+        XA, XB = (None if X is None else (X != 0).astype(X.dtype) for X in (XA, XB))
     B = XA if exclude else XB
     step = max(1, (1 << 22) // max(1, B.shape[0]))
     for i0 in range(0, XA.shape[0], step):
@@ -244,7 +251,7 @@ def _radius_csr(X, Y, radius, metric, backend, metric_kwargs):
     if callable(metric):
         mod, func = _callable_module(metric, backend, metric_kwargs)
         res = mod.radius_neighbors_callable(XA, XB, radius, func, exclude)
-    elif canonical_metric(metric) in BOOLEAN_COUNTS:  # cdist's metrics the kernels do not take
+    elif canonical_metric(metric) in _CDIST_ONLY:
         blocks = _cdist_blocks(XA, XB, exclude, metric, backend, metric_kwargs)
         parts = [_precomputed_csr(D, radius, exclude, first=i0) for i0, D in blocks]
         starts = np.cumsum([0] + [p[0][-1] for p in parts[:-1]])

@@ -29,7 +29,8 @@ Three engines, each metric on the fastest that fits it:
   accumulators ``(s, r)`` (``r``: the denominator of braycurtis and jaccard)
   and ``fin``; sixteen reductions vectorised across the features
   (``reassoc``), each loaded value serving four of them; an optional ``post``
-  over the finished rows. minkowski with p = 0.5 and 1.5 uses sqrt per term.
+  over the finished rows. minkowski with p = 0.5 and 1.5 uses sqrt per term;
+  jensenshannon (rows divided by their sums) two logs per term.
   float64 canberra whose inputs pass
   :func:`fastml._metrics.canberra_shares_division` (finite, magnitudes within
   a wide range) has its own tile (:func:`_tile44_canberra`): two terms per
@@ -146,6 +147,19 @@ def _upd_jaccard(s, r, a, b, wk, p):
 
 
 @jit(inline="always")
+def _js_term(a, m, z):
+    # a log(a / m), 0 for a = 0 (and NaN); rows already divided by their sums
+    return a * np.log(a / m) if a > z else z
+
+
+@jit(inline="always")
+def _upd_jensenshannon(s, r, a, b, wk, p):
+    m = (a + b) / p  # p is 2 here
+    z = wk - wk
+    return s + _js_term(a, m, z) + _js_term(b, m, z), r
+
+
+@jit(inline="always")
 def _fin_id(s, r, p, ra, rb):
     return s
 
@@ -175,6 +189,12 @@ def _post_cbrt(x, p, ra, rb):
 @jit(inline="always")
 def _post_scale(x, p, ra, rb):
     return x * p  # hamming: the mismatches times the weight of one (_panel_scalar)
+
+
+@jit(inline="always")
+def _post_half_sqrt(x, p, ra, rb):
+    # jensenshannon (p is 2); a sum rounded a hair below 0 is 0 (NaN stays NaN)
+    return np.sqrt((x if not x < p - p else p - p) / p)
 
 
 @jit(inline="always")
@@ -823,6 +843,15 @@ def _cdist_jaccard(XA, XB, out, ra, rb, w, p, z):
 
 
 @jit(parallel=True)
+def _cdist_jensenshannon(XA, XB, out, ra, rb, w, p, z):
+    for ib in prange((XA.shape[0] + _BI - 1) // _BI):
+        _cdist_block(
+            XA, XB, out, ra, rb, w, p, z, ib, _upd_jensenshannon, _fin_id, _post_half_sqrt,
+            True, _tile44,
+        )  # fmt: skip
+
+
+@jit(parallel=True)
 def _pdist_minkowski_half(X, out, rn, w, p, z):
     h = (X.shape[0] + 3) // 4
     for t in prange(h):
@@ -898,6 +927,16 @@ def _pdist_jaccard(X, out, rn, w, p, z):
         _pdist_rows(
             X, out, rn, w, p, z, _balanced(t, h), _upd_jaccard, _fin_jaccard, _post_none,
             False, _tile44,
+        )  # fmt: skip
+
+
+@jit(parallel=True)
+def _pdist_jensenshannon(X, out, rn, w, p, z):
+    h = (X.shape[0] + 3) // 4
+    for t in prange(h):
+        _pdist_rows(
+            X, out, rn, w, p, z, _balanced(t, h), _upd_jensenshannon, _fin_id, _post_half_sqrt,
+            True, _tile44,
         )  # fmt: skip
 
 
@@ -1039,6 +1078,7 @@ _CDIST = {
     "braycurtis": _cdist_braycurtis,
     "hamming": _cdist_hamming,
     "jaccard": _cdist_jaccard,
+    "jensenshannon": _cdist_jensenshannon,
 }
 # panel drivers: (XA, P, out, ra, rb, p, kb)
 _CDIST_PANEL = {
@@ -1063,6 +1103,7 @@ _PDIST = {
     "braycurtis": _pdist_braycurtis,
     "hamming": _pdist_hamming,
     "jaccard": _pdist_jaccard,
+    "jensenshannon": _pdist_jensenshannon,
 }
 # panel drivers: (XA, P, out, ra, rb, p, kb)
 _PDIST_PANEL = {

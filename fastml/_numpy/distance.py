@@ -107,6 +107,10 @@ def _block(metric, A, B, w, p, VI):
         num = ((nza != nzb) * w).sum(axis=2)
         den = ((nza | nzb) * w).sum(axis=2)
         return np.divide(num, den, out=np.zeros_like(num), where=den != 0)
+    if metric == "jensenshannon":  # rows divided by their sums (fastml._metrics.prepare)
+        m = (a + b) / 2.0
+        terms = np.where(a > 0, a * np.log(a / m), 0.0) + np.where(b > 0, b * np.log(b / m), 0.0)
+        return np.sqrt(np.maximum(terms.sum(axis=2), 0.0) / 2.0)  # >= 0 but for rounding
     if metric == "mahalanobis":
         delta = a - b
         q = np.einsum("abi,ij,abj->ab", delta, VI.astype(np.float64), delta)

@@ -118,6 +118,26 @@ def _dot(u, v, w, p, VI):
     return s
 
 
+def _js_term(a, m):
+    # a log(a / m), 0 for a = 0; m = (a + b) / 2 is 0 with a > 0 only when it
+    # underflows, where a / m is inf (as in C)
+    if not a > 0.0:
+        return 0.0
+    return a * math.log(a / m) if m != 0.0 else math.inf
+
+
+def _jensenshannon(u, v, w, p, VI):
+    # u and v are rows already divided by their sums (fastml._metrics.prepare)
+    s = 0.0
+    for a, b in zip(u, v, strict=True):
+        m = (a + b) / 2.0
+        s += _js_term(a, m)
+        s += _js_term(b, m)
+    # rounding can leave s a hair below 0 for near-equal rows (SciPy's compiled
+    # cdist then returns sqrt(-1e-17) = NaN): the divergence is >= 0
+    return math.sqrt(s / 2.0) if not s < 0.0 else 0.0
+
+
 def _mahalanobis(u, v, w, p, VI):
     delta = [a - b for a, b in zip(u, v, strict=True)]
     s = 0.0
@@ -143,6 +163,7 @@ _PAIR = {
     "jaccard": _jaccard,
     "mahalanobis": _mahalanobis,
     "dot": _dot,
+    "jensenshannon": _jensenshannon,
 }
 
 
