@@ -96,6 +96,7 @@ def _restore_fastml_state(monkeypatch):
     monkeypatch.delenv("FASTML_BACKEND", raising=False)
     monkeypatch.delenv("FASTML_NUM_THREADS", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(_config, "_omp_at_start", None)  # as if unset when fastml started
     saved_backend = _config._global_backend
     saved_threads = _config._num_threads
     saved_avail = dict(_registry._availability)

@@ -308,12 +308,27 @@ def test_num_threads_follow_a_lower_omp_num_threads(monkeypatch, omp, expect):
     """OMP_NUM_THREADS (as joblib's and Dask's worker processes set it) lowers the
     default; it never raises it, and a value OpenMP would not take is ignored."""
     cores = len(os.sched_getaffinity(0))
-    monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    monkeypatch.setattr(_config, "_omp_at_start", _config._omp_num_threads(omp))
     assert fastml.get_num_threads() == (cores if expect is None else expect)
     monkeypatch.setenv("FASTML_NUM_THREADS", "2")  # fastml's own setting wins
     assert fastml.get_num_threads() == 2
     with fastml.use_num_threads(3):
         assert fastml.get_num_threads() == 3
+
+
+def test_omp_num_threads_is_read_when_fastml_starts(monkeypatch):
+    """Read at import, as OpenMP reads it: set for a new process it counts, set
+    later in this one (as dask.distributed's LocalCluster does for its workers)
+    it does not."""
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert fastml.get_num_threads() == cores
+    code = "import fastml; print(fastml.get_num_threads())"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("FASTML_NUM_THREADS", None)
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert int(run.stdout) == 1
 
 
 def test_use_num_threads_is_local_and_nests():
