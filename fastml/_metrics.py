@@ -173,13 +173,16 @@ class Prepared:
     post : str or None
         What :func:`finish_cdist` / :func:`finish_pdist` make of the kernel's
         output: a boolean dissimilarity (:data:`BOOLEAN_COUNTS`, from the
-        ``dot`` kernel) or "haversine" (from the euclidean chord); None when
+        ``dot`` kernel), "haversine" (from the euclidean chord) or
+        "jensenshannon" (inf for the rows marked in ``counts``); None when
         the kernel's output is the distance.
     counts : tuple
         With a boolean ``post``: (su, sv, n, su0, sv0): the weighted row sums
         of XA and of XB (XB's None for pdist), the sum of the weights, and
         (weighted metrics only, else None) the unweighted row sums. With
-        haversine: the (latitude, longitude) of XA and XB, float64.
+        haversine: the (latitude, longitude) of XA and XB, float64. With
+        jensenshannon: boolean masks of the rows of XA (and of XB, cdist)
+        that are at distance inf (a negative value or a zero sum).
     extra : Prepared or None
         With a weighted ``post``: a second kernel run the finish needs (the
         ``dot`` of the unweighted 0/1 data, whose output tells which counts
@@ -624,9 +627,14 @@ def _prepare_jensenshannon(XA, XB, done):
         if X is None:
             return None, None
         X = X.astype(np.float64)
+        # Each row summed in feature order, as SciPy sums it (NumPy's pairwise
+        # sum differs in the last bits, and so would close rows' distances):
+        # the last column of a running sum, over row blocks of 2**20 values.
         total = np.zeros(X.shape[0])
-        for k in range(X.shape[1]):  # feature order, as SciPy sums (pairwise summation differs)
-            total += X[:, k]
+        if X.shape[1]:
+            step = max(1, (1 << 20) // X.shape[1])
+            for r0 in range(0, X.shape[0], step):
+                total[r0 : r0 + step] = np.cumsum(X[r0 : r0 + step], axis=1)[:, -1]
         bad = (X < 0).any(axis=1) | (total == 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             P = X / total[:, None]
