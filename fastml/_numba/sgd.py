@@ -149,9 +149,10 @@ _eta = _compiled(_py.eta_at)
 _pa_rate = _compiled(_py.pa_rate)
 
 
-# The plain epoch's vector helpers compute in the data's dtype (float32 data in
+# The epochs' vector helpers compute in the data's dtype (float32 data in
 # float32, no conversions to float64 and back: 1.7x faster epochs), as their
-# mirrors in src_cython/sgd.pyx.
+# mirrors in src_cython/sgd.pyx; _axpy into the mini-batch's float64 sums stays
+# in float64.
 
 
 @jit(inline="always")
