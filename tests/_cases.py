@@ -135,7 +135,7 @@ def scipy_cdist(XA, XB, metric, **kwargs):
 def scipy_pdist(X, metric, **kwargs):
     if np.asarray(X).dtype != bool:
         X = as64(X)
-    if metric == "jensenshannon":
+    if metric == "jensenshannon":  # SciPy's pdist has cdist's NaN: fixed the same way
         D = scipy_cdist(X, X, metric, **kwargs)
         return D[np.triu_indices(X.shape[0], 1)]
     return quiet(sd.pdist, X, metric, **kwargs)
