@@ -36,8 +36,9 @@ How it is fast
   features ``k`` with 16 independent scalar sums (braycurtis, jaccard and
   canberra: 2 x 4 at a time, for register pressure; float64 canberra in
   range, see ``fastml._metrics.canberra_shares_division``, takes two terms
-  per division, ``_can_two``; jensenshannon, on rows divided by their sums,
-  two libm logs per term). Compiled with
+  per division, ``_can_two``). minkowski with a general p and jensenshannon
+  (on rows divided by their sums) go pair by pair: their terms (``_pow_pos``,
+  ``_log_pos``) vectorise over the features. Compiled with
   ``-fassociative-math -fno-signed-zeros`` (no ``-ffinite-math-only``, so
   NaN and inf keep their meaning), GCC/Clang vectorise each sum over ``k``.
   One generic micro-kernel (``_mk``) serves every summing metric: the metric
@@ -84,7 +85,7 @@ float64), e.g. euclidean of points 1e20 apart.
 cimport cython
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport INFINITY, NAN, fabs, fabsf, floor, log, logf, pow, rint, sqrt, sqrtf
+from libc.math cimport INFINITY, NAN, fabs, fabsf, floor, pow, rint, sqrt, sqrtf
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 
@@ -202,7 +203,7 @@ ctypedef struct CountT:     # hamming with equal weights: an integer count of mi
     char _
 ctypedef struct PairT:      # minkowski with a general p: pair by pair
     char _
-ctypedef struct JsT:        # jensenshannon
+ctypedef struct JsT:        # jensenshannon: pair by pair
     char _
 
 ctypedef fused kind_t:
@@ -232,19 +233,6 @@ cdef inline floating _abs(floating x) noexcept nogil:
         return fabsf(x)
     else:
         return fabs(x)
-
-
-cdef inline floating _log(floating x) noexcept nogil:
-    if floating is float:
-        return logf(x)
-    else:
-        return log(x)
-
-
-cdef inline floating _js_term(floating a, floating m) noexcept nogil:
-    """a log(a / m), 0 for a = 0 or NaN (jensenshannon's terms, m = (a + b) / 2)."""
-    cdef floating zero = 0
-    return a * _log(a / m) if a > 0 else zero
 
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
@@ -393,9 +381,6 @@ cdef inline void _upd(kind_t* kind, floating* s, floating* r, floating a, floati
         nzb = b != 0
         s[0] += wk if nza != nzb else zero
         r[0] += wk if (nza or nzb) else zero
-    elif kind_t is JsT:
-        t = (a + b) / 2
-        s[0] += _js_term(a, t) + _js_term(b, t)
 
 
 cdef double CAN_EPS = CANBERRA_SHARED_EPS
@@ -525,6 +510,28 @@ cdef inline void _mk_count(
     m[12] = m30; m[13] = m31; m[14] = m32; m[15] = m33
 
 
+cdef inline double _js_term(double a, double m) noexcept nogil:
+    """a log(a / m), 0 for a = 0 or NaN (jensenshannon's terms, m = (a + b) / 2):
+    ``_log_pos``, which vectorises (libm's log is a call per term); a / m > 0
+    where a > 0, and inf or NaN pass through the select."""
+    cdef double t = a / m
+    return a * (_log_pos(t) if t < INFINITY else t) if a > 0 else 0.0
+
+
+cdef inline double _js_pair(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+    """jensenshannon of two rows divided by their sums, in float64; pair by pair
+    (one loop over the features, which GCC vectorises), as minkowski's general p."""
+    cdef double s = 0, x, y, m
+    cdef Py_ssize_t k
+    for k in range(n):
+        x = a[k]
+        y = b[k]
+        m = (x + y) * 0.5
+        s += _js_term(x, m) + _js_term(y, m)
+    # the divergence is >= 0; rounding can leave it a hair below (NaN stays)
+    return sqrt((0 if s < 0 else s) * 0.5)
+
+
 cdef inline double _pow_general_pair(
     const floating* a, const floating* b, Py_ssize_t n, double p
 ) noexcept nogil:
@@ -569,6 +576,10 @@ cdef inline void _block_values(
             for q in range(16):
                 res[q] = m32[q] * <double>w[0]
         return
+    if kind_t is JsT:
+        for q in range(16):
+            res[q] = _js_pair(XA + ia[q // 4] * n, XB + jb[q % 4] * n, n)
+        return
     if kind_t is PairT:
         for q in range(16):
             res[q] = pow(_pow_general_pair(XA + ia[q // 4] * n, XB + jb[q % 4] * n, n, job.p),
@@ -605,10 +616,6 @@ cdef inline void _block_values(
     elif kind_t is JacT:
         for q in range(16):
             res[q] = res[q] / acc2[q] if acc2[q] != 0 else 0
-    elif kind_t is JsT:
-        for q in range(16):
-            # the divergence is >= 0; rounding can leave it a hair below (NaN stays)
-            res[q] = sqrt((0 if res[q] < 0 else res[q]) * 0.5)
     # canberra, hamming: the sum itself
 
 
