@@ -260,6 +260,24 @@ def _one(XA, XB, i, j, w, p, z, upd):
 
 
 @jit(inline="always")
+def _cdist_pairs_row(XA, XB, out, i, w, p, z, upd, post):
+    """out[i, :] pair by pair (the metrics whose terms are heavy: see the module docstring)."""
+    for j in range(XB.shape[0]):
+        s, r = _one(XA, XB, i, j, w, p, z, upd)
+        out[i, j] = post(s, p, z, z)
+
+
+@jit(inline="always")
+def _pdist_pairs_row(X, out, i, w, p, z, upd, post):
+    """Row i's pairs (i, j > i) of the condensed ``out``, pair by pair."""
+    m = X.shape[0]
+    base = i * m - i * (i + 1) // 2 - i - 1
+    for j in range(i + 1, m):
+        s, r = _one(X, X, i, j, w, p, z, upd)
+        out[base + j] = post(s, p, z, z)
+
+
+@jit(inline="always")
 def _tile44(XA, XB, i, j, w, p, z, upd, k0=0):
     """Accumulators (s, r) of rows i..i+3 of XA against rows j..j+3 of XB.
 
@@ -801,9 +819,7 @@ def _cdist_minkowski15(XA, XB, out, ra, rb, w, p, z):
 @jit(parallel=True)
 def _cdist_minkowski(XA, XB, out, ra, rb, w, p, z):
     for i in prange(XA.shape[0]):
-        for j in range(XB.shape[0]):
-            s, r = _one(XA, XB, i, j, w, p, z, _upd_pow)
-            out[i, j] = _post_root(s, p, z, z)
+        _cdist_pairs_row(XA, XB, out, i, w, p, z, _upd_pow, _post_root)
 
 
 @jit(parallel=True)
@@ -852,9 +868,7 @@ def _cdist_jaccard(XA, XB, out, ra, rb, w, p, z):
 @jit(parallel=True)
 def _cdist_jensenshannon(XA, XB, out, ra, rb, w, p, z):
     for i in prange(XA.shape[0]):
-        for j in range(XB.shape[0]):
-            s, r = _one(XA, XB, i, j, w, p, z, _upd_jensenshannon)
-            out[i, j] = _post_half_sqrt(s, p, z, z)
+        _cdist_pairs_row(XA, XB, out, i, w, p, z, _upd_jensenshannon, _post_half_sqrt)
 
 
 @jit(parallel=True)
@@ -881,11 +895,7 @@ def _pdist_minkowski15(X, out, rn, w, p, z):
 def _pdist_minkowski(X, out, rn, w, p, z):
     m = X.shape[0]
     for t in prange(m):
-        i = _balanced(t, m)
-        base = i * m - i * (i + 1) // 2 - i - 1
-        for j in range(i + 1, m):
-            s, r = _one(X, X, i, j, w, p, z, _upd_pow)
-            out[base + j] = _post_root(s, p, z, z)
+        _pdist_pairs_row(X, out, _balanced(t, m), w, p, z, _upd_pow, _post_root)
 
 
 @jit(parallel=True)
@@ -940,11 +950,7 @@ def _pdist_jaccard(X, out, rn, w, p, z):
 def _pdist_jensenshannon(X, out, rn, w, p, z):
     m = X.shape[0]
     for t in prange(m):
-        i = _balanced(t, m)
-        base = i * m - i * (i + 1) // 2 - i - 1
-        for j in range(i + 1, m):
-            s, r = _one(X, X, i, j, w, p, z, _upd_jensenshannon)
-            out[base + j] = _post_half_sqrt(s, p, z, z)
+        _pdist_pairs_row(X, out, _balanced(t, m), w, p, z, _upd_jensenshannon, _post_half_sqrt)
 
 
 # ----------------------------------------------------------------------------
