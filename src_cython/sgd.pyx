@@ -299,7 +299,7 @@ cdef inline double _eta(int schedule, double eta0, double power_t, double t0,
 cdef inline double _dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
     """Dot product with 8 independent partial sums: GCC vectorises a plain
     reduction into one chain of dependent FMAs (latency-bound); 8 sums give
-    it two vectors of 4 that run in parallel."""
+    it two float64 vectors of 4 that run in parallel (one of 8 for float32)."""
     cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
     cdef Py_ssize_t j = 0
     while j + 8 <= n:

@@ -8,6 +8,8 @@ instruction. Inputs are >= 0 (negative input is not supported); 0, inf and
 NaN give what libm gives.
 
 * ``cbrt``: within 3 ulp of ``np.cbrt`` from subnormals to the largest double.
+* ``log_pos(t)`` for finite t > 0 (fdlibm's log kernel; 0, inf and NaN give
+  garbage, so callers select them out, as ``pow_pos`` does).
 * ``pow_pos(t, p)`` for p > 0: ``exp(p * log(t))`` with fdlibm's log kernel
   and a degree-13 Taylor exp. The error grows with ``|p log t|`` (the kernels'
   fastmath may reassociate the compensated sums): relative error below
@@ -79,7 +81,7 @@ _SQRT2 = 1.4142135623730951
 
 
 @jit(inline="always")
-def _log_pos(t):
+def log_pos(t):
     """log(t) for finite t > 0 (garbage for 0, inf, NaN: callers select)."""
     tiny = t < 2.0**-1000  # subnormal: scale by 2**64 first
     x = t * 2.0**64 if tiny else t
@@ -132,7 +134,7 @@ def _exp(y):
 @jit(inline="always")
 def pow_pos(t, p):
     """t ** p for float64 t >= 0 and p > 0 (see the module docstring)."""
-    r = _exp(p * _log_pos(t))
+    r = _exp(p * log_pos(t))
     return r if (t > 0.0 and t < np.inf) else t  # 0, inf, NaN: themselves
 
 

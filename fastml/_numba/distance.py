@@ -38,7 +38,7 @@ Three engines, each metric on the fastest that fits it:
 * Pair by pair: minkowski with any other p (the vectorised
   :func:`fastml._numba._vmath.pow_pos` per term; ``a ** p`` was a libm call
   per term, slower than SciPy's loop), jensenshannon on rows divided by their
-  sums (the vectorised :func:`fastml._numba._vmath._log_pos` per term: 3x
+  sums (the vectorised :func:`fastml._numba._vmath.log_pos` per term: 3x
   faster than np.log; in the 4 x 4 tile its 16 inlined copies took 5 minutes
   to compile), mahalanobis (d^T VI d by blocks of
   pairs with the dot-product tile, see below), unweighted jaccard on bit sets
@@ -89,7 +89,7 @@ from ._panel import (
     tile_sq,
     tile_sq_root,
 )
-from ._vmath import _log_pos, cbrt, pow_pos
+from ._vmath import cbrt, log_pos, pow_pos
 
 __all__ = ["cdist", "cdist_callable", "pdist", "pdist_callable", "warmup"]
 
@@ -151,10 +151,10 @@ def _upd_jaccard(s, r, a, b, wk, p):
 @jit(inline="always")
 def _js_term(a, m, z):
     # a log(a / m), 0 for a = 0 (and NaN); rows already divided by their sums.
-    # _log_pos vectorises (np.log is a libm call per term); a / m > 0 where
+    # log_pos vectorises (np.log is a libm call per term); a / m > 0 where
     # a > 0, and inf or NaN pass through the select.
     t = np.float64(a) / np.float64(m)
-    lg = _log_pos(t) if t < np.inf else t
+    lg = log_pos(t) if t < np.inf else t
     return a * lg if a > z else z
 
 
