@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import threading
 
 import numpy as np
 
@@ -813,10 +814,15 @@ class KMeans(ClusterMixin, BaseEstimator):
     On a ``dask.distributed`` cluster where each worker holds one group
     (workers of one thread, or ``threads_per_task`` equal to their threads),
     each group is held by a Dask actor on its worker for the iterations, and
-    an iteration is one direct call to each (about 5 ms of messaging per
-    iteration on a 2-core machine, against about 18 ms for a round of tasks
-    through the scheduler); if a worker dies the iterations go on as tasks,
-    which Dask recomputes from the data's lineage (see :class:`_LloydPasses`).
+    the actors run the iterations among themselves: after its pass each
+    sends its statistics straight to the others, and each adds them up and
+    updates the centres as the driver would (one call from the client per
+    fit; about 2.5 ms of messaging per iteration on a 2-core machine, mostly
+    hidden behind the slower worker's pass, against about 5 ms for a call to
+    each actor per iteration and 18 ms for a round of tasks through the
+    scheduler). If a worker dies the other actors are stopped and the
+    iterations start over as tasks, which Dask recomputes from the data's
+    lineage (see :class:`_LloydPasses`).
 
     Initialisation: ``init="k-means++"`` runs fastml's greedy k-means++ on a
     uniform random sample of ``init_max_samples`` rows (all rows if fewer),
@@ -952,8 +958,8 @@ class KMeans(ClusterMixin, BaseEstimator):
             # Each group's rows: (its first row, the block's first global row) per block.
             segments = [_group_segments(m, starts) for _, m in groups]
             centers = self._initial_centers(X, w, init, k, offset, dtype)
-            centers, history, strict = self._iterate(
-                passes, centers, col_sums, offset, segments, dtype, max_iter, tol
+            centers, history, strict = passes.iterate(
+                centers, col_sums, offset, segments, dtype, max_iter, tol
             )
             outs, inertia = passes.final(centers, strict)
         finally:
@@ -980,35 +986,6 @@ class KMeans(ClusterMixin, BaseEstimator):
         self.converged_strictly_ = strict
         return self
 
-    def _iterate(self, passes, centers, col_sums, offset, segments, dtype, max_iter, tol):
-        """Lloyd's iterations from ``centers`` (centred coordinates) with the
-        single-machine driver's stopping rules: (centres, inertia history,
-        stopped because no label changed)."""
-        from . import cluster as _cluster
-
-        # tol's threshold (scikit-learn's: tol * mean variance) is first needed
-        # after the first iteration: its sums of squares come with it.
-        tol_abs = 0.0
-        history = []
-        for it in range(max_iter):
-            stats, group_m2s = passes.step(centers, with_m2=tol > 0 and it == 0)
-            if group_m2s is not None:
-                tol_abs = float(np.mean(_column_variances(col_sums, group_m2s, offset))) * tol
-            inertia, sums, weights, changed = _sum_step_stats(stats)
-            history.append(inertia)
-            empty = np.flatnonzero(weights == 0)
-            if empty.size:
-                self._relocate(passes, segments, centers, sums, weights, empty)
-            new = _cluster._new_centers(sums, weights, centers, dtype)
-            diff = new.astype(np.float64) - centers
-            shift = float(np.einsum("ij,ij->", diff, diff))
-            centers = new
-            if changed == 0 and it > 0:
-                return centers, history, True
-            if shift <= tol_abs:
-                break
-        return centers, history, False
-
     def _initial_centers(self, X, w, init, k, offset, dtype):
         """Initial centres in the centred coordinates (``X - offset``)."""
         import dask
@@ -1028,32 +1005,6 @@ class KMeans(ClusterMixin, BaseEstimator):
         sample = np.asarray(sample) - offset
         centers = _cluster._init_centers(sample, k, init, ws, rng, self.backend)
         return np.ascontiguousarray(centers, dtype=dtype)
-
-    def _relocate(self, passes, segments, centers, sums, weights, empty):
-        """Re-seed empty clusters with the farthest samples over all blocks (in place).
-
-        Each group returns its ``m`` farthest samples (distance, global index,
-        row, weight, label); the merge keeps the ``m`` farthest overall, ties to
-        the lower index, exactly as the single-machine ``_relocate_empty``.
-        """
-        m = empty.size
-        tops = passes.farthest(centers, m, segments)
-        dist = np.concatenate([t[0] for t in tops])
-        gidx = np.concatenate([t[1] for t in tops])
-        rows = np.concatenate([t[2] for t in tops])
-        wts = np.concatenate([t[3] for t in tops])
-        labs = np.concatenate([t[4] for t in tops])
-        order = np.lexsort((gidx, -dist))[:m]
-        for new_id, j in zip(empty, order, strict=False):
-            # As the single-machine driver: the sample's weighted coordinates
-            # move from its cluster's sums to the empty cluster's; labels are
-            # left as they are (the next pass assigns afresh).
-            wi = float(wts[j])
-            xi = rows[j].astype(np.float64) * wi
-            sums[labs[j]] -= xi
-            weights[labs[j]] -= wi
-            sums[new_id] = xi
-            weights[new_id] = wi
 
     def predict(self, X):
         """Nearest centre of each row (lazy for dask input), int32."""
@@ -1077,6 +1028,68 @@ class KMeans(ClusterMixin, BaseEstimator):
             _in_task, self.threads_per_task, _predict_block, centers=C, backend=self.backend
         )
         return X.map_blocks(block, dtype=np.int32, drop_axis=1, meta=np.empty((0,), np.int32))
+
+
+def _lloyd_iterations(passes, centers, col_sums, offset, segments, dtype, max_iter, tol):
+    """Lloyd's iterations from ``centers`` (centred coordinates) with the
+    single-machine driver's stopping rules: (centres, inertia history,
+    stopped because no label changed).
+
+    ``passes`` runs the passes: :class:`_LloydPasses` from the client, or
+    :class:`_PeerPasses` in each group's actor (every actor then runs this same
+    loop on the same numbers, and so computes the same centres).
+    """
+    from . import cluster as _cluster
+
+    # tol's threshold (scikit-learn's: tol * mean variance) is first needed
+    # after the first iteration: its sums of squares come with it.
+    tol_abs = 0.0
+    history = []
+    for it in range(max_iter):
+        stats, group_m2s = passes.step(centers, with_m2=tol > 0 and it == 0)
+        if group_m2s is not None:
+            tol_abs = float(np.mean(_column_variances(col_sums, group_m2s, offset))) * tol
+        inertia, sums, weights, changed = _sum_step_stats(stats)
+        history.append(inertia)
+        empty = np.flatnonzero(weights == 0)
+        if empty.size:
+            _relocate_empty(passes, segments, centers, sums, weights, empty)
+        new = _cluster._new_centers(sums, weights, centers, dtype)
+        diff = new.astype(np.float64) - centers
+        shift = float(np.einsum("ij,ij->", diff, diff))
+        centers = new
+        if changed == 0 and it > 0:
+            return centers, history, True
+        if shift <= tol_abs:
+            break
+    return centers, history, False
+
+
+def _relocate_empty(passes, segments, centers, sums, weights, empty):
+    """Re-seed empty clusters with the farthest samples over all blocks (in place).
+
+    Each group returns its ``m`` farthest samples (distance, global index,
+    row, weight, label); the merge keeps the ``m`` farthest overall, ties to
+    the lower index, exactly as the single-machine ``_relocate_empty``.
+    """
+    m = empty.size
+    tops = passes.farthest(centers, m, segments)
+    dist = np.concatenate([t[0] for t in tops])
+    gidx = np.concatenate([t[1] for t in tops])
+    rows = np.concatenate([t[2] for t in tops])
+    wts = np.concatenate([t[3] for t in tops])
+    labs = np.concatenate([t[4] for t in tops])
+    order = np.lexsort((gidx, -dist))[:m]
+    for new_id, j in zip(empty, order, strict=False):
+        # As the single-machine driver: the sample's weighted coordinates
+        # move from its cluster's sums to the empty cluster's; labels are
+        # left as they are (the next pass assigns afresh).
+        wi = float(wts[j])
+        xi = rows[j].astype(np.float64) * wi
+        sums[labs[j]] -= xi
+        weights[labs[j]] -= wi
+        sums[new_id] = xi
+        weights[new_id] = wi
 
 
 def _group_blocks(rows, owners=None, threads=None, per_task=1, max_rows=None):
@@ -1310,19 +1323,19 @@ class _LloydPasses:
     whose labels the group's next pass compares against (:class:`_Step`).
 
     On a ``dask.distributed`` client each group is handed to a Dask actor
-    (:class:`_GroupActor`) on the worker that holds it, and a pass is one
-    direct call per actor, from the client to the worker and back. A round
-    of tasks goes through the scheduler instead (client, scheduler, worker,
-    scheduler, client: about 18 ms per round on a 2-core machine, against
-    5 ms for the actors' calls), a third of the time of a 1,000,000 x 32
-    float32 pass with 64 centres. Tasks remain the fallback, and the only
-    path without a distributed client: when an actor's call fails (its worker
-    died), the passes go on as tasks on the groups' futures, which Dask
-    recomputes from their lineage, and the previous pass is run again first,
-    so the count of changed labels, and so the stopping rule, stays exact.
-    Dask runs a worker's actor calls one at a time, so the actors are used
-    only where each worker holds one group (workers of one thread, or
-    ``threads_per_task`` equal to the workers' threads); otherwise tasks.
+    (:class:`_GroupActor`) on the worker that holds it, and :meth:`iterate`
+    has the actors run all the iterations among themselves
+    (:class:`_PeerPasses`). Otherwise, and if an actor fails (its worker
+    died: the others are stopped), the iterations run from here, from the
+    start, with a pass as a round of tasks on the groups' futures, which Dask
+    recomputes from their lineage. A round of tasks goes through the
+    scheduler (client, scheduler, worker, scheduler, client: about 18 ms per
+    round on a 2-core machine), a third of the time of a 1,000,000 x 32
+    float32 pass with 64 centres; the actors' exchanges take about 2.5 ms,
+    mostly hidden behind the slower worker's pass. Dask runs a worker's actor
+    calls one at a time, so the actors are used only where each worker holds
+    one group (workers of one thread, or ``threads_per_task`` equal to the
+    workers' threads); otherwise tasks.
     """
 
     def __init__(self, tasks, blocks, where, threads, backend):
@@ -1332,7 +1345,6 @@ class _LloydPasses:
         self.backend = backend
         # The task path's last steps (futures); None each while actors hold them.
         self.steps = [None] * len(blocks)
-        self.centers = None  # those of the last pass
         self.actors = None
         # Started now, on the workers the groups are prepared on (``where``),
         # and waited for at the first pass.
@@ -1356,16 +1368,55 @@ class _LloydPasses:
                 self.close()
         return self.actors is not None
 
-    def _call(self, method, *args):
-        """``method(*args)`` on every actor, in group order; None when one failed."""
+    def iterate(self, centers, *args):
+        """:func:`_lloyd_iterations` from ``centers`` (``args``: its other
+        arguments after ``centers``): run by the actors among themselves
+        (:class:`_PeerPasses`) when there are actors, else (or if one fails)
+        from here, a round of tasks per pass."""
+        if self._start_actors():
+            out = self._run_on_actors(centers, *args)
+            if out is not None:
+                return out
+        return _lloyd_iterations(self, centers, *args)
+
+    def _run_on_actors(self, centers, *args):
+        """The iterations run by the actors, each sending its pass's statistics
+        straight to the others: about 2.5 ms of messaging per iteration on a
+        2-core machine, against 4.5-5 ms for a call from here to each actor
+        (which Dask routes through the scheduler unless the client was made
+        with ``direct_to_workers=True``). None if an actor failed (the
+        others are stopped first); the caller then starts over without them.
+        """
+        actors = self.actors
         try:
-            calls = [getattr(actor, method)(*args) for actor in self.actors]
-            return [call.result() for call in calls]
-        except Exception:  # its worker is gone: fall back on tasks
-            self.close()
-            if self.centers is not None:  # the labels the next pass compares against
-                self._task_pass(self.centers, False)
+            calls = [
+                actor.iterate(rank, actors, centers, *args) for rank, actor in enumerate(actors)
+            ]
+            outs = _actor_results(calls)
+        except Exception:  # a worker died: stop the survivors, then go on without actors
+            self._stop_actors()
             return None
+        centers, history, strict = outs[0]
+        for other in outs[1:]:  # the same loop on the same numbers: always equal
+            if other[1] != history or not np.array_equal(other[0], centers):
+                raise RuntimeError("fastml.dask.KMeans: the actors' iterations disagree")
+        return centers, history, strict
+
+    def _stop_actors(self):
+        """Abort the actors' iterations (:meth:`_GroupActor.abort`), wait for
+        them to end, and release the actors."""
+        calls = []
+        for actor in self.actors or ():
+            try:
+                calls.append(actor.abort())
+            except Exception:  # its worker is gone
+                pass
+        for call in calls:
+            try:
+                call.result(timeout=30)
+            except Exception:
+                pass
+        self.close()
 
     def _task_pass(self, centers, with_m2):
         tasks, nb = self.tasks, len(self.blocks)
@@ -1378,28 +1429,13 @@ class _LloydPasses:
         return [step.stats for step in done[:nb]], (done[nb:] if with_m2 else None)
 
     def step(self, centers, with_m2=False):
-        """One pass with ``centers``: each group's (inertia, sums, weights,
-        n_changed) in group order, and, if ``with_m2``, each group's
-        :func:`_group_m2` (else None)."""
-        out = None
-        if self._start_actors():
-            out = self._call("step", centers, with_m2)
-        if out is not None:
-            stats, m2s = [o[0] for o in out], ([o[1] for o in out] if with_m2 else None)
-        else:
-            stats, m2s = self._task_pass(centers, with_m2)
-        self.centers = centers
-        return stats, m2s
+        """One pass with ``centers``, as a round of tasks: each group's
+        (inertia, sums, weights, n_changed) in group order, and, if
+        ``with_m2``, each group's :func:`_group_m2` (else None)."""
+        return self._task_pass(centers, with_m2)
 
     def farthest(self, centers, m, segments):
         """Each group's :func:`_farthest_in_block` for the last pass (``centers``: its centres)."""
-        if self._start_actors():
-            out = self._call("farthest", centers, m)
-            if out is not None:
-                return [
-                    (d, _global_rows(s, top), *rest)
-                    for (d, top, *rest), s in zip(out, segments, strict=True)
-                ]
         nb = len(self.blocks)
         return self.tasks.gather(
             self.tasks.map(
@@ -1440,15 +1476,40 @@ class _LloydPasses:
         self._actor_futures = []
 
 
+def _actor_results(calls, poll=0.001):
+    """The results of actor calls (ActorFutures), in order; raises as soon
+    as one of them fails (the others may be waiting for the failed one)."""
+    import time
+
+    pending = list(calls)
+    while pending:
+        for call in [c for c in pending if c.done()]:
+            call.result()  # raises if the call failed
+            pending.remove(call)
+        if pending:
+            time.sleep(poll)
+    return [call.result() for call in calls]
+
+
 class _GroupActor:
     """A group's prepared blocks and its last pass's labels, on the worker
-    holding them: a Dask actor of :class:`_LloydPasses`."""
+    holding them: a Dask actor of :class:`_LloydPasses`.
+
+    Its :meth:`iterate` runs the whole of :func:`_lloyd_iterations` with
+    the other groups' actors (:class:`_PeerPasses`); they send it their
+    results through :meth:`deliver`, an ``async`` method, which Dask runs on
+    the worker's event loop and so while :meth:`iterate` holds the worker's
+    actor thread.
+    """
 
     def __init__(self, block, threads, backend):
         self.block = block
         self.threads = threads
         self.backend = backend
         self.last = None  # the last _Step
+        self._inbox = {}  # (exchange number, sender's rank) -> value
+        self._arrived = threading.Condition()
+        self._aborted = False
 
     def step(self, centers, with_m2):
         self.last = _in_task(
@@ -1460,6 +1521,76 @@ class _GroupActor:
         """:func:`_farthest_in_block` with the group's own row numbers (the
         caller maps them to global rows)."""
         return _farthest_in_block(self.block, centers, self.last, m, None, self.backend)
+
+    def iterate(self, rank, actors, centers, *args):
+        """:func:`_lloyd_iterations` from ``centers`` with the other
+        groups' actors (``actors``, in group order; this one is ``actors[rank]``)."""
+        return _lloyd_iterations(_PeerPasses(self, rank, actors), centers, *args)
+
+    async def deliver(self, number, rank, value):
+        """Receive ``value``, exchange ``number`` of the actor ``rank``."""
+        with self._arrived:
+            self._inbox[(number, rank)] = value
+            self._arrived.notify_all()
+
+    async def abort(self):
+        """Make a running :meth:`iterate` fail (another actor failed)."""
+        with self._arrived:
+            self._aborted = True
+            self._arrived.notify_all()
+
+    def collect(self, number, ranks, sent):
+        """The values of exchange ``number`` from ``ranks`` ({rank: value}),
+        once all have arrived; raises if aborted or if one of the deliveries
+        this actor ``sent`` (ActorFutures) failed (its receiver's worker died).
+        """
+        keys = [(number, r) for r in ranks]
+        while True:
+            with self._arrived:
+                if all(key in self._inbox for key in keys):
+                    return {r: self._inbox.pop(key) for r, key in zip(ranks, keys, strict=True)}
+                if self._aborted:
+                    raise RuntimeError("aborted: another group's actor failed")
+                self._arrived.wait(0.05)
+            # Outside the lock: a future's result goes through the worker's
+            # event loop, where deliver may be waiting for the lock.
+            for call in [c for c in sent if c.done()]:
+                call.result()  # raises if the delivery failed
+                sent.remove(call)
+
+
+class _PeerPasses:
+    """The passes of :func:`_lloyd_iterations` as each group's actor runs
+    them: its own group's pass, then an exchange of the results with the
+    other actors, so that every actor gets all groups' results in group order
+    (what :class:`_LloydPasses` returns), with no round trip to the client.
+    """
+
+    def __init__(self, actor, rank, actors):
+        self.actor = actor
+        self.rank = rank
+        self.actors = actors
+        self.exchanges = 0
+        self.sent = []  # this actor's deliveries (ActorFutures), checked while waiting
+
+    def _exchange(self, mine):
+        number = self.exchanges
+        self.exchanges += 1
+        others = [r for r in range(len(self.actors)) if r != self.rank]
+        for r in others:
+            self.sent.append(self.actors[r].deliver(number, self.rank, mine))
+        got = self.actor.collect(number, others, self.sent)
+        return [mine if r == self.rank else got[r] for r in range(len(self.actors))]
+
+    def step(self, centers, with_m2=False):
+        """As :meth:`_LloydPasses.step`."""
+        out = self._exchange(self.actor.step(centers, with_m2))
+        return [o[0] for o in out], ([o[1] for o in out] if with_m2 else None)
+
+    def farthest(self, centers, m, segments):
+        """As :meth:`_LloydPasses.farthest`."""
+        d, top, *rest = self.actor.farthest(centers, m)
+        return self._exchange((d, _global_rows(segments[self.rank], top), *rest))
 
 
 def _step_labels(block, centers, step, kern):

@@ -389,31 +389,39 @@ def _empty_cluster_case():
 
 @pytest.fixture
 def actor_calls(monkeypatch):
-    """The methods the k-means driver calls on the groups' actors, in order."""
+    """Each fit's use of the groups' actors: "iterate" when they ran the
+    iterations, "iterate failed" when one of them failed."""
     calls = []
-    real_call = fd._LloydPasses._call
+    real_run = fd._LloydPasses._run_on_actors
 
-    def spy(self, method, *args):
-        calls.append(method)
-        return real_call(self, method, *args)
+    def spy_run(self, *args):
+        out = real_run(self, *args)
+        calls.append("iterate" if out is not None else "iterate failed")
+        return out
 
-    monkeypatch.setattr(fd._LloydPasses, "_call", spy)
+    monkeypatch.setattr(fd._LloydPasses, "_run_on_actors", spy_run)
     return calls
 
 
 def test_kmeans_actor_passes_equal_task_passes(client, monkeypatch, actor_calls):
-    """The passes run on the groups' actors (one direct call per group and
-    pass, re-seeding empty clusters there too) and give exactly what the
-    round of tasks per pass gives, and the single-machine result."""
+    """The iterations run by the groups' actors among themselves (re-seeding
+    empty clusters there too) and a round of tasks per pass give exactly
+    the same fit, the single-machine one."""
     from fastml.cluster import KMeans
 
     X, w, init = _empty_cluster_case()
     ref = KMeans(4, init=init, n_init=1, max_iter=50, tol=1e-4).fit(X, sample_weight=w)
     dX, dw = da.from_array(X, chunks=(300, -1)), da.from_array(w, chunks=300)
+    relocations = []
+    real_relocate = fd._relocate_empty
+    monkeypatch.setattr(
+        fd, "_relocate_empty", lambda *a: relocations.append(1) or real_relocate(*a)
+    )
     on_actors = fd.KMeans(4, init=init, max_iter=50, tol=1e-4).fit(dX, sample_weight=dw)
-    assert actor_calls.count("step") == on_actors.n_iter_ and "farthest" in actor_calls
+    assert actor_calls == ["iterate"] and not relocations  # (they relocate on the workers)
     monkeypatch.setattr(fd._LloydPasses, "_start_actors", lambda self: False)
     on_tasks = fd.KMeans(4, init=init, max_iter=50, tol=1e-4).fit(dX, sample_weight=dw)
+    assert relocations  # the case re-seeds empty clusters
     for got in (on_actors, on_tasks):
         assert got.n_iter_ == ref.n_iter_
         np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=1e-9)
@@ -452,27 +460,34 @@ def test_kmeans_actors_only_with_one_group_per_worker(actor_calls):
 
 
 @pytest.mark.parametrize("at_pass", [1, 4])
-def test_kmeans_worker_killed_between_actor_passes(doomed_client, monkeypatch, at_pass):
-    """A worker dies while the driver adds up a pass: the next call to its
-    actor fails, the passes go on as tasks (the previous pass run again for
-    the count of changed labels), and the fit equals the single-machine fit,
-    number of iterations included."""
+def test_kmeans_worker_killed_while_actors_iterate(doomed_client, monkeypatch, at_pass):
+    """A worker dies inside the iterations the actors run among themselves:
+    the other actor, waiting for its results, is stopped, and the fit starts
+    over as tasks (Dask recomputes the lost blocks) and equals the
+    single-machine fit, number of iterations included."""
     from fastml.cluster import KMeans
 
     client = doomed_client
     X, w, init = _empty_cluster_case()
     ref = KMeans(4, init=init, n_init=1, max_iter=50, tol=0.0).fit(X, sample_weight=w)
     dX, dw = da.from_array(X, chunks=(300, -1)), da.from_array(w, chunks=300)
-    pids = list(client.run(os.getpid).values())
-    passes = []
-    real_sum = fd._sum_step_stats
+    pids = client.run(os.getpid)
+    doomed = sorted(pids)[0]
 
-    def kill_at_pass(stats):
-        passes.append(1)
-        if len(passes) == at_pass:
-            os.kill(pids[0], signal.SIGKILL)
-        return real_sum(stats)
+    def die_at_pass():  # runs in the doomed worker: its actor adds up the passes
+        import fastml.dask
 
+        real_sum, passes = fastml.dask._sum_step_stats, []
+
+        def kill_at_pass(stats):
+            passes.append(1)
+            if len(passes) == at_pass:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real_sum(stats)
+
+        fastml.dask._sum_step_stats = kill_at_pass
+
+    client.run(die_at_pass, workers=[doomed])
     task_passes = []
     real_task_pass = fd._LloydPasses._task_pass
 
@@ -480,17 +495,13 @@ def test_kmeans_worker_killed_between_actor_passes(doomed_client, monkeypatch, a
         task_passes.append(1)
         return real_task_pass(self, centers, with_m2)
 
-    monkeypatch.setattr(fd, "_sum_step_stats", kill_at_pass)
     monkeypatch.setattr(fd._LloydPasses, "_task_pass", spy)
     got = fd.KMeans(4, init=init, max_iter=50, tol=0.0).fit(dX, sample_weight=dw)
-    assert len(passes) == got.n_iter_ > at_pass
-    # Tasks from the failure on: the interrupted pass's predecessor again, then the rest.
-    assert len(task_passes) == got.n_iter_ - at_pass + 1
-    assert got.n_iter_ == ref.n_iter_
+    assert len(task_passes) == got.n_iter_ == ref.n_iter_ > at_pass  # all over again, as tasks
     np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=1e-9)
     np.testing.assert_allclose(got.inertia_, ref.inertia_, rtol=1e-9)
     np.testing.assert_array_equal(client.compute(got.labels_, sync=True), ref.labels_)
-    assert pids[0] not in client.run(os.getpid).values()
+    assert pids[doomed] not in client.run(os.getpid).values()
 
 
 def test_kmeans_step_travels_without_its_labels():
