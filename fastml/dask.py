@@ -1388,13 +1388,15 @@ class _LloydPasses:
         others are stopped first); the caller then starts over without them.
         """
         actors = self.actors
+        calls = []
         try:
             calls = [
                 actor.iterate(rank, actors, centers, *args) for rank, actor in enumerate(actors)
             ]
             outs = _actor_results(calls)
         except Exception:  # a worker died: stop the survivors, then go on without actors
-            self._stop_actors()
+            running = [a for a, call in zip(actors, calls, strict=False) if not call.done()]
+            self._stop_actors(running + actors[len(calls) :])
             return None
         centers, history, strict = outs[0]
         for other in outs[1:]:  # the same loop on the same numbers: always equal
@@ -1402,11 +1404,11 @@ class _LloydPasses:
                 raise RuntimeError("fastml.dask.KMeans: the actors' iterations disagree")
         return centers, history, strict
 
-    def _stop_actors(self):
-        """Abort the actors' iterations (:meth:`_GroupActor.abort`), wait for
-        them to end, and release the actors."""
+    def _stop_actors(self, running):
+        """Abort the iterations of the actors ``running`` (:meth:`_GroupActor.abort`)
+        and release all actors."""
         calls = []
-        for actor in self.actors or ():
+        for actor in running:
             try:
                 calls.append(actor.abort())
             except Exception:  # its worker is gone
