@@ -751,8 +751,10 @@ cdef void _single_output_epoch(const floating[:, ::1] X, const floating[::1] y,
                               bint fit_intercept, bint unit_weights, double* res,
                               Py_ssize_t* progress) noexcept nogil:
     """``_plain_epoch`` for one output without L1 and with a learning-rate
-    schedule (not passive-aggressive): the same arithmetic in the same order
-    (bit for bit), with the margin, the pending step and the intercept in
+    schedule (not passive-aggressive): the same operations in the same order
+    (results agree to rounding: this module is built with -fassociative-math,
+    and GCC fuses multiply-adds as it sees fit), with the margin, the
+    pending step and the intercept in
     local variables rather than the scratch arrays and theta, so that the
     chain from one sample's margin to the next's (the loss, its derivative,
     the step) does not pass through memory."""
