@@ -1312,8 +1312,18 @@ def _kmeans_block_step(block, centers, prev, backend):
     if prev is None or prev.labels is None:
         changed = n
     else:
-        changed = int(np.count_nonzero(labels != prev.labels))
+        changed = _count_changed(labels, prev.labels)
     return _Step(labels, (inertia, sums, weights, changed), None if prev is None else prev.labels)
+
+
+def _count_changed(labels, previous, chunk=16384):
+    """``count_nonzero(labels != previous)`` with small temporaries: on a Dask
+    worker (see :mod:`fastml._scratch`) a 500000-row boolean temporary is
+    fresh memory every pass."""
+    return sum(
+        int(np.count_nonzero(labels[i : i + chunk] != previous[i : i + chunk]))
+        for i in range(0, len(labels), chunk)
+    )
 
 
 class _LloydPasses:

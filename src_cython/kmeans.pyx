@@ -46,6 +46,7 @@ import numpy as np
 
 from _common cimport FASTML_COMPILE_ARGS, clamp_threads
 
+from fastml import _scratch
 from fastml._config import threads_for
 
 __all__ = ["assign", "group_rows", "inertia", "lloyd"]
@@ -248,8 +249,10 @@ def _run(const floating[:, ::1] X, const floating[::1] sample_weight,
     cdef floating[:, :, ::1] P = P_
     cdef floating[::1] cn = cn_
     cdef double[::1] pin = np.zeros(n_groups)
-    cdef double[:, :, ::1] psums = np.zeros((n_groups if update else 1, k, d))
-    cdef double[:, ::1] pw = np.zeros((n_groups if update else 1, k))
+    # (reused from call to call: see fastml._scratch)
+    cdef double[:, :, ::1] psums = _scratch.zeros((n_groups if update else 1, k, d),
+                                                  "kmeans-psums")
+    cdef double[:, ::1] pw = _scratch.zeros((n_groups if update else 1, k), "kmeans-pw")
     cdef floating* Xt = NULL
     if n == 0:
         return 0.0

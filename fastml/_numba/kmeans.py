@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
+from .. import _scratch
 from ._jit import apply_threads, jit
 from ._simd import best4, tile_width
 
@@ -155,8 +156,8 @@ def _run(X, sample_weight, x_sq_norms, centers, labels, sums, weights, update):
     P, cn = pack_centers(centers, tile_width(X.dtype))
     pin = np.zeros(n_groups, np.float64)
     if update:
-        psums = np.zeros((n_groups, k, d), np.float64)
-        pw = np.zeros((n_groups, k), np.float64)
+        psums = _scratch.zeros((n_groups, k, d), "kmeans-psums")  # see fastml._scratch
+        pw = _scratch.zeros((n_groups, k), "kmeans-pw")
     else:
         psums = np.zeros((1, 1, d), np.float64)
         pw = np.zeros((1, 1), np.float64)
