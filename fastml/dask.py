@@ -1353,11 +1353,11 @@ class _LloydPasses:
         self.blocks = blocks
         self.threads = threads
         self.backend = backend
-        # The task path's last steps (futures); None each while actors hold them.
+        # The task path's last steps (futures); None before its first pass.
         self.steps = [None] * len(blocks)
         self.actors = None
         # Started now, on the workers the groups are prepared on (``where``),
-        # and waited for at the first pass.
+        # and waited for by iterate.
         self._actor_futures = []
         # A worker runs its actors' calls one at a time (one actor thread), so
         # actors only where each worker has one group; else rounds of tasks.
