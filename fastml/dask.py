@@ -1430,7 +1430,10 @@ class _LloydPasses:
                 pass
         self.close()
 
-    def _task_pass(self, centers, with_m2):
+    def step(self, centers, with_m2=False):
+        """One pass with ``centers``, as a round of tasks: each group's
+        (inertia, sums, weights, n_changed) in group order, and, if
+        ``with_m2``, each group's :func:`_group_m2` (else None)."""
         tasks, nb = self.tasks, len(self.blocks)
         run = functools.partial(_in_task, self.threads, _kmeans_block_step)
         self.steps = tasks.map(
@@ -1439,12 +1442,6 @@ class _LloydPasses:
         m2s = tasks.map(_group_m2, self.blocks) if with_m2 else []
         done = tasks.gather(list(self.steps) + m2s)
         return [step.stats for step in done[:nb]], (done[nb:] if with_m2 else None)
-
-    def step(self, centers, with_m2=False):
-        """One pass with ``centers``, as a round of tasks: each group's
-        (inertia, sums, weights, n_changed) in group order, and, if
-        ``with_m2``, each group's :func:`_group_m2` (else None)."""
-        return self._task_pass(centers, with_m2)
 
     def farthest(self, centers, m, segments):
         """Each group's :func:`_farthest_in_block` for the last pass (``centers``: its centres)."""
@@ -1493,14 +1490,14 @@ def _actor_results(calls, poll=0.001):
     as one of them fails (the others may be waiting for the failed one)."""
     import time
 
-    pending = list(calls)
-    while pending:
-        for call in [c for c in pending if c.done()]:
-            call.result()  # raises if the call failed
-            pending.remove(call)
-        if pending:
+    results = {}
+    while len(results) < len(calls):
+        for i, call in enumerate(calls):
+            if i not in results and call.done():
+                results[i] = call.result()  # raises if the call failed
+        if len(results) < len(calls):
             time.sleep(poll)
-    return [call.result() for call in calls]
+    return [results[i] for i in range(len(calls))]
 
 
 class _GroupActor:

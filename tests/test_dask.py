@@ -489,13 +489,13 @@ def test_kmeans_worker_killed_while_actors_iterate(doomed_client, monkeypatch, a
 
     client.run(die_at_pass, workers=[doomed])
     task_passes = []
-    real_task_pass = fd._LloydPasses._task_pass
+    real_task_pass = fd._LloydPasses.step
 
     def spy(self, centers, with_m2):
         task_passes.append(1)
         return real_task_pass(self, centers, with_m2)
 
-    monkeypatch.setattr(fd._LloydPasses, "_task_pass", spy)
+    monkeypatch.setattr(fd._LloydPasses, "step", spy)
     got = fd.KMeans(4, init=init, max_iter=50, tol=0.0).fit(dX, sample_weight=dw)
     assert len(task_passes) == got.n_iter_ == ref.n_iter_ > at_pass  # all over again, as tasks
     np.testing.assert_allclose(got.cluster_centers_, ref.cluster_centers_, rtol=1e-9)
