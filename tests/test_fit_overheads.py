@@ -195,3 +195,41 @@ def test_regressor_starting_loss_is_per_row():
     y = X @ rng.standard_normal(4) + 3.0
     m = SGDRegressor(max_iter=1, tol=None, random_state=0).fit(X, y)
     assert m._initial_loss == pytest.approx(0.5 * np.mean(y**2), rel=1e-12)
+
+
+def _curvature_oracle(X, sw, fit_intercept):
+    A = np.asarray(X, np.float64)
+    if fit_intercept:
+        A = np.hstack([A, np.ones((len(A), 1))])
+    return np.linalg.eigvalsh(A.T @ (A * np.asarray(sw, np.float64)[:, None]) / len(A))[-1]
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weights", ["unit", "random", "with_zeros"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_curvature_from_gram_is_the_exact_eigenvalue(monkeypatch, fit_intercept, weights, dtype):
+    from fastml import linear_model
+
+    monkeypatch.setattr(linear_model, "GRAM_CHUNK_ROWS", 7)  # several pieces and a short last one
+    rng = np.random.default_rng(1)
+    X = (rng.standard_normal((250, 9)) * rng.uniform(0.1, 5.0, 9) + 2.0).astype(dtype)
+    sw = {"unit": np.ones(250), "random": rng.uniform(0.0, 3.0, 250),
+          "with_zeros": np.where(rng.random(250) < 0.3, 0.0, 1.5)}[weights]  # fmt: skip
+    got = linear_model._largest_curvature(X, sw, fit_intercept)
+    assert got == pytest.approx(_curvature_oracle(X, sw, fit_intercept), rel=1e-12)
+
+
+def test_curvature_by_power_iteration_beyond_the_gram_limit():
+    from fastml.linear_model import _largest_curvature
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((400, 12)) + np.linspace(0.0, 3.0, 12)  # a clear top eigenvalue
+    sw = rng.uniform(0.5, 2.0, 400)
+    exact = _curvature_oracle(X, sw, True)
+    power = _largest_curvature(X, sw, True, gram_max_features=11)
+    assert power <= exact * (1 + 1e-12)  # power iteration approaches from below
+    assert power == pytest.approx(exact, rel=1e-6)
+    assert _largest_curvature(np.zeros((5, 3)), np.ones(5), False) == 0.0
+    assert _largest_curvature(np.zeros((5, 3)), np.ones(5), False, gram_max_features=0) == 0.0
+    with np.errstate(over="ignore"):  # X^T X overflows: no finite bound, and no LinAlgError
+        assert _largest_curvature(np.full((4, 2), 1e300), np.ones(4), True) == np.inf
