@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import sys
 import types
 import warnings
@@ -34,6 +35,7 @@ __all__ = [
     "check_is_fitted",
     "check_n_features",
     "column_vector_y",
+    "external_stacklevel",
     "target_array",
 ]
 
@@ -66,6 +68,20 @@ def _as_sklearn(cls):
     if cls not in _JOINT:
         _JOINT[cls] = type(cls.__name__, (cls, theirs), {"__module__": cls.__module__})
     return _JOINT[cls]
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def external_stacklevel():
+    """``stacklevel`` for a ``warnings.warn`` in the function calling this one that
+    points at the first frame outside fastml: the user's call, however deep in
+    fastml the warning is raised (a fixed stacklevel breaks when a subclass adds
+    a frame)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def column_vector_y(y):

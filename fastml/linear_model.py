@@ -81,6 +81,7 @@ from ._base import (
     check_is_fitted,
     check_n_features,
     column_vector_y,
+    external_stacklevel,
     target_array,
 )
 from ._config import get_num_threads
@@ -300,6 +301,14 @@ class _GradientDescent(BaseEstimator):
         if p["eta0"] is not None:
             _check_real("eta0", p["eta0"], 0.0)
         _check_real("power_t", p["power_t"])
+        if p["power_t"] < 0:  # as scikit-learn 1.8+
+            warnings.warn(
+                "Negative values for `power_t` are deprecated in scikit-learn 1.8 and fastml: "
+                "the invscaling rate eta0 / t**power_t then grows with t. Use values in the "
+                "range [0.0, inf).",
+                FutureWarning,
+                stacklevel=external_stacklevel(),
+            )
         _check_real("validation_fraction", p["validation_fraction"], 0.0, 1.0, True, True)
         _check_int("n_iter_no_change", p["n_iter_no_change"], 1)
         if p["batch_size"] is not None:
@@ -639,10 +648,11 @@ class _GradientDescent(BaseEstimator):
         if stop == "max_iter" and not partial and p["tol"] is not None:
             warnings.warn(
                 _as_sklearn(ConvergenceWarning)(
-                    f"{type(self).__name__}: maximum number of iterations (max_iter={max_iter}) "
-                    "reached before convergence. Consider increasing max_iter to improve the fit."
+                    "Maximum number of iteration reached before convergence. Consider "
+                    f"increasing max_iter to improve the fit ({type(self).__name__}, "
+                    f"max_iter={max_iter})."  # scikit-learn's sentence first: code matches it
                 ),
-                stacklevel=3,
+                stacklevel=external_stacklevel(),
             )
         self._publish(d)
         return self

@@ -408,9 +408,32 @@ def test_l1_ratio_none_when_not_elasticnet(Est, penalty):
         Est(penalty="elasticnet", l1_ratio=None).fit(X, y)
 
 
+@pytest.mark.parametrize(
+    "make", [lambda: SGDClassifier(max_iter=2, tol=1e-12, random_state=0),
+             lambda: SGDRegressor(max_iter=2, tol=1e-12, random_state=0),
+             lambda: LinearRegression(max_iter=2, tol=1e-12, optimizer="sgd", eta0=1e-3)]
+)  # fmt: skip
+def test_warnings_point_at_the_callers_line(make):
+    est = make()
+    data = _clf_data(n=100) if isinstance(est, SGDClassifier) else _reg_data(n=100)
+    with pytest.warns(UserWarning, match="Maximum number of iteration") as rec:
+        est.fit(*data)
+    assert {w.filename for w in rec} == {__file__}
+
+
+def test_negative_power_t_is_deprecated_as_in_scikit_learn():
+    X, y = _clf_data(n=60)
+    with pytest.warns(FutureWarning, match="Negative values for `power_t` are deprecated") as rec:
+        SGDClassifier(power_t=-1.0, learning_rate="invscaling", eta0=0.01, tol=None).fit(X, y)
+    assert rec[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SGDClassifier(power_t=0.0, tol=None, max_iter=3).fit(X, y)
+
+
 def test_max_iter_reached_warns_and_divergence_is_a_value_error():
     X, y = _clf_data(n=100)
-    with pytest.warns(UserWarning, match=r"max_iter=2\) reached before convergence"):
+    with pytest.warns(UserWarning, match=r"^Maximum number of iteration reached before converg"):
         SGDClassifier(max_iter=2, tol=1e-12, random_state=0).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
