@@ -92,7 +92,7 @@ def column_vector_y(y):
                 "A column-vector y was passed when a 1d array was expected. Please change "
                 "the shape of y to (n_samples,), for example using ravel()."
             ),
-            stacklevel=3,
+            stacklevel=external_stacklevel(),
         )
         return y[:, 0]
     return y
@@ -463,14 +463,14 @@ def _check_feature_names(estimator, names):
         warnings.warn(
             f"X does not have valid feature names, but {cls} was fitted with feature names",
             UserWarning,
-            stacklevel=3,
+            stacklevel=external_stacklevel(),
         )
         return
     if fitted is None:
         warnings.warn(
             f"X has feature names, but {cls} was fitted without feature names",
             UserWarning,
-            stacklevel=3,
+            stacklevel=external_stacklevel(),
         )
         return
     if len(fitted) == len(names) and (fitted == names).all():

@@ -45,6 +45,7 @@ from ._base import (
     _as_sklearn,
     check_is_fitted,
     check_n_features,
+    external_stacklevel,
 )
 from ._registry import kernel_module, resolve_backend
 from ._validation import check_array, check_sample_weight, result_dtype
@@ -318,7 +319,7 @@ def _resolve_n_init(n_init, init, default):
             f"Explicit initial center position passed: performing only one init instead of "
             f"n_init={n_init}.",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=external_stacklevel(),
         )
         return 1
     return n_init
@@ -620,7 +621,7 @@ class KMeans(_KMeansBase):
                     f"Number of distinct clusters ({distinct}) found smaller than "
                     f"n_clusters ({k}). Possibly due to duplicate points in X."
                 ),
-                stacklevel=2,
+                stacklevel=external_stacklevel(),
             )
         self.cluster_centers_ = centers
         self.labels_ = labels
@@ -735,7 +736,7 @@ class MiniBatchKMeans(_KMeansBase):
                     f"init_size={init_size} should be larger than n_clusters={k}. "
                     "Setting it to min(3*n_clusters, n_samples)",
                     RuntimeWarning,
-                    stacklevel=3,
+                    stacklevel=external_stacklevel(),
                 )
             init_size = 3 * k
         init_size = min(init_size, n)

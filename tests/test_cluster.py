@@ -7,6 +7,8 @@ small data; a float64 brute-force reference for labels, sums and inertia.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from conftest import COMPILED_BACKENDS
@@ -490,3 +492,16 @@ def test_scikit_learn_parameters_verbose_elkan_copy_x_compute_labels(capsys):
     with_labels = MiniBatchKMeans(5, batch_size=64, random_state=0).fit(X)
     np.testing.assert_array_equal(with_labels.cluster_centers_, mb.cluster_centers_)
     assert with_labels.labels_.shape == (300,)
+
+
+def test_kmeans_warnings_point_at_the_callers_line():
+    X = np.repeat(np.arange(4.0)[:, None], 5, axis=0)  # 4 distinct points
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        KMeans(6, n_init=1, random_state=0).fit(X)  # fewer distinct clusters
+        KMeans(2, init=X[:2], n_init=3).fit(X)  # explicit centres with n_init > 1
+        MiniBatchKMeans(6, init_size=3, n_init=1, random_state=0).fit(X)
+    messages = " | ".join(str(w.message) for w in rec)
+    for part in ("Number of distinct clusters", "Explicit initial center", "init_size=3"):
+        assert part in messages
+    assert {w.filename for w in rec} == {__file__}
