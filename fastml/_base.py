@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from ._validation import check_array
+from ._validation import _is_sparse, check_array, check_csr
 
 __all__ = [
     "BaseEstimator",
@@ -245,12 +245,16 @@ class BaseEstimator:
             transformer_tags=TransformerTags() if hasattr(type(self), "transform") else None,
             classifier_tags=ClassifierTags() if kind == "classifier" else None,
             regressor_tags=RegressorTags() if kind == "regressor" else None,
-            input_tags=InputTags(pairwise=self._pairwise_input()),
+            input_tags=InputTags(pairwise=self._pairwise_input(), sparse=self._sparse_input()),
         )
         return tags
 
     def _pairwise_input(self):
         """True when X is a square matrix over the samples (a precomputed metric)."""
+        return False
+
+    def _sparse_input(self):
+        """True when ``fit`` takes scipy.sparse X with these parameters."""
         return False
 
 
@@ -492,7 +496,8 @@ def _check_feature_names(estimator, names):
     raise ValueError(message)
 
 
-def check_n_features(estimator, X, *, reset, name="X", finite=True, dtype=None):
+def check_n_features(estimator, X, *, reset, name="X", finite=True, dtype=None,
+                     accept_sparse=False):  # fmt: skip
     """Validate ``X`` (2-D, numeric, finite) and record or check ``n_features_in_``.
 
     Column names of a dataframe are handled as scikit-learn does: recorded
@@ -510,15 +515,22 @@ def check_n_features(estimator, X, *, reset, name="X", finite=True, dtype=None):
         Reject NaN and infinity, as scikit-learn's estimators do.
     dtype : numpy dtype, optional
         Target dtype (default: keep float32/float64, other numbers -> float64).
+    accept_sparse : bool, default False
+        Take scipy.sparse input as canonical CSR (:func:`fastml._validation.check_csr`);
+        otherwise it is a TypeError.
 
     Returns
     -------
-    numpy.ndarray
-        C-contiguous float32 or float64 copy or view of ``X``.
+    numpy.ndarray or scipy.sparse CSR
+        C-contiguous float32 or float64 copy or view of ``X`` (CSR when sparse).
     """
     names = _feature_names(X)
+    if accept_sparse and _is_sparse(X):
+        convert = functools.partial(check_csr, X, name, finite=finite, dtype=dtype)
+    else:
+        convert = functools.partial(check_array, X, name, finite=finite, dtype=dtype)
     if reset:
-        X = check_array(X, name, finite=finite, dtype=dtype)
+        X = convert()
         estimator.n_features_in_ = X.shape[1]
         if names is not None:
             estimator.feature_names_in_ = names
@@ -527,7 +539,7 @@ def check_n_features(estimator, X, *, reset, name="X", finite=True, dtype=None):
     else:
         check_is_fitted(estimator, "n_features_in_")
         _check_feature_names(estimator, names)
-        X = check_array(X, name, finite=finite, dtype=dtype)
+        X = convert()
         if X.shape[1] != estimator.n_features_in_:
             raise ValueError(
                 f"{name} has {X.shape[1]} features, but {type(estimator).__name__} is expecting "

@@ -16,6 +16,7 @@ __all__ = [
     "DTypeError",
     "all_finite",
     "check_array",
+    "check_csr",
     "check_out",
     "check_pair",
     "check_sample_weight",
@@ -116,6 +117,55 @@ def check_array(x, name, *, ndim=2, dtype=None, allow_empty=False, finite=False)
     if finite and not all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
+
+
+def check_csr(x, name, *, dtype=None, finite=False):
+    """Convert a scipy.sparse matrix or array ``x`` to canonical CSR.
+
+    For the kernels that take sparse rows (plain SGD): each row's column
+    indices sorted and distinct (duplicates summed, as scipy does); stored zeros
+    are kept. The same kind of object comes back (``csr_matrix`` or
+    ``csr_array``); ``x`` itself is never modified.
+
+    Parameters
+    ----------
+    x : scipy.sparse matrix or array of shape (n_samples, n_features)
+    name : str
+        The argument's name, for error messages.
+    dtype : {None, numpy.float32, numpy.float64}
+        Target dtype of the values. None keeps float32 and float64 and converts
+        every other real or boolean dtype to float64.
+    finite : bool, default False
+        Reject stored NaN and infinity.
+
+    Returns
+    -------
+    scipy.sparse csr_matrix or csr_array
+        A copy only when conversion needs one.
+    """
+    if len(x.shape) != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {x.shape}")
+    if 0 in x.shape:
+        what = "sample" if x.shape[0] == 0 else "feature"
+        raise ValueError(
+            f"{name} must not be empty: found array with 0 {what}(s) (shape={x.shape}) "
+            "while a minimum of 1 is required."
+        )
+    if x.dtype.kind == "c":
+        raise DTypeError(f"{name} must be real: Complex data not supported (got dtype {x.dtype})")
+    if x.dtype.kind not in "biuf":
+        raise DTypeError(f"{name} must hold real numbers or booleans; got dtype {x.dtype}")
+    if dtype is None:
+        dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float64
+    csr = x.tocsr()
+    if csr.dtype != dtype:
+        csr = csr.astype(dtype)
+    if not csr.has_canonical_format:
+        csr = csr.copy() if csr is x else csr
+        csr.sum_duplicates()  # sorts each row's indices too
+    if finite and not all_finite(csr.data):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return csr
 
 
 #: Below this many elements the exact check is as fast as the sum.

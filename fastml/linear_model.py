@@ -20,6 +20,9 @@ the epoch loop, the schedules' bookkeeping ("adaptive"), the stopping rules
 * ``sgd_epoch`` for plain SGD with batch size 1 (scikit-learn's algorithm:
   L2 by a scale factor, O(n_features) per sample whatever the penalty; L1 and
   elasticnet by Tsuruoka et al.'s cumulative penalty, as scikit-learn);
+  ``sgd_epoch_averaged`` with ``average=``; ``sgd_epoch_sparse`` for
+  scipy.sparse X (canonical CSR; O(stored values) per sample, averaging and
+  L1 included, as scikit-learn's sparse SGD);
 * ``minibatch_epoch`` for everything else (mini-batches, the full batch,
   the adaptive optimizers, multinomial); L1 there is a proximal
   (soft-thresholding) step of size ``lr * alpha * l1_ratio`` after each step.
@@ -87,7 +90,7 @@ from ._base import (
 from ._config import get_num_threads
 from ._registry import kernel_module, resolve_backend
 from ._shuffle import EpochOrders
-from ._validation import check_sample_weight
+from ._validation import _is_sparse, check_sample_weight
 
 __all__ = [
     "DivergenceError",
@@ -108,6 +111,10 @@ PENALTIES = (None, "none", "l2", "l1", "elasticnet")
 #: and scikit-learn's test_underflow_or_overflow expects such a fit to finish.
 DIVERGENCE_FACTOR = 1e12
 DIVERGENCE_EPOCHS = 3
+#: Factor of each intercept step on sparse X, as scikit-learn's SPARSE_INTERCEPT_DECAY
+#: (its sparse SGD moves the intercept slowly "to avoid it oscillating"), so that
+#: a sparse fit gives scikit-learn's model. Dense X: 1.
+SPARSE_INTERCEPT_DECAY = 0.01
 
 
 class DivergenceError(FloatingPointError, ValueError):
@@ -450,8 +457,12 @@ class _GradientDescent(BaseEstimator):
 
         Parameters
         ----------
-        X : array_like of shape (n_samples, n_features)
-            float32 data trains in float32; other numbers in float64.
+        X : array_like or scipy.sparse matrix of shape (n_samples, n_features)
+            float32 data trains in float32; other numbers in float64. Sparse
+            X needs plain SGD (``optimizer="sgd"``, ``batch_size=1``); as in
+            scikit-learn, each step then touches the row's stored columns
+            only (L1 included) and the intercept steps are scaled by
+            ``SPARSE_INTERCEPT_DECAY`` (0.01).
         y : array_like of shape (n_samples,)
         sample_weight : array_like of shape (n_samples,), optional
         coef_init, intercept_init : array_like, optional
@@ -491,9 +502,20 @@ class _GradientDescent(BaseEstimator):
                 "weights as the class_weight parameter."
             )
         resume = partial and hasattr(self, "theta_")
-        X = check_n_features(self, X, reset=not resume)
+        X = check_n_features(self, X, reset=not resume, accept_sparse=True)
         n, d = X.shape
         yk, n_out, code = self._encode_targets(y, n, partial, classes)
+        bs = p["batch_size"]
+        plain = p["optimizer"] == "sgd" and bs == 1 and code != L.SOFTMAX
+        sparse = _is_sparse(X)
+        if sparse and not plain:
+            raise TypeError(
+                f"{type(self).__name__}: sparse X is supported by plain SGD only "
+                "(optimizer='sgd', batch_size=1, and not the multinomial loss); got "
+                f"optimizer={p['optimizer']!r}, batch_size={bs!r}"
+                + (", multinomial" if code == L.SOFTMAX else "")
+                + ". Pass X.toarray() for the others."
+            )
         sw = self._weights(sample_weight, n)
         dtype = X.dtype
         yk = np.ascontiguousarray(yk, dtype=dtype)
@@ -517,8 +539,8 @@ class _GradientDescent(BaseEstimator):
                     "different random state (or early_stopping=False)."
                 )
 
-        bs = p["batch_size"]
-        plain = p["optimizer"] == "sgd" and bs == 1 and code != L.SOFTMAX
+        if sparse:  # the kernels' CSR arrays (int64 indices), once for all epochs
+            rows = (X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64))
         full = bs is None
         bs_eff = len(train) if full else bs
         l1 = p["alpha"] * self._l1_ratio(p) if self._penalized(p) else 0.0
@@ -559,7 +581,15 @@ class _GradientDescent(BaseEstimator):
                 epoch += 1
                 order = orders.next(more=epoch < max_iter)
                 lr_used = self._lr_now(schedule, p)
-                if plain and average:
+                if sparse:
+                    loss_sum, t, u = mod.sgd_epoch_sparse(
+                        *rows, yk, sw, order, theta, q, self._avg, self._ab, code, p["epsilon"],
+                        alpha, l1_ratio, schedule, self._eta, p["power_t"], self._t0,
+                        p["fit_intercept"], t_run, self._u, average, SPARSE_INTERCEPT_DECAY,
+                    )  # fmt: skip
+                    self._u = u
+                    gmax = np.inf
+                elif plain and average:
                     loss_sum, t, u = mod.sgd_epoch_averaged(
                         X, yk, sw, order, theta, q, self._avg, self._ab, code, p["epsilon"], alpha,
                         l1_ratio, schedule, self._eta, p["power_t"], self._t0, p["fit_intercept"],
@@ -687,6 +717,11 @@ class _GradientDescent(BaseEstimator):
             f"above {DIVERGENCE_FACTOR:.0e} times it at the end. Use a smaller learning rate "
             "(eta0) or scale the data (e.g. standardise the features)."
         )
+
+    def _sparse_input(self):
+        """Plain SGD takes sparse X (``sgd_epoch_sparse``); the other optimizers do not."""
+        p = self.get_params()
+        return p.get("optimizer", "sgd") == "sgd" and p.get("batch_size", 1) == 1
 
     def _average_start(self):
         """Step from which the weights are averaged (scikit-learn's ``average``): 0 never."""
@@ -831,7 +866,9 @@ class _GradientDescent(BaseEstimator):
         # busy-waiting for ~0.1 s on the core that the epochs after it use (the SGD
         # epoch's read-ahead thread, the parallel kernels); an SGD epoch right after
         # np.dot of 200000 floats measured 22-53% slower. einsum runs in this thread.
-        if theta[:, :d].any():
+        if theta[:, :d].any() and _is_sparse(X):
+            P = np.asarray(X @ np.asarray(theta[:, :d], X.dtype).T, f64) + theta[:, d]
+        elif theta[:, :d].any():
             P = np.einsum("ij,kj->ik", np.asarray(X, f64), np.asarray(theta[:, :d], f64))
             P += theta[:, d]
         else:  # X @ 0 would be a pass over X for nothing
@@ -857,9 +894,11 @@ class _GradientDescent(BaseEstimator):
     # ------------------------------------------------------------ prediction
     def _decision(self, X):
         check_is_fitted(self, "theta_")
-        X = check_n_features(self, X, reset=False)
+        X = check_n_features(self, X, reset=False, accept_sparse=True)
         coef = self.coef_ if self.coef_.ndim == 2 else self.coef_.reshape(1, -1)
-        S = X @ coef.T.astype(X.dtype)  # coef_ may be sparse (sparsify): S is dense either way
+        S = X @ coef.T.astype(X.dtype)  # X or coef_ (sparsify) may be sparse
+        if _is_sparse(S):  # both were
+            S = S.toarray()
         return np.asarray(S) + self.intercept_.astype(X.dtype)
 
 
@@ -929,7 +968,7 @@ class _ClassifierMixin(ClassifierMixin):
 
         Parameters
         ----------
-        X : array_like of shape (n_samples, n_features)
+        X : array_like or scipy.sparse matrix of shape (n_samples, n_features)
         y : array_like of shape (n_samples,)
         classes : array_like, optional
             Every class label; required on the first call.

@@ -171,7 +171,8 @@ cdef extern from *:
 
 from fastml._config import threads_for
 
-__all__ = ["loss_grad", "minibatch_epoch", "read_ahead_threads", "sgd_epoch", "sgd_epoch_averaged"]
+__all__ = ["loss_grad", "minibatch_epoch", "read_ahead_threads", "sgd_epoch", "sgd_epoch_averaged",
+           "sgd_epoch_sparse"]
 
 cdef double MAX_DLOSS = 1e12
 cdef Py_ssize_t BLOCK = 1024  # == fastml._losses.BLOCK
@@ -443,16 +444,47 @@ cdef inline void _l1_truncate(floating* w, floating* qk, double u, double wscale
                               Py_ssize_t d) noexcept nogil:
     """Truncated-gradient L1 step (Tsuruoka et al., as scikit-learn) on w[:d]."""
     cdef Py_ssize_t j
-    cdef double z, cj
     for j in range(d):
-        z = w[j] * wscale
-        if z > 0.0:
-            cj = w[j] - (u + qk[j]) / wscale
-            w[j] = cj if cj > 0.0 else 0.0
-        elif z < 0.0:
-            cj = w[j] + (u - qk[j]) / wscale
-            w[j] = cj if cj < 0.0 else 0.0
-        qk[j] += wscale * w[j] - z
+        _l1_truncate_one(w, qk, j, u, wscale)
+
+
+cdef inline void _l1_truncate_one(floating* w, floating* qk, Py_ssize_t j, double u,
+                                  double wscale) noexcept nogil:
+    """``_l1_truncate`` of coefficient j alone (sparse rows: their stored columns)."""
+    cdef double z = w[j] * wscale, cj
+    if z > 0.0:
+        cj = w[j] - (u + qk[j]) / wscale
+        w[j] = cj if cj > 0.0 else 0.0
+    elif z < 0.0:
+        cj = w[j] + (u - qk[j]) / wscale
+        w[j] = cj if cj < 0.0 else 0.0
+    qk[j] += wscale * w[j] - z
+
+
+cdef inline void _average_reset(floating[:, ::1] theta, floating[:, ::1] avg, double a,
+                                double b, double wscale) noexcept nogil:
+    """scikit-learn's reset of the scale factor with averaging: the mean's lazy
+    form first (``avg = (avg + a w) / b``), then ``w *= wscale``; the caller
+    then sets a = 0, b = 1, wscale = 1."""
+    cdef Py_ssize_t k, j, d = theta.shape[1] - 1
+    cdef floating* w
+    for k in range(theta.shape[0]):
+        w = &theta[k, 0]
+        for j in range(d):
+            avg[k, j] = (avg[k, j] + a * w[j]) / b
+            w[j] = w[j] * wscale
+
+
+cdef inline void _step_sizes(int schedule, const double* rate, const double* g, double eta,
+                             double wi, Py_ssize_t n_out, double* upd) noexcept nogil:
+    """Each output's step ``upd[k]`` (before the scale factor): the
+    passive-aggressive rate, or ``-eta`` times the clipped loss derivative."""
+    cdef Py_ssize_t k
+    for k in range(n_out):
+        if schedule >= 3:
+            upd[k] = -rate[k] * g[k] * wi
+        else:
+            upd[k] = -eta * _clip(g[k]) * wi
 
 
 def sgd_epoch_averaged(const floating[:, ::1] X, const floating[::1] y,
@@ -513,19 +545,12 @@ def sgd_epoch_averaged(const floating[:, ::1] X, const floating[::1] y,
                 shrink = 1.0 - l2 * eta
                 wscale *= shrink if shrink > 0.0 else 0.0
                 if wscale < 1e-9:  # scikit-learn's reset: the mean's lazy form first
-                    for k in range(n_out):
-                        w = &theta[k, 0]
-                        for j in range(d):
-                            avg[k, j] = (avg[k, j] + a * w[j]) / b
-                            w[j] = w[j] * wscale
+                    _average_reset(theta, avg, a, b, wscale)
                     a = 0.0
                     b = 1.0
                     wscale = 1.0
+            _step_sizes(schedule, rate, g, eta, sample_weight[i], n_out, upd)
             for k in range(n_out):
-                if schedule >= 3:
-                    upd[k] = -rate[k] * g[k] * sample_weight[i]
-                else:
-                    upd[k] = -eta * _clip(g[k]) * sample_weight[i]
                 if upd[k] != 0.0:
                     _axpy(upd[k] / wscale, xi, &theta[k, 0], d)
                 if fit_intercept:
@@ -543,6 +568,109 @@ def sgd_epoch_averaged(const floating[:, ::1] X, const floating[::1] y,
                 u += l1 * eta
                 for k in range(n_out):
                     _l1_truncate(&theta[k, 0], &q[k, 0], u, wscale, d)
+            t += 1.0
+        if wscale != 1.0:
+            for k in range(n_out):
+                w = &theta[k, 0]
+                for j in range(d):
+                    w[j] = w[j] * wscale
+    free(p)
+    ab[0] = a / wscale
+    ab[1] = b
+    return loss_sum, t, u
+
+
+def sgd_epoch_sparse(const floating[::1] data, const int64_t[::1] indices,
+                     const int64_t[::1] indptr, const floating[::1] y,
+                     const floating[::1] sample_weight, const int64_t[::1] order,
+                     floating[:, ::1] theta, floating[:, ::1] q, floating[:, ::1] avg,
+                     double[::1] ab, int loss, double loss_param, double alpha, double l1_ratio,
+                     int schedule, double eta0, double power_t, double t0, bint fit_intercept,
+                     double t, double u, Py_ssize_t average, double intercept_decay):
+    """``sgd_epoch_averaged`` on CSR rows (``average=0``: plain SGD), in place.
+
+    See ``fastml._numba.sgd.sgd_epoch_sparse`` for the parameters and
+    ``fastml._python.sgd.sgd_epoch_sparse`` for the algorithm: each step reads
+    and writes only the row's stored columns, the L1 truncation included.
+
+    Returns
+    -------
+    loss_sum, t, u : float
+    """
+    cdef Py_ssize_t n_out = theta.shape[0], d = theta.shape[1] - 1, m = order.shape[0]
+    cdef Py_ssize_t ii, i, k, j, r, lo, hi
+    cdef double l2 = (1.0 - l1_ratio) * alpha, l1 = l1_ratio * alpha
+    cdef double wscale = 1.0, loss_sum = 0.0, eta, shrink, seen, c, s
+    cdef double a = ab[0], b = ab[1]
+    cdef double* p = <double*>malloc(4 * n_out * sizeof(double))
+    cdef double* g = p + n_out
+    cdef double* upd = g + n_out
+    cdef double* rate = upd + n_out  # passive-aggressive step sizes (pa1, pa2)
+    cdef double sq
+    cdef floating* w
+    cdef floating* qk
+    if p == NULL:
+        raise MemoryError()
+    with nogil:
+        for ii in range(m):
+            i = order[ii]
+            lo = indptr[i]
+            hi = indptr[i + 1]
+            eta = _eta(schedule, eta0, power_t, t0, t)
+            for k in range(n_out):
+                w = &theta[k, 0]
+                s = 0.0
+                for r in range(lo, hi):
+                    s += w[indices[r]] * data[r]
+                p[k] = s * wscale + theta[k, d]
+            if n_out == 1:
+                loss_sum += sample_weight[i] * _loss1(loss, p[0], y[i], loss_param, g)
+            else:
+                loss_sum += sample_weight[i] * _row_loss(loss, p, n_out, y[i], loss_param, g)
+            if schedule >= 3:  # passive-aggressive (fastml._python.sgd.pa_rate)
+                sq = 0.0
+                for r in range(lo, hi):
+                    sq += <double>data[r] * data[r]
+                if schedule == 3 and sq == 0.0:
+                    continue
+                for k in range(n_out):
+                    rate[k] = _pa_rate(schedule, eta0,
+                                       _output_loss(loss, p, n_out, y[i], loss_param, k), sq)
+            if l2 > 0.0:
+                shrink = 1.0 - l2 * eta
+                wscale *= shrink if shrink > 0.0 else 0.0
+                if wscale < 1e-9:  # scikit-learn's reset: the mean's lazy form first
+                    _average_reset(theta, avg, a, b, wscale)
+                    a = 0.0
+                    b = 1.0
+                    wscale = 1.0
+            _step_sizes(schedule, rate, g, eta, sample_weight[i], n_out, upd)
+            for k in range(n_out):
+                if upd[k] != 0.0:
+                    c = upd[k] / wscale
+                    w = &theta[k, 0]
+                    for r in range(lo, hi):
+                        w[indices[r]] += c * data[r]
+                if fit_intercept:
+                    theta[k, d] += upd[k] * intercept_decay
+            if 0 < average <= t:
+                seen = t - average + 1.0
+                for k in range(n_out):
+                    c = a * (-upd[k] / wscale)
+                    w = &avg[k, 0]
+                    for r in range(lo, hi):
+                        w[indices[r]] += c * data[r]
+                    avg[k, d] += (theta[k, d] - avg[k, d]) / seen
+                if seen > 1.0:
+                    b /= 1.0 - 1.0 / seen
+                a += (1.0 / seen) * b * wscale
+            if l1 > 0.0:
+                u += l1 * eta
+                for k in range(n_out):
+                    w = &theta[k, 0]
+                    qk = &q[k, 0]
+                    for r in range(lo, hi):
+                        _l1_truncate_one(w, qk, indices[r], u, wscale)
             t += 1.0
         if wscale != 1.0:
             for k in range(n_out):

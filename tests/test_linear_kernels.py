@@ -370,3 +370,89 @@ def test_sgd_epoch_read_ahead_thread_changes_nothing(dtype, code, n_out, l1_rati
     np.testing.assert_allclose(two[1], numba[1], rtol=rtol * 100)
     assert two[2] == numba[2]
     assert mod.read_ahead_threads(1000, 800) == 1  # small data: one thread
+
+
+def _csr(X, stored):
+    """CSR arrays (data, int64 indices, int64 indptr) of X keeping the entries where
+    ``stored`` (a mask; stored zeros allowed, as scipy.sparse keeps them)."""
+    rows, cols = np.nonzero(stored)
+    indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=X.shape[0]), out=indptr[1:])
+    return np.ascontiguousarray(X[rows, cols]), cols.astype(np.int64), indptr
+
+
+def _sparse_problem(dtype, n_out, code, seed=1):
+    X, y, sw, order = _problem(dtype, n=150, d=9, n_out=n_out, code=code, seed=seed)
+    rng = np.random.default_rng(seed)
+    stored = rng.random(X.shape) < 0.35
+    stored[:7] = False  # empty rows (PA-I skips them; the others step the intercept)
+    X[rng.random(X.shape) < 0.1] = 0.0  # some stored zeros
+    X[~stored] = 0.0
+    return X, stored, y, sw, order
+
+
+SPARSE_CASES = [
+    # code, n_out, alpha, l1_ratio, schedule, average
+    (L.LOG_LOSS, 1, 1e-3, 0.0, 1, 0),
+    (L.HINGE, 3, 1e-3, 0.15, 0, 0),  # one-vs-rest, elastic net
+    (L.HUBER, 1, 1e-2, 1.0, 2, 0),  # L1 on the stored columns
+    (L.MODIFIED_HUBER, 1, 0.5, 0.0, 1, 0),  # strong L2: the scale-factor reset
+    (L.HINGE, 1, 1e-3, 0.0, L.PA1, 0),  # passive-aggressive over empty rows
+    (L.SQUARED_ERROR, 1, 0.5, 0.3, 2, 20),  # averaged, with the reset and L1
+    (L.LOG_LOSS, 3, 1e-3, 0.0, 0, 1),  # averaged from the first step
+]
+
+
+@pytest.mark.parametrize("decay", [1.0, 0.01])
+@pytest.mark.parametrize(
+    ("code", "n_out", "alpha", "l1_ratio", "schedule", "average"), SPARSE_CASES
+)
+def test_sgd_epoch_sparse_backends_agree(backend, dtype, code, n_out, alpha, l1_ratio, schedule,
+                                         average, decay):  # fmt: skip
+    X, stored, y, sw, order = _sparse_problem(dtype, n_out, code)
+    data, indices, indptr = _csr(X, stored)
+    results = {}
+    for b in dict.fromkeys(("python", backend)):
+        theta = np.zeros((n_out, X.shape[1] + 1), dtype=dtype)
+        q, avg, ab = np.zeros_like(theta), np.zeros_like(theta), np.array([0.0, 1.0])
+        t, u, losses = 1.0, 0.0, []
+        for _ in range(2):
+            loss, t, u = kernel_module(b, "sgd").sgd_epoch_sparse(
+                data, indices, indptr, y, sw, order, theta, q, avg, ab, code, 0.1, alpha,
+                l1_ratio, schedule, 0.05, 0.5, 10.0, True, t, u, average, decay)  # fmt: skip
+            losses.append(loss)
+        assert theta.dtype == dtype
+        results[b] = (theta, q, avg, ab, losses, t, u)
+    rtol, atol = _tol(dtype)
+    for got, ref in zip(results[backend], results["python"], strict=True):
+        np.testing.assert_allclose(got, ref, rtol=rtol * 10, atol=atol * 10)
+    if l1_ratio == 1.0:
+        assert (results["python"][0][:, :-1] == 0).any()  # L1 produces exact zeros
+
+
+@pytest.mark.parametrize(
+    ("code", "n_out", "alpha", "l1_ratio", "schedule", "average"), SPARSE_CASES
+)
+def test_sgd_epoch_sparse_equals_dense(backend, code, n_out, alpha, l1_ratio, schedule, average):
+    """Every column stored: the dense epoch exactly (to rounding). Only the nonzero
+    columns stored: the same without L1 (the L1 truncation then waits for a
+    column's next stored value, as scikit-learn's sparse SGD does)."""
+    X, stored, y, sw, order = _sparse_problem(np.float64, n_out, code)
+    mod = kernel_module(backend, "sgd")
+    for mask in (np.ones_like(stored), stored):
+        fits = []
+        for sparse in (False, True):
+            theta = np.zeros((n_out, X.shape[1] + 1))
+            q, avg, ab = np.zeros_like(theta), np.zeros_like(theta), np.array([0.0, 1.0])
+            args = (y, sw, order, theta, q, avg, ab, code, 0.1, alpha, l1_ratio, schedule, 0.05,
+                    0.5, 10.0, True, 1.0, 0.0, average)  # fmt: skip
+            if sparse:
+                res = mod.sgd_epoch_sparse(*_csr(X, mask), *args, 1.0)  # intercept_decay 1
+            else:
+                res = mod.sgd_epoch_averaged(X, *args)
+            fits.append((theta, avg, res))
+        if mask is stored and l1_ratio > 0:
+            assert not np.allclose(fits[0][0], fits[1][0])  # the truncation differs
+            continue
+        for got, ref in zip(fits[1], fits[0], strict=True):
+            np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)

@@ -40,7 +40,14 @@ from .._losses import BLOCK
 from .._python import sgd as _py
 from ._jit import apply_threads, jit
 
-__all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch", "sgd_epoch_averaged", "warmup"]
+__all__ = [
+    "loss_grad",
+    "minibatch_epoch",
+    "sgd_epoch",
+    "sgd_epoch_averaged",
+    "sgd_epoch_sparse",
+    "warmup",
+]
 
 MAX_DLOSS = 1e12
 AHEAD = 8  # rows prefetched ahead: sgd_epoch, _block_grad (as src_cython/sgd.pyx)
@@ -300,12 +307,18 @@ def _sgd_epoch(X, y, sw, order, theta, q, loss, e, alpha, l1_ratio, schedule, et
 def _l1_truncate(w, qk, u, wscale, d):
     """Truncated-gradient L1 step (Tsuruoka et al., as scikit-learn) on w[:d]."""
     for j in range(d):
-        z = w[j] * wscale
-        if z > 0.0:
-            w[j] = max(0.0, w[j] - (u + qk[j]) / wscale)
-        elif z < 0.0:
-            w[j] = min(0.0, w[j] + (u - qk[j]) / wscale)
-        qk[j] += wscale * w[j] - z
+        _l1_truncate_one(w, qk, j, u, wscale)
+
+
+@jit(inline="always")
+def _l1_truncate_one(w, qk, j, u, wscale):
+    """``_l1_truncate`` of coefficient j alone (sparse rows: their stored columns)."""
+    z = w[j] * wscale
+    if z > 0.0:
+        w[j] = max(0.0, w[j] - (u + qk[j]) / wscale)
+    elif z < 0.0:
+        w[j] = min(0.0, w[j] + (u - qk[j]) / wscale)
+    qk[j] += wscale * w[j] - z
 
 
 @jit
@@ -316,6 +329,17 @@ def _average_reset(theta, avg, a, b):
     for k in range(theta.shape[0]):
         for j in range(d):
             avg[k, j] = (avg[k, j] + a * theta[k, j]) / b
+
+
+@jit(inline="always")
+def _step_sizes(schedule, rate, g, eta, wi, upd):
+    """Each output's step ``upd[k]`` (before the scale factor): the
+    passive-aggressive rate, or ``-eta`` times the clipped loss derivative."""
+    for k in range(upd.shape[0]):
+        if schedule >= 3:
+            upd[k] = -rate[k] * g[k] * wi
+        else:
+            upd[k] = -eta * min(max(g[k], -MAX_DLOSS), MAX_DLOSS) * wi
 
 
 @jit
@@ -365,11 +389,8 @@ def _sgd_epoch_averaged(X, y, sw, order, theta, q, avg, ab, loss, e, alpha, l1_r
                 b = 1.0
                 _scale_coef(theta, wscale)
                 wscale = 1.0
+        _step_sizes(schedule, rate, g, eta, sw[i], upd)
         for k in range(n_out):
-            if schedule >= 3:
-                upd[k] = -rate[k] * g[k] * sw[i]
-            else:
-                upd[k] = -eta * min(max(g[k], -MAX_DLOSS), MAX_DLOSS) * sw[i]
             if upd[k] != 0.0:
                 _axpy(upd[k] / wscale, x, theta[k])
             if fit_intercept:
@@ -417,6 +438,113 @@ def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss
                                float(loss_param), float(alpha), float(l1_ratio), schedule,
                                float(eta0), float(power_t), float(t0), bool(fit_intercept),
                                float(t), float(u), int(average))  # fmt: skip
+
+
+@jit(inline="always")
+def _sparse_dot(w, ind, val, lo, hi):
+    """``w . x`` for the CSR row ``x`` stored in ``ind[lo:hi]``, ``val[lo:hi]``."""
+    s = 0.0
+    for r in range(lo, hi):
+        s += w[ind[r]] * val[r]
+    return s
+
+
+@jit(inline="always")
+def _sparse_axpy(c, ind, val, lo, hi, w):
+    """``w += c x`` on the CSR row's stored columns."""
+    for r in range(lo, hi):
+        w[ind[r]] += c * val[r]
+
+
+@jit
+def _sgd_epoch_sparse(data, ind, ptr, y, sw, order, theta, q, avg, ab, loss, e, alpha, l1_ratio,
+                      schedule, eta0, power_t, t0, fit_intercept, t, u, average, decay):  # fmt: skip
+    # _sgd_epoch_averaged's loop on CSR rows: dot products, steps, the mean's
+    # update and the L1 truncation on the row's stored columns only.
+    n_out = theta.shape[0]
+    d = theta.shape[1] - 1
+    l2 = (1.0 - l1_ratio) * alpha
+    l1 = l1_ratio * alpha
+    wscale = 1.0
+    a = ab[0]
+    b = ab[1]
+    loss_sum = 0.0
+    p = np.empty(n_out)
+    g = np.empty(n_out)
+    upd = np.empty(n_out)
+    rate = np.empty(n_out)
+    for ii in range(order.shape[0]):
+        i = order[ii]
+        lo = ptr[i]
+        hi = ptr[i + 1]
+        eta = _eta(schedule, eta0, power_t, t0, t)
+        for k in range(n_out):
+            p[k] = _sparse_dot(theta[k], ind, data, lo, hi) * wscale + theta[k, d]
+        if n_out == 1:
+            li, g[0] = _loss1(loss, p[0], y[i], e)
+        else:
+            li = _row_loss(loss, p, y[i], e, g)
+        loss_sum += sw[i] * li
+        if schedule >= 3:  # passive-aggressive (fastml._python.sgd.pa_rate)
+            sq = 0.0
+            for r in range(lo, hi):
+                sq += data[r] * data[r]
+            if schedule == 3 and sq == 0.0:
+                continue
+            for k in range(n_out):
+                rate[k] = _pa_rate(schedule, eta0, _output_loss(loss, p, y[i], e, k), sq)
+        if l2 > 0.0:
+            wscale *= max(0.0, 1.0 - l2 * eta)
+            if wscale < 1e-9:
+                _average_reset(theta, avg, a, b)
+                a = 0.0
+                b = 1.0
+                _scale_coef(theta, wscale)
+                wscale = 1.0
+        _step_sizes(schedule, rate, g, eta, sw[i], upd)
+        for k in range(n_out):
+            if upd[k] != 0.0:
+                _sparse_axpy(upd[k] / wscale, ind, data, lo, hi, theta[k])
+            if fit_intercept:
+                theta[k, d] += upd[k] * decay
+        if 0 < average <= t:
+            seen = t - average + 1.0
+            for k in range(n_out):
+                _sparse_axpy(a * (-upd[k] / wscale), ind, data, lo, hi, avg[k])
+                avg[k, d] += (theta[k, d] - avg[k, d]) / seen
+            if seen > 1.0:
+                b /= 1.0 - 1.0 / seen
+            a += (1.0 / seen) * b * wscale
+        if l1 > 0.0:
+            u += l1 * eta
+            for k in range(n_out):
+                w = theta[k]
+                qk = q[k]
+                for r in range(lo, hi):
+                    _l1_truncate_one(w, qk, ind[r], u, wscale)
+        t += 1.0
+    if wscale != 1.0:
+        _scale_coef(theta, wscale)
+    ab[0] = a / wscale
+    ab[1] = b
+    return loss_sum, t, u
+
+
+def sgd_epoch_sparse(data, indices, indptr, y, sample_weight, order, theta, q, avg, ab, loss,
+                     loss_param, alpha, l1_ratio, schedule, eta0, power_t, t0, fit_intercept, t,
+                     u, average, intercept_decay):  # fmt: skip
+    """:func:`sgd_epoch_averaged` on CSR rows (``average=0``: plain SGD), in place.
+
+    Semantics: :func:`fastml._python.sgd.sgd_epoch_sparse`. ``data``: X's dtype;
+    ``indices``, ``indptr``: int64, canonical CSR (sorted, no duplicates).
+    ``intercept_decay``: factor of each intercept step (scikit-learn: 0.01 on
+    sparse input).
+    """
+    return _sgd_epoch_sparse(data, indices, indptr, y, sample_weight, order, theta, q, avg, ab,
+                             loss, float(loss_param), float(alpha), float(l1_ratio), schedule,
+                             float(eta0), float(power_t), float(t0), bool(fit_intercept),
+                             float(t), float(u), int(average),
+                             float(intercept_decay))  # fmt: skip
 
 
 @jit

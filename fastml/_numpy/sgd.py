@@ -23,7 +23,7 @@ from .. import _losses
 from .._losses import BLOCK, MAX_DLOSS, PA1, SOFTMAX
 from .._python.sgd import eta_at, pa_rate
 
-__all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch", "sgd_epoch_averaged"]
+__all__ = ["loss_grad", "minibatch_epoch", "sgd_epoch", "sgd_epoch_averaged", "sgd_epoch_sparse"]
 
 
 def loss_grad(code, P, y, loss_param):
@@ -50,6 +50,30 @@ def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss
     Vectorised over the features and outputs (one Python step per sample).
     ``average=0`` (``avg`` and ``ab`` may then be None): plain SGD.
     """
+    every = slice(None)
+    return _epoch(lambda i: (every, X[i]), y, sample_weight, order, theta, q, avg, ab, loss,
+                  loss_param, alpha, l1_ratio, schedule, eta0, power_t, t0, fit_intercept, t, u,
+                  average)  # fmt: skip
+
+
+def sgd_epoch_sparse(data, indices, indptr, y, sample_weight, order, theta, q, avg, ab, loss,
+                     loss_param, alpha, l1_ratio, schedule, eta0, power_t, t0, fit_intercept, t,
+                     u, average, intercept_decay):  # fmt: skip
+    """:func:`sgd_epoch_averaged` on CSR rows; see :func:`fastml._python.sgd.sgd_epoch_sparse`."""
+
+    def row(i):
+        lo, hi = indptr[i], indptr[i + 1]
+        return indices[lo:hi], data[lo:hi]
+
+    return _epoch(row, y, sample_weight, order, theta, q, avg, ab, loss, loss_param, alpha,
+                  l1_ratio, schedule, eta0, power_t, t0, fit_intercept, t, u, average,
+                  intercept_decay)  # fmt: skip
+
+
+def _epoch(row, y, sample_weight, order, theta, q, avg, ab, loss, loss_param, alpha, l1_ratio,
+           schedule, eta0, power_t, t0, fit_intercept, t, u, average, intercept_decay=1.0):  # fmt: skip
+    """The loop of :func:`sgd_epoch_averaged`; ``row(i)`` = (columns, values) of row i,
+    the columns a slice or distinct indices (each step touches only those)."""
     n_out, d1 = theta.shape
     d = d1 - 1
     W = theta[:, :d].astype(np.float64)
@@ -66,9 +90,10 @@ def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss
     Y = _losses.targets(y, n_out, loss)
     loss_sum = 0.0
     for i in order:
-        x = X[i].astype(np.float64)
+        cols, x = row(i)
+        x = x.astype(np.float64)
         eta = eta_at(schedule, eta0, power_t, t0, t)
-        p = (W @ x) * wscale + b
+        p = (W[:, cols] @ x) * wscale + b
         lv, g = _losses.loss_grad(loss, p, Y[i], loss_param)
         wi = float(sample_weight[i])
         loss_sum += wi * float(lv.sum())
@@ -88,25 +113,27 @@ def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss
             upd = -rate * g * wi
         else:
             upd = -eta * np.clip(g, -MAX_DLOSS, MAX_DLOSS) * wi
-        W += np.outer(upd / wscale, x)
+        W[:, cols] += np.outer(upd / wscale, x)
         if fit_intercept:
-            b += upd
+            b += upd * intercept_decay
         if 0 < average <= t:
             seen = t - average + 1.0
-            A += np.outer(a * (-upd / wscale), x)
+            A[:, cols] += np.outer(a * (-upd / wscale), x)
             Ab += (b - Ab) / seen
             if seen > 1.0:
                 bb /= 1.0 - 1.0 / seen
             a += (1.0 / seen) * bb * wscale
         if l1 > 0.0:
             u += l1 * eta
-            z = W * wscale
-            W = np.where(
+            Wc = W[:, cols]
+            z = Wc * wscale
+            Wc = np.where(
                 z > 0,
-                np.maximum(0.0, W - (u + Q) / wscale),
-                np.where(z < 0, np.minimum(0.0, W + (u - Q) / wscale), W),
+                np.maximum(0.0, Wc - (u + Q[:, cols]) / wscale),
+                np.where(z < 0, np.minimum(0.0, Wc + (u - Q[:, cols]) / wscale), Wc),
             )
-            Q += wscale * W - z
+            W[:, cols] = Wc
+            Q[:, cols] += wscale * Wc - z
         t += 1.0
     theta[:, :d] = W * wscale
     theta[:, d] = b

@@ -22,6 +22,7 @@ __all__ = [
     "row_loss",
     "sgd_epoch",
     "sgd_epoch_averaged",
+    "sgd_epoch_sparse",
 ]
 
 MAX_DLOSS = 1e12
@@ -168,13 +169,42 @@ def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss
     ``average=0`` (``avg`` and ``ab`` may then be None): no averaging
     (:func:`sgd_epoch`).
     """
-    rows = X.tolist()
+    columns = range(X.shape[1])
+    rows = [(columns, row) for row in X.tolist()]
+    return _epoch(rows, X.shape[1], y, sample_weight, order, theta, q, avg, ab, loss,
+                  loss_param, alpha, l1_ratio, schedule, eta0, power_t, t0, fit_intercept, t, u,
+                  average)  # fmt: skip
+
+
+def sgd_epoch_sparse(data, indices, indptr, y, sample_weight, order, theta, q, avg, ab, loss,
+                     loss_param, alpha, l1_ratio, schedule, eta0, power_t, t0, fit_intercept, t,
+                     u, average, intercept_decay):  # fmt: skip
+    """:func:`sgd_epoch_averaged` on the CSR rows ``(data, indices, indptr)``
+    (canonical: sorted, no duplicates; ``theta`` gives the number of columns).
+
+    Each step reads and writes only the row's stored columns, the L1 truncation
+    included: a column's cumulative penalty is applied when a row stores it (as
+    scikit-learn does on sparse input, so with L1 the model differs from the
+    dense fit's, which truncates every column at every step; without L1 the two
+    are the same up to rounding). ``average=0``: plain SGD. Each intercept step
+    is multiplied by ``intercept_decay`` (scikit-learn: 0.01 on sparse input,
+    "to avoid the intercept oscillating").
+    """
+    ind, val, ptr = indices.tolist(), data.tolist(), indptr.tolist()
+    rows = [(ind[ptr[i] : ptr[i + 1]], val[ptr[i] : ptr[i + 1]]) for i in range(len(ptr) - 1)]
+    return _epoch(rows, theta.shape[1] - 1, y, sample_weight, order, theta, q, avg, ab, loss,
+                  loss_param, alpha, l1_ratio, schedule, eta0, power_t, t0, fit_intercept, t, u,
+                  average, intercept_decay)  # fmt: skip
+
+
+def _epoch(rows, d, y, sample_weight, order, theta, q, avg, ab, loss, loss_param, alpha, l1_ratio,
+           schedule, eta0, power_t, t0, fit_intercept, t, u, average, intercept_decay=1.0):  # fmt: skip
+    """The loop of :func:`sgd_epoch_averaged`; ``rows[i]`` = (columns, values) of row i."""
     ys = y.tolist()
     sw = sample_weight.tolist()
     th = theta.tolist()
     qq = q.tolist()
     n_out = len(th)
-    d = len(rows[0])
     aw = [[0.0] * (d + 1) for _ in range(n_out)] if avg is None else avg.tolist()
     a, b = (0.0, 1.0) if ab is None else (float(ab[0]), float(ab[1]))
     l2 = (1.0 - l1_ratio) * alpha
@@ -186,13 +216,13 @@ def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss
     g = [0.0] * n_out
     loss_sum = 0.0
     for i in order.tolist():
-        x = rows[i]
+        cols, x = rows[i]
         eta = eta_at(schedule, eta0, power_t, t0, t)
         for k in range(n_out):
             w = th[k]
             s = 0.0
-            for j in range(d):
-                s += w[j] * x[j]
+            for j, v in zip(cols, x, strict=True):
+                s += w[j] * v
             p[k] = s * wscale + w[d]
         wi = sw[i]
         loss_sum += wi * row_loss(loss, p, ys[i], loss_param, g)
@@ -219,17 +249,17 @@ def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss
             w = th[k]
             if upd != 0.0:
                 c = upd / wscale
-                for j in range(d):
-                    w[j] += c * x[j]
+                for j, v in zip(cols, x, strict=True):
+                    w[j] += c * v
             if fit_intercept:
-                w[d] += upd
+                w[d] += upd * intercept_decay
         if 0 < average <= t:
             seen = t - average + 1.0
             for k in range(n_out):
                 mk = aw[k]
                 c = a * (-upds[k] / wscale)
-                for j in range(d):
-                    mk[j] += c * x[j]
+                for j, v in zip(cols, x, strict=True):
+                    mk[j] += c * v
                 mk[d] += (th[k][d] - mk[d]) / seen
             if seen > 1.0:
                 b /= 1.0 - 1.0 / seen
@@ -239,7 +269,7 @@ def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss
             for k in range(n_out):
                 w = th[k]
                 qk = qq[k]
-                for j in range(d):
+                for j in cols:
                     z = w[j] * wscale
                     if z > 0.0:
                         w[j] = max(0.0, w[j] - (u + qk[j]) / wscale)
