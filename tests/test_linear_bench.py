@@ -18,7 +18,9 @@ from fastml.bench.cases_linear import linear_cases
 
 def test_every_linear_case_passes_its_check():
     cases = linear_cases("tiny", dtypes=("float64",), all_at_python_size=True)
-    assert {c.op for c in cases} == {"sgd-log_loss", "fullbatch-step", "minibatch-adam-256"}
+    assert {c.op for c in cases} == {
+        "sgd-log_loss", "sgd-sparse-log_loss", "fullbatch-step", "minibatch-adam-256"
+    }  # fmt: skip
     for case in cases:
         inputs = case.inputs()
         for impl, fn in case.impls.items():
@@ -74,5 +76,5 @@ def test_cli_linear_suite(tmp_path):
     with open(path) as fh:
         doc = json.load(fh)
     ops = {r["op"] for r in doc["results"] if r["status"] == "ok"}
-    assert ops == {"sgd-log_loss", "fullbatch-step", "minibatch-adam-256"}
+    assert ops == {"sgd-log_loss", "sgd-sparse-log_loss", "fullbatch-step", "minibatch-adam-256"}
     assert "sgd-log_loss" in out.getvalue()

@@ -14,6 +14,8 @@ coefficients followed by its intercept.
   the step is deferred and fused with the next dot products, samples (row,
   y, sample_weight unless all 1) are prefetched, and the log loss is
   branch-free with its own log1p (:func:`_log1p_unit`).
+* :func:`sgd_epoch_averaged` (``average=``) and :func:`sgd_epoch_sparse` (CSR
+  rows: each step touches a row's stored columns only), the oracle's loop.
 * :func:`minibatch_epoch`: one epoch of mini-batch steps (the full batch is one
   batch) with any optimizer. The gradient of a batch reads each row once, in
   groups of ``GROUP`` rows (their margins in one pass over the coefficients,
@@ -442,11 +444,24 @@ def sgd_epoch_averaged(X, y, sample_weight, order, theta, q, avg, ab, loss, loss
 
 @jit(inline="always")
 def _sparse_dot(w, ind, val, lo, hi):
-    """``w . x`` for the CSR row ``x`` stored in ``ind[lo:hi]``, ``val[lo:hi]``."""
-    s = 0.0
-    for r in range(lo, hi):
-        s += w[ind[r]] * val[r]
-    return s
+    """``w . x`` for the CSR row ``x`` stored in ``ind[lo:hi]``, ``val[lo:hi]``, in
+    four partial sums (as src_cython/sgd.pyx: one sum is a chain of dependent
+    multiply-adds, and plain SGD waits for this margin on every sample)."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    r = lo
+    while r + 4 <= hi:
+        s0 += w[ind[r]] * val[r]
+        s1 += w[ind[r + 1]] * val[r + 1]
+        s2 += w[ind[r + 2]] * val[r + 2]
+        s3 += w[ind[r + 3]] * val[r + 3]
+        r += 4
+    while r < hi:
+        s0 += w[ind[r]] * val[r]
+        r += 1
+    return (s0 + s1) + (s2 + s3)
 
 
 @jit(inline="always")
@@ -454,6 +469,18 @@ def _sparse_axpy(c, ind, val, lo, hi, w):
     """``w += c x`` on the CSR row's stored columns."""
     for r in range(lo, hi):
         w[ind[r]] += c * val[r]
+
+
+@jit(inline="always")
+def _prefetch_stored(data, ind, ptr, i):
+    """Prefetch CSR row ``i``'s values and column indices (byte offsets, as
+    :func:`_prefetch_part`)."""
+    lo = ptr[i]
+    hi = ptr[i + 1]
+    for off in range(lo * data.itemsize // 64 * 64, hi * data.itemsize, 64):
+        _prefetch_byte(data, off)
+    for off in range(lo * ind.itemsize // 64 * 64, hi * ind.itemsize, 64):
+        _prefetch_byte(ind, off)
 
 
 @jit
@@ -473,10 +500,15 @@ def _sgd_epoch_sparse(data, ind, ptr, y, sw, order, theta, q, avg, ab, loss, e, 
     g = np.empty(n_out)
     upd = np.empty(n_out)
     rate = np.empty(n_out)
-    for ii in range(order.shape[0]):
+    m = order.shape[0]
+    for ii in range(m):
         i = order[ii]
         lo = ptr[i]
         hi = ptr[i + 1]
+        if ii + AHEAD < m:  # the shuffled rows' values and columns, as _sgd_epoch's rows
+            _prefetch_stored(data, ind, ptr, order[ii + AHEAD])
+            _prefetch(y, order[ii + AHEAD])
+            _prefetch(sw, order[ii + AHEAD])
         eta = _eta(schedule, eta0, power_t, t0, t)
         for k in range(n_out):
             p[k] = _sparse_dot(theta[k], ind, data, lo, hi) * wscale + theta[k, d]

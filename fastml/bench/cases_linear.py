@@ -12,6 +12,10 @@ or float32, the settings of issue 3:
   is checked afterwards: its final training log-loss must be no worse than
   the reference's (scikit-learn's, if installed) by more than 1%. The NumPy backend cannot vectorise across
   samples (a Python loop per sample) and runs at the pure-Python size only.
+* ``sgd-sparse-log_loss``: the same fit on sparse, text-like rows
+  (:func:`make_sparse_data`: ``SPARSE_NNZ`` stored values per row out of
+  ``SPARSE_FEATURES``, CSR), against scikit-learn's sparse SGD; the same check.
+  Needs SciPy.
 * ``fullbatch-step``: one full-batch gradient step of L2-regularised
   logistic regression, the kernel as the driver calls it, against NumPy's
   two matrix-vector products (``X @ w``, then ``X.T @ r``). Unit: one row.
@@ -31,7 +35,7 @@ import numpy as np
 
 from .cases import Case, peer_available
 
-__all__ = ["LINEAR_SIZES", "SUITE_PEERS", "linear_cases", "make_data"]
+__all__ = ["LINEAR_SIZES", "SUITE_PEERS", "linear_cases", "make_data", "make_sparse_data"]
 
 #: Peers this suite compares with (``fastml bench`` reads this).
 SUITE_PEERS = ("sklearn", "numpy", "torch")
@@ -70,11 +74,41 @@ def make_data(n, d, dtype="float64", seed=0):
     return np.ascontiguousarray(X, dtype=dtype), np.asarray(y)
 
 
+#: Columns and stored values per row of the sparse case (text-like rows).
+SPARSE_FEATURES = 20000
+SPARSE_NNZ = 50
+
+
+def make_sparse_data(n, d=SPARSE_FEATURES, nnz=SPARSE_NNZ, dtype="float64", seed=0):
+    """Sparse binary classification data: about ``nnz`` stored values per row
+    at uniformly drawn columns (tf-idf-like positive values), labels from a
+    sparse linear model plus noise.
+
+    Returns
+    -------
+    X : scipy.sparse.csr_matrix of shape (n, d), ``dtype``
+    y : ndarray of shape (n,), int (0 or 1)
+    """
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    rows = np.repeat(np.arange(n), nnz)
+    cols = rng.integers(0, d, n * nnz)
+    vals = rng.exponential(1.0, n * nnz)
+    X = sp.csr_matrix((vals, (rows, cols)), shape=(n, d))  # duplicates summed
+    X.sum_duplicates()
+    w = rng.standard_normal(d) * (rng.random(d) < 0.2)
+    z = X @ w
+    y = (z - np.median(z) + 0.5 * rng.standard_normal(n) > 0).astype(int)
+    return X.astype(dtype), y
+
+
 def log_loss_of(coef, intercept, X, y):
     """Mean binary log-loss of the linear model (coef, intercept) on (X, y in {0, 1})."""
     # logaddexp(0, -z) is the kernels' max(-z, 0) + log1p(exp(-|z|))
     w = np.ravel(coef).astype(np.float64)
-    z = np.asarray(X, np.float64) @ w + float(np.ravel(intercept)[0])
+    Xf = X.astype(np.float64) if hasattr(X, "toarray") else np.asarray(X, np.float64)
+    z = np.asarray(Xf @ w) + float(np.ravel(intercept)[0])
     return float(np.mean(np.logaddexp(0.0, np.where(y == 1, -z, z))))
 
 
@@ -292,6 +326,20 @@ def _cases_at(shape, dtype, backends, peers, role, small):
     if impls:
         out.append(_case("sgd-log_loss", shape, dtype, n * EPOCHS, "sample", make, impls, ref,
                          0.01, role, _not_worse))  # fmt: skip
+    # the same on sparse rows
+    if peer_available("scipy"):
+
+        def make_sparse():
+            X, y = make_sparse_data(n, dtype=dtype)
+            return {"X": X, "y": y}
+
+        impls = auto_too({f"fastml-{b}": _fastml_fit(_SGD_KW)(b) for b in sgd_backends},
+                         _fastml_fit(_SGD_KW))  # fmt: skip
+        if "sklearn" in peers:
+            impls["sklearn"] = _sklearn_sgd
+        if impls:
+            out.append(_case("sgd-sparse-log_loss", (n, SPARSE_FEATURES), dtype, n * EPOCHS,
+                             "sample", make_sparse, impls, ref, 0.01, role, _not_worse))  # fmt: skip
     # one full-batch step
     impls = auto_too({f"fastml-{b}": _fastml_step(b) for b in backends}, _fastml_step)
     if "numpy" in peers:
