@@ -3,9 +3,10 @@
 For every case of :mod:`fastml.bench.cases_linear` (default: issue 3's
 200000 x 100 float64, 2 threads, BLAS limited to the same), each
 implementation is called once untimed and its result checked, then the
-implementations are timed in alternation (round-robin) for ``--rounds``
-rounds and compared by their medians, so that a busy machine slows all of
-them alike; each timed call follows an untimed call of the same
+implementations are timed in alternation (round-robin, each round starting
+one implementation later: :func:`_rotated`) for ``--rounds`` rounds and
+compared by their medians, so that a busy machine slows all of them alike;
+each timed call follows an untimed call of the same
 implementation (:func:`fastml.bench.runner.primed_time`: BLAS threads left
 spinning by the previous implementation would otherwise take a core from
 it). Prints one Markdown table of ratios against the bars.
@@ -45,6 +46,16 @@ BARS = {
 }
 
 
+def _rotated(impls, r):
+    """``impls.items()`` starting at item ``r % len(impls)``: each implementation
+    takes each place in the round equally often. The place matters: whichever
+    fastml fit came right after scikit-learn's measured 10-20% slower per epoch
+    than the same fit two places later, a prime call in between or not."""
+    items = list(impls.items())
+    r %= max(len(items), 1)
+    return items[r:] + items[:r]
+
+
 def _time_round_robin(case, rounds):
     from fastml.bench.runner import primed_time
 
@@ -55,8 +66,8 @@ def _time_round_robin(case, rounds):
         case.check(out, inputs, impl)
         results[impl] = out
     times = {impl: [] for impl in case.impls}
-    for _ in range(rounds):
-        for impl, fn in case.impls.items():
+    for r in range(rounds):
+        for impl, fn in _rotated(case.impls, r):
             times[impl].append(primed_time(fn, inputs))
     case.release()
     return {impl: statistics.median(v) for impl, v in times.items()}, results
@@ -89,8 +100,8 @@ def _epoch_throughput(size, dtype, rounds):
             make(**{**_SGD_KW, "max_iter": epochs}).fit(X, y)
 
     times = {(impl, e): [] for impl in fits for e in (1, 5)}
-    for _ in range(rounds):
-        for impl, make in fits.items():
+    for r in range(rounds):
+        for impl, make in _rotated(fits, r):
             for e in (1, 5):
                 times[(impl, e)].append(primed_time(fit, make, e))
     med = {key: statistics.median(v) for key, v in times.items()}
