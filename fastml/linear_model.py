@@ -540,7 +540,7 @@ class _GradientDescent(BaseEstimator):
                 )
 
         if sparse:  # the kernels' CSR arrays (int64 indices), once for all epochs
-            rows = (X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64))
+            rows = (X.data, np.asarray(X.indices, np.int64), np.asarray(X.indptr, np.int64))
         full = bs is None
         bs_eff = len(train) if full else bs
         l1 = p["alpha"] * self._l1_ratio(p) if self._penalized(p) else 0.0
