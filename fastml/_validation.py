@@ -42,6 +42,27 @@ def _kind_error(name, arr):
     return TypeError(f"{name} must be a real numeric or boolean array; got dtype {arr.dtype}")
 
 
+def _complex_error(name, dtype):
+    return DTypeError(f"{name} must be real: Complex data not supported (got dtype {dtype})")
+
+
+def _check_not_empty(name, shape):
+    """scikit-learn's wording, which its estimator checks look for."""
+    if 0 in shape:
+        what = "sample" if shape[0] == 0 else "feature"
+        raise ValueError(
+            f"{name} must not be empty: found array with 0 {what}(s) (shape={shape}) "
+            "while a minimum of 1 is required."
+        )
+
+
+def _float_dtype(dtype, have):
+    """``dtype`` if given, else ``have`` if float32/float64, else float64."""
+    if dtype is not None:
+        return dtype
+    return have if have in (np.float32, np.float64) else np.float64
+
+
 def check_array(x, name, *, ndim=2, dtype=None, allow_empty=False, finite=False):
     """Convert ``x`` to a C-contiguous float array and check its shape.
 
@@ -76,7 +97,7 @@ def check_array(x, name, *, ndim=2, dtype=None, allow_empty=False, finite=False)
     except Exception as exc:  # ragged lists and the like
         raise ValueError(f"{name} could not be converted to an array: {exc}") from None
     if arr.dtype.kind == "c":
-        raise DTypeError(f"{name} must be real: Complex data not supported (got dtype {arr.dtype})")
+        raise _complex_error(name, arr.dtype)
     if arr.dtype.kind == "O":
         # Numbers held as Python objects convert, as in NumPy, SciPy and
         # scikit-learn; anything else (None, strings, dicts) is an error.
@@ -104,16 +125,9 @@ def check_array(x, name, *, ndim=2, dtype=None, allow_empty=False, finite=False)
             f"{name} must be {expected.get(ndim, f'{ndim}-D')}; got {arr.ndim}-D with "
             f"shape {arr.shape}{hint}"
         )
-    if not allow_empty and arr.size == 0:
-        # scikit-learn's wording, which its estimator checks look for
-        what = "sample" if arr.shape[0] == 0 else "feature"
-        raise ValueError(
-            f"{name} must not be empty: found array with 0 {what}(s) (shape={arr.shape}) "
-            "while a minimum of 1 is required."
-        )
-    if dtype is None:
-        dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not allow_empty:
+        _check_not_empty(name, arr.shape)
+    arr = np.ascontiguousarray(arr, dtype=_float_dtype(dtype, arr.dtype))
     if finite and not all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
@@ -145,18 +159,12 @@ def check_csr(x, name, *, dtype=None, finite=False):
     """
     if len(x.shape) != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {x.shape}")
-    if 0 in x.shape:
-        what = "sample" if x.shape[0] == 0 else "feature"
-        raise ValueError(
-            f"{name} must not be empty: found array with 0 {what}(s) (shape={x.shape}) "
-            "while a minimum of 1 is required."
-        )
+    _check_not_empty(name, x.shape)
     if x.dtype.kind == "c":
-        raise DTypeError(f"{name} must be real: Complex data not supported (got dtype {x.dtype})")
+        raise _complex_error(name, x.dtype)
     if x.dtype.kind not in "biuf":
-        raise DTypeError(f"{name} must hold real numbers or booleans; got dtype {x.dtype}")
-    if dtype is None:
-        dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float64
+        raise _kind_error(name, x)
+    dtype = _float_dtype(dtype, x.dtype)
     csr = x.tocsr()
     if csr.dtype != dtype:
         csr = csr.astype(dtype)

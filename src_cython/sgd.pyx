@@ -509,6 +509,36 @@ cdef inline void _step_sizes(int schedule, const double* rate, const double* g, 
             upd[k] = -eta * _clip(g[k]) * wi
 
 
+cdef inline void _sparse_axpy(double c, const int64_t* ind, const floating* val, Py_ssize_t lo,
+                              Py_ssize_t hi, floating* w) noexcept nogil:
+    """``w += c x`` on a CSR row's stored columns ``ind[lo:hi]``."""
+    cdef Py_ssize_t r
+    for r in range(lo, hi):
+        w[ind[r]] += c * val[r]
+
+
+cdef inline void _advance_mean(floating[:, ::1] theta, floating[:, ::1] avg, double seen,
+                               double wscale, double* a, double* b) noexcept nogil:
+    """The averaged step's rest, after the rows' part of the mean: the mean
+    intercepts, and the lazy form's ``a``, ``b`` (scikit-learn's WeightVector)."""
+    cdef Py_ssize_t k, d = theta.shape[1] - 1
+    for k in range(theta.shape[0]):
+        avg[k, d] += (theta[k, d] - avg[k, d]) / seen
+    if seen > 1.0:
+        b[0] /= 1.0 - 1.0 / seen
+    a[0] += (1.0 / seen) * b[0] * wscale
+
+
+cdef inline void _scale_coef(floating[:, ::1] theta, double c) noexcept nogil:
+    """Multiply the coefficients (not the intercepts) by ``c``."""
+    cdef Py_ssize_t k, j, d = theta.shape[1] - 1
+    cdef floating* w
+    for k in range(theta.shape[0]):
+        w = &theta[k, 0]
+        for j in range(d):
+            w[j] = w[j] * c
+
+
 def sgd_epoch_averaged(const floating[:, ::1] X, const floating[::1] y,
                        const floating[::1] sample_weight, const int64_t[::1] order,
                        floating[:, ::1] theta, floating[:, ::1] q, floating[:, ::1] avg,
@@ -526,9 +556,9 @@ def sgd_epoch_averaged(const floating[:, ::1] X, const floating[::1] y,
     loss_sum, t, u : float
     """
     cdef Py_ssize_t n_out = theta.shape[0], d = X.shape[1], m = order.shape[0]
-    cdef Py_ssize_t ii, i, k, j
+    cdef Py_ssize_t ii, i, k
     cdef double l2 = (1.0 - l1_ratio) * alpha, l1 = l1_ratio * alpha
-    cdef double wscale = 1.0, loss_sum = 0.0, eta, shrink, seen, c
+    cdef double wscale = 1.0, loss_sum = 0.0, eta, shrink, seen
     cdef double a = ab[0], b = ab[1]
     cdef double* p = <double*>malloc(4 * n_out * sizeof(double))
     cdef double* g = p + n_out
@@ -536,7 +566,6 @@ def sgd_epoch_averaged(const floating[:, ::1] X, const floating[::1] y,
     cdef double* rate = upd + n_out  # passive-aggressive step sizes (pa1, pa2)
     cdef double sq
     cdef const floating* xi
-    cdef floating* w
     cdef Py_ssize_t nxt, nbytes = d * sizeof(floating)
     if p == NULL:
         raise MemoryError()
@@ -580,22 +609,15 @@ def sgd_epoch_averaged(const floating[:, ::1] X, const floating[::1] y,
             if 0 < average <= t:
                 seen = t - average + 1.0
                 for k in range(n_out):
-                    c = a * (-upd[k] / wscale)
-                    _axpy(c, xi, &avg[k, 0], d)
-                    avg[k, d] += (theta[k, d] - avg[k, d]) / seen
-                if seen > 1.0:
-                    b /= 1.0 - 1.0 / seen
-                a += (1.0 / seen) * b * wscale
+                    _axpy(a * (-upd[k] / wscale), xi, &avg[k, 0], d)
+                _advance_mean(theta, avg, seen, wscale, &a, &b)
             if l1 > 0.0:
                 u += l1 * eta
                 for k in range(n_out):
                     _l1_truncate(&theta[k, 0], &q[k, 0], u, wscale, d)
             t += 1.0
         if wscale != 1.0:
-            for k in range(n_out):
-                w = &theta[k, 0]
-                for j in range(d):
-                    w[j] = w[j] * wscale
+            _scale_coef(theta, wscale)
     free(p)
     ab[0] = a / wscale
     ab[1] = b
@@ -620,9 +642,9 @@ def sgd_epoch_sparse(const floating[::1] data, const int64_t[::1] indices,
     loss_sum, t, u : float
     """
     cdef Py_ssize_t n_out = theta.shape[0], d = theta.shape[1] - 1, m = order.shape[0]
-    cdef Py_ssize_t ii, i, k, j, r, lo, hi, nxt
+    cdef Py_ssize_t ii, i, k, r, lo, hi, nxt
     cdef double l2 = (1.0 - l1_ratio) * alpha, l1 = l1_ratio * alpha
-    cdef double wscale = 1.0, loss_sum = 0.0, eta, shrink, seen, c
+    cdef double wscale = 1.0, loss_sum = 0.0, eta, shrink, seen
     cdef double a = ab[0], b = ab[1]
     cdef double* p = <double*>malloc(4 * n_out * sizeof(double))
     cdef double* g = p + n_out
@@ -642,7 +664,8 @@ def sgd_epoch_sparse(const floating[::1] data, const int64_t[::1] indices,
                 nxt = order[ii + AHEAD]
                 _prefetch_bytes(&data[0], indptr[nxt] * sizeof(floating) // 64 * 64,
                                 indptr[nxt + 1] * sizeof(floating))
-                _prefetch_bytes(&indices[0], indptr[nxt] * 8 // 64 * 64, indptr[nxt + 1] * 8)
+                _prefetch_bytes(&indices[0], indptr[nxt] * sizeof(int64_t) // 64 * 64,
+                                indptr[nxt + 1] * sizeof(int64_t))
                 FASTML_PREFETCH(&y[nxt])
                 FASTML_PREFETCH(&sample_weight[nxt])
             eta = _eta(schedule, eta0, power_t, t0, t)
@@ -673,23 +696,15 @@ def sgd_epoch_sparse(const floating[::1] data, const int64_t[::1] indices,
             _step_sizes(schedule, rate, g, eta, sample_weight[i], n_out, upd)
             for k in range(n_out):
                 if upd[k] != 0.0:
-                    c = upd[k] / wscale
-                    w = &theta[k, 0]
-                    for r in range(lo, hi):
-                        w[indices[r]] += c * data[r]
+                    _sparse_axpy(upd[k] / wscale, &indices[0], &data[0], lo, hi, &theta[k, 0])
                 if fit_intercept:
                     theta[k, d] += upd[k] * intercept_decay
             if 0 < average <= t:
                 seen = t - average + 1.0
                 for k in range(n_out):
-                    c = a * (-upd[k] / wscale)
-                    w = &avg[k, 0]
-                    for r in range(lo, hi):
-                        w[indices[r]] += c * data[r]
-                    avg[k, d] += (theta[k, d] - avg[k, d]) / seen
-                if seen > 1.0:
-                    b /= 1.0 - 1.0 / seen
-                a += (1.0 / seen) * b * wscale
+                    _sparse_axpy(a * (-upd[k] / wscale), &indices[0], &data[0], lo, hi,
+                                 &avg[k, 0])
+                _advance_mean(theta, avg, seen, wscale, &a, &b)
             if l1 > 0.0:
                 u += l1 * eta
                 for k in range(n_out):
@@ -699,10 +714,7 @@ def sgd_epoch_sparse(const floating[::1] data, const int64_t[::1] indices,
                         _l1_truncate_one(w, qk, indices[r], u, wscale)
             t += 1.0
         if wscale != 1.0:
-            for k in range(n_out):
-                w = &theta[k, 0]
-                for j in range(d):
-                    w[j] = w[j] * wscale
+            _scale_coef(theta, wscale)
     free(p)
     ab[0] = a / wscale
     ab[1] = b

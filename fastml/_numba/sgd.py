@@ -334,6 +334,18 @@ def _average_reset(theta, avg, a, b):
 
 
 @jit(inline="always")
+def _advance_mean(theta, avg, seen, wscale, a, b):
+    """The averaged step's rest, after the rows' part of the mean: the mean
+    intercepts, and the lazy form's new ``(a, b)`` (scikit-learn's WeightVector)."""
+    d = theta.shape[1] - 1
+    for k in range(theta.shape[0]):
+        avg[k, d] += (theta[k, d] - avg[k, d]) / seen
+    if seen > 1.0:
+        b /= 1.0 - 1.0 / seen
+    return a + (1.0 / seen) * b * wscale, b
+
+
+@jit(inline="always")
 def _step_sizes(schedule, rate, g, eta, wi, upd):
     """Each output's step ``upd[k]`` (before the scale factor): the
     passive-aggressive rate, or ``-eta`` times the clipped loss derivative."""
@@ -401,10 +413,7 @@ def _sgd_epoch_averaged(X, y, sw, order, theta, q, avg, ab, loss, e, alpha, l1_r
             seen = t - average + 1.0
             for k in range(n_out):
                 _axpy(a * (-upd[k] / wscale), x, avg[k])
-                avg[k, d] += (theta[k, d] - avg[k, d]) / seen
-            if seen > 1.0:
-                b /= 1.0 - 1.0 / seen
-            a += (1.0 / seen) * b * wscale
+            a, b = _advance_mean(theta, avg, seen, wscale, a, b)
         if l1 > 0.0:
             u += l1 * eta
             for k in range(n_out):
@@ -543,10 +552,7 @@ def _sgd_epoch_sparse(data, ind, ptr, y, sw, order, theta, q, avg, ab, loss, e, 
             seen = t - average + 1.0
             for k in range(n_out):
                 _sparse_axpy(a * (-upd[k] / wscale), ind, data, lo, hi, avg[k])
-                avg[k, d] += (theta[k, d] - avg[k, d]) / seen
-            if seen > 1.0:
-                b /= 1.0 - 1.0 / seen
-            a += (1.0 / seen) * b * wscale
+            a, b = _advance_mean(theta, avg, seen, wscale, a, b)
         if l1 > 0.0:
             u += l1 * eta
             for k in range(n_out):
