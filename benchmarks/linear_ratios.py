@@ -29,11 +29,13 @@ if os.path.isdir(os.path.join(_ROOT, "fastml")):
     sys.path.insert(0, _ROOT)
 
 BARS = {
-    # op: (fastml impl, peer impl, bar, what)
+    # op: (fastml impl, peer impl, bar or None for context, what)
+    # Issue 3's SGD bar is on epoch throughput (its rows come from _epoch_throughput);
+    # the whole fit, with its fixed costs, is reported beside it as context.
     "sgd-log_loss": [
-        ("fastml-auto", "sklearn", 4.0, "SGD batch 1 whole fit, default backend vs scikit-learn"),
-        ("fastml-numba", "sklearn", 2.0, "SGD batch 1 whole fit, numba vs scikit-learn"),
-        ("fastml-cython", "sklearn", 2.0, "SGD batch 1 whole fit, cython vs scikit-learn"),
+        ("fastml-auto", "sklearn", None, "SGD batch 1 whole fit, default backend vs scikit-learn"),
+        ("fastml-numba", "sklearn", None, "SGD batch 1 whole fit, numba vs scikit-learn"),
+        ("fastml-cython", "sklearn", None, "SGD batch 1 whole fit, cython vs scikit-learn"),
     ],
     "fullbatch-step": [
         ("fastml-auto", "numpy-2matvec", 2.5, "full-batch step, default backend vs NumPy"),
@@ -183,7 +185,10 @@ def main(argv=None):
                     rows.append((what, case.size_label, "-", bar, "not measured (peer missing)"))
                     continue
                 ratio = med[peer] / med[impl]
-                rows.append((what, case.size_label, f"{ratio:.2f}x", bar, ratio >= bar))
+                if bar is None:
+                    rows.append((what, case.size_label, f"{ratio:.2f}x", "(context)", "-"))
+                else:
+                    rows.append((what, case.size_label, f"{ratio:.2f}x", bar, ratio >= bar))
         per_epoch = _epoch_throughput(args.sizes, args.dtype, args.rounds)
         size = "x".join(map(str, LINEAR_SIZES[args.sizes]["main"]))
         print("SGD time per epoch, (fit(5) - fit(1)) / 4: "

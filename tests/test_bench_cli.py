@@ -327,3 +327,25 @@ def test_plot_benchmark_and_history(tiny_run):
 def test_config_subcommand():
     status, stdout, _ = run_main(["config"])
     assert status == 0 and "fastml" in stdout and "backends" in stdout
+
+
+def test_primed_time_outlasts_what_the_previous_call_left():
+    """primed_time calls untimed for at least prime_seconds (at least once),
+    then returns the duration of one more call, the last."""
+    import time
+
+    calls = []
+
+    def step(tag):
+        calls.append((tag, time.perf_counter()))
+        time.sleep(0.004)
+
+    t0 = time.perf_counter()
+    took = runner.primed_time(step, "x", prime_seconds=0.05)
+    assert all(tag == "x" for tag, _ in calls)
+    assert len(calls) >= 3  # >= 0.05 s of 4 ms calls, then the timed one
+    assert calls[-1][1] - t0 >= 0.05  # the timed call starts after the priming
+    assert 0.004 <= took < time.perf_counter() - calls[-2][1]
+    calls.clear()
+    runner.primed_time(step, "y", prime_seconds=0.0)
+    assert [tag for tag, _ in calls] == ["y", "y"]  # one untimed call, one timed

@@ -53,17 +53,28 @@ def settle():
     time.sleep(SETTLE_S)
 
 
-def primed_time(fn, *args):
-    """Seconds taken by ``fn(*args)`` right after an untimed call of it.
+#: Least time :func:`primed_time` spends in untimed calls before it times one:
+#: longer than OpenBLAS's busy-wait after a call (about 0.1 s).
+PRIME_SECONDS = 0.15
 
-    For side-by-side runs, where implementations alternate: the untimed call
-    absorbs what the previous implementation left behind (BLAS threads
-    busy-waiting for ~0.1 s, caches full of other data), so the timed call
+
+def primed_time(fn, *args, prime_seconds=PRIME_SECONDS):
+    """Seconds taken by ``fn(*args)`` right after untimed calls of it lasting
+    at least ``prime_seconds`` (at least one call).
+
+    For side-by-side runs, where implementations alternate: the untimed calls
+    absorb what the previous implementation left behind, so the timed call
     sees the steady state of repeated calls, as a loop in user code would.
-    (A pause instead, :func:`settle`, leaves the caches cold: on this shared
-    machine an 8 MB working set was evicted within 0.25 s.)
+    They must outlast it: OpenBLAS's threads busy-wait for about 0.1 s after a
+    call, and one untimed call of a 7 ms full-batch step did not: the steps
+    timed after NumPy's took 16-19 ms in alternation against 7-8 ms alone
+    (2026-11-27). (A pause instead, :func:`settle`, leaves the caches cold: on
+    this shared machine an 8 MB working set was evicted within 0.25 s.)
     """
+    t_end = time.perf_counter() + prime_seconds
     fn(*args)
+    while time.perf_counter() < t_end:
+        fn(*args)
     t0 = time.perf_counter()
     fn(*args)
     return time.perf_counter() - t0
