@@ -6,7 +6,7 @@ implementation is called once untimed and its result checked, then the
 implementations are timed in alternation (round-robin, each round starting
 one implementation later: :func:`_rotated`) for ``--rounds`` rounds and
 compared by their medians, so that a busy machine slows all of them alike;
-each timed call follows an untimed call of the same
+each timed call follows at least 0.15 s of untimed calls of the same
 implementation (:func:`fastml.bench.runner.primed_time`: BLAS threads left
 spinning by the previous implementation would otherwise take a core from
 it). Prints one Markdown table of ratios against the bars.

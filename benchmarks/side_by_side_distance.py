@@ -128,8 +128,8 @@ def run_metric(label, m, rounds, scipy_rounds):
             f = fs[name]
             if name == "scipy" and slow_scipy and len(times["scipy"]) >= scipy_rounds:
                 continue
-            # A slow SciPy call is timed as it comes; the others after an untimed
-            # call of their own (see fastml.bench.runner.primed_time).
+            # A slow SciPy call is timed as it comes; the others after untimed calls
+            # of their own (see fastml.bench.runner.primed_time).
             slow = name == "scipy" and slow_scipy
             times[name].append(_time(f) if slow else primed_time(f))
     med = {name: statistics.median(t) for name, t in times.items()}

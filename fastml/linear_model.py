@@ -37,10 +37,13 @@ a sum over all rows, taken in storage order (contiguous rows read fastest).
 
 Loss recorded per epoch (``history_["loss"]``): the mean over the epoch's
 training rows of ``sample_weight * loss``, each sample (or batch) taken
-before its step (scikit-learn's "Avg. loss"), plus the penalty at the end of
-the epoch. ``tol`` compares this objective across epochs as scikit-learn
-does (stop after ``n_iter_no_change`` epochs without an improvement of at
-least ``tol``); with the full batch, the stopping rule is instead on the
+before its step, plus the penalty at the end of the epoch: the objective
+minimised. (scikit-learn's "Avg. loss" is the same mean without the weights,
+and its stopping rule adds the penalty averaged over the epoch's steps; with
+unit weights the two agree up to that penalty term.) ``tol`` compares this
+objective across epochs as scikit-learn compares its own (stop after
+``n_iter_no_change`` epochs without an improvement of at least ``tol``);
+with the full batch, the stopping rule is instead on the
 gradient: stop when its largest absolute entry is <= ``tol`` (the rule on the
 objective applies too when there is an L1 term). ``early_stopping`` monitors
 the validation loss (the same loss on the held-out ``validation_fraction``
@@ -56,9 +59,11 @@ validated (and restored) is the mean.
 Differences from scikit-learn, deliberate: ``class_weight`` multiplies
 each sample's weight by its class's weight in every one-vs-rest problem;
 ``partial_fit`` continues the L1 cumulative penalty and, with ``average``,
-the plain intercept from call to call (scikit-learn restarts the former at
-each call and does not carry the latter), so that calls epoch by epoch
-equal ``fit``;
+the plain intercept and the mean in its lazy form from call to call
+(scikit-learn restarts the first and the last at each call and does not
+carry the second; with an L1 term, whose step edits the weights that lazy
+form refers to, the restarted mean is another model), so that calls epoch
+by epoch equal ``fit``;
 ``n_jobs`` is accepted and ignored (threads: :func:`fastml.set_num_threads`);
 each one-vs-rest problem sees the same row order; float32 input trains in
 float32.
@@ -111,6 +116,9 @@ PENALTIES = (None, "none", "l2", "l1", "elasticnet")
 #: and scikit-learn's test_underflow_or_overflow expects such a fit to finish.
 DIVERGENCE_FACTOR = 1e12
 DIVERGENCE_EPOCHS = 3
+#: The least loss a classifier's factor applies to: a unit margin's loss. The
+#: perceptron's loss of zero weights is 0, and would make any loss "diverged".
+CLASSIFIER_LOSS_FLOOR = 1.0
 #: Factor of each intercept step on sparse X, as scikit-learn's SPARSE_INTERCEPT_DECAY
 #: (its sparse SGD moves the intercept slowly "to avoid it oscillating"), so that
 #: a sparse fit gives scikit-learn's model. Dense X: 1.
@@ -503,6 +511,8 @@ class _GradientDescent(BaseEstimator):
             )
         resume = partial and hasattr(self, "theta_")
         X = check_n_features(self, X, reset=not resume, accept_sparse=True)
+        if resume and X.dtype != self.theta_.dtype:  # the model keeps its first dtype
+            X = X.astype(self.theta_.dtype)
         n, d = X.shape
         yk, n_out, code = self._encode_targets(y, n, partial, classes)
         bs = p["batch_size"]
@@ -670,9 +680,10 @@ class _GradientDescent(BaseEstimator):
             if average:  # the best epoch's state: whether its mean was the model too
                 self.t_ = t_best
             self.best_epoch_ = best_epoch
-        if average:  # the mean as plain numbers: a partial_fit continues from them
-            self._avg[...] = self._mean_weights(d)
-            self._ab[:] = (0.0, 1.0)
+        # (The mean stays in its lazy form, which the next partial_fit continues as
+        # fit's next epoch does: the L1 step edits the weights that form refers to,
+        # so restarting it from plain numbers, as scikit-learn's partial_fit does,
+        # would give another model; coef_ is the mean, computed from it.)
         self.n_iter_ = epoch if not partial else getattr(self, "n_iter_", 0) + 1
         self.stop_reason_ = stop if not partial else "partial_fit"
         if stop == "max_iter" and not partial and p["tol"] is not None:
@@ -694,7 +705,8 @@ class _GradientDescent(BaseEstimator):
         ``partial``: a partial_fit epoch (counted towards DIVERGENCE_EPOCHS).
         """
         finite = np.isfinite(loss) and np.isfinite(theta).all()
-        if finite and loss <= DIVERGENCE_FACTOR * max(self._initial_loss, 1e-12):
+        floor = CLASSIFIER_LOSS_FLOOR if self._is_clf else 1e-12
+        if finite and loss <= DIVERGENCE_FACTOR * max(self._initial_loss, floor):
             self._above = None
             return
         if finite:  # above the factor: raise once it lasts
@@ -969,6 +981,8 @@ class _ClassifierMixin(ClassifierMixin):
         Parameters
         ----------
         X : array_like or scipy.sparse matrix of shape (n_samples, n_features)
+            After the first call, converted to the dtype the model was first
+            trained in (float32 or float64), which the model keeps.
         y : array_like of shape (n_samples,)
         classes : array_like, optional
             Every class label; required on the first call.
@@ -991,7 +1005,10 @@ class _RegressorMixin(RegressorMixin):
         return S if getattr(self, "_targets_2d", False) else S[:, 0]
 
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over (X, y), keeping weights, optimizer state and step count."""
+        """One epoch over (X, y), keeping weights, optimizer state and step count.
+
+        After the first call, X is converted to the dtype the model was first
+        trained in (float32 or float64), which the model keeps."""
         return self._fit(X, y, sample_weight, partial=True, classes=None)
 
 

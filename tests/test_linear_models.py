@@ -240,6 +240,53 @@ def test_divergence_is_reported_whatever_the_numpy_error_setting():
     assert len(stream.history_["loss"]) == 2  # the third call raised
 
 
+def test_perceptron_from_zero_loss_is_not_divergence():
+    """The perceptron's loss of zero weights is 0, so a factor of it cannot tell
+    divergence: every later loss would be "1e12 times" 0. Classifiers measure
+    the factor from at least a unit margin's loss (CLASSIFIER_LOSS_FLOOR). On
+    standardised iris scikit-learn's perceptron scores 0.967; a diverging fit
+    (unscaled features of 1e150) still raises."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    for multi in (True, False):
+        target = y if multi else (y == 2).astype(int)
+        ours = SGDClassifier(loss="perceptron", random_state=0).fit(X, target)
+        sk = sk_lm.SGDClassifier(loss="perceptron", random_state=0).fit(X, target)
+        assert ours.history_["loss"][0] > 1.0  # above the old threshold (1e12 * 1e-12)
+        assert ours.score(X, target) >= sk.score(X, target) - 0.05
+    with pytest.raises(DivergenceError):
+        SGDClassifier(loss="perceptron", random_state=0, eta0=1.0, learning_rate="constant",
+                      max_iter=5, tol=None).fit(X * 1e150, y)  # fmt: skip
+
+
+def test_partial_fit_keeps_the_first_dtype(backend):
+    """A later partial_fit call in another dtype trains the model in the dtype
+    it was first trained in (its data converted), on every backend alike: the
+    same model as converting the data by hand (the Cython kernels, typed per
+    dtype, raised a buffer dtype mismatch)."""
+    pytest.importorskip("scipy.sparse")
+    import scipy.sparse as sp
+
+    X, y = _clf_data()
+    kw = dict(backend=backend, max_iter=2, tol=None, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: 2 epochs on purpose
+        mixed = SGDClassifier(**kw).fit(X.astype(np.float32), y)
+        by_hand = SGDClassifier(**kw).fit(X.astype(np.float32), y)
+    mixed.partial_fit(X, y)
+    mixed.partial_fit(sp.csr_matrix(X), y)
+    by_hand.partial_fit(X.astype(np.float32), y)
+    by_hand.partial_fit(sp.csr_matrix(X.astype(np.float32)), y)
+    assert mixed.coef_.dtype == np.float32
+    np.testing.assert_array_equal(mixed.coef_, by_hand.coef_)
+    np.testing.assert_array_equal(mixed.intercept_, by_hand.intercept_)
+    reg = SGDRegressor(backend=backend, random_state=0).partial_fit(X, y.astype(float))
+    reg.partial_fit(X.astype(np.float32), y)
+    assert reg.coef_.dtype == np.float64
+
+
 def test_float32_trains_in_float32(fast_backend):
     X, y = _clf_data(dtype=np.float32, classes=3)
     kw = dict(loss="log_loss", learning_rate="constant", eta0=0.01, max_iter=3, random_state=0)
@@ -538,6 +585,20 @@ def test_averaged_partial_fit_equals_scikit_learn_and_fit(backend):
     full = SGDClassifier(**kw, max_iter=3, tol=None, backend=backend).fit(X, y)
     np.testing.assert_allclose(inc.coef_, full.coef_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(inc.intercept_, full.intercept_, rtol=1e-9, atol=1e-12)
+    # With an L1 term too: its step edits the weights the lazy mean refers to,
+    # so the mean is carried in that form (restarting it from plain numbers at
+    # each call, as scikit-learn does, differed from fit by 7e-4 relative).
+    import scipy.sparse as sp
+
+    for penalty in ("l1", "elasticnet"):
+        for data in (X, sp.csr_matrix(X)):
+            kw.update(penalty=penalty, average=True)
+            inc = SGDClassifier(**kw, backend=backend)
+            for _ in range(3):
+                inc.partial_fit(data, y, classes=[0, 1, 2])
+            full = SGDClassifier(**kw, max_iter=3, tol=None, backend=backend).fit(data, y)
+            np.testing.assert_allclose(inc.coef_, full.coef_, rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(inc.intercept_, full.intercept_, rtol=1e-12, atol=1e-15)
 
 
 def test_averaged_sgd_shuffled_float32_early_stopping_and_errors():
