@@ -578,27 +578,24 @@ def test_averaged_partial_fit_equals_scikit_learn_and_fit(backend):
         ref.partial_fit(X[lo:hi], y[lo:hi], classes=[0, 1, 2])
         got.partial_fit(X[lo:hi], y[lo:hi], classes=[0, 1, 2])
         np.testing.assert_allclose(got.coef_, ref.coef_, rtol=1e-9, atol=1e-12)
-    kw = dict(average=10, penalty="l2", shuffle=False, learning_rate="constant", eta0=0.01)
-    inc = SGDClassifier(**kw, backend=backend)
-    for _ in range(3):
-        inc.partial_fit(X, y, classes=[0, 1, 2])
-    full = SGDClassifier(**kw, max_iter=3, tol=None, backend=backend).fit(X, y)
-    np.testing.assert_allclose(inc.coef_, full.coef_, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(inc.intercept_, full.intercept_, rtol=1e-9, atol=1e-12)
+    import scipy.sparse as sp
+
+    def assert_calls_equal_fit(data, **kw):
+        inc = SGDClassifier(**kw, backend=backend)
+        for _ in range(3):
+            inc.partial_fit(data, y, classes=[0, 1, 2])
+        full = SGDClassifier(**kw, max_iter=3, tol=None, backend=backend).fit(data, y)
+        np.testing.assert_allclose(inc.coef_, full.coef_, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(inc.intercept_, full.intercept_, rtol=1e-12, atol=1e-15)
+
+    kw = dict(shuffle=False, learning_rate="constant", eta0=0.01)
+    assert_calls_equal_fit(X, average=10, penalty="l2", **kw)
     # With an L1 term too: its step edits the weights the lazy mean refers to,
     # so the mean is carried in that form (restarting it from plain numbers at
     # each call, as scikit-learn does, differed from fit by 7e-4 relative).
-    import scipy.sparse as sp
-
     for penalty in ("l1", "elasticnet"):
         for data in (X, sp.csr_matrix(X)):
-            kw.update(penalty=penalty, average=True)
-            inc = SGDClassifier(**kw, backend=backend)
-            for _ in range(3):
-                inc.partial_fit(data, y, classes=[0, 1, 2])
-            full = SGDClassifier(**kw, max_iter=3, tol=None, backend=backend).fit(data, y)
-            np.testing.assert_allclose(inc.coef_, full.coef_, rtol=1e-12, atol=1e-15)
-            np.testing.assert_allclose(inc.intercept_, full.intercept_, rtol=1e-12, atol=1e-15)
+            assert_calls_equal_fit(data, average=True, penalty=penalty, **kw)
 
 
 def test_averaged_sgd_shuffled_float32_early_stopping_and_errors():
