@@ -125,10 +125,15 @@ def _kernels(backend, n, k, d):
 
 def _check_centers(centers, n_clusters, n_features, dtype, name="init"):
     c = check_array(centers, name, dtype=dtype, finite=True)
-    if c.shape != (n_clusters, n_features):
+    if c.shape != (n_clusters, n_features):  # scikit-learn's sentences, then the shape wanted
+        what = (
+            f"number of clusters {n_clusters}"
+            if c.shape[0] != n_clusters
+            else f"number of features of the data {n_features}"
+        )
         raise ValueError(
-            f"{name} must have shape (n_clusters, n_features) = ({n_clusters}, {n_features}); "
-            f"got {c.shape}"
+            f"The shape of the initial centers {c.shape} does not match the {what}: {name} "
+            f"must have shape (n_clusters, n_features) = ({n_clusters}, {n_features})"
         )
     return c.copy()
 
@@ -345,6 +350,8 @@ def _relocate_empty(X, w, centers, labels, sums, weights, kern):
     n = X.shape[0]
     dist = np.empty(n)
     kern.inertia(X, w, centers, labels, out=dist)
+    if not dist.max() > 0:  # every sample on its centre: more clusters than distinct
+        return  # samples, and no sample to move (scikit-learn's rule too)
     # The m farthest, ties -> lowest index (= argsort(-dist, stable)[:m]) without
     # sorting all n: the candidates at or above the m-th largest distance.
     m = min(empty.size, n)
@@ -587,12 +594,18 @@ class KMeans(_KMeansBase):
         k = self._check_common()
         if self.algorithm not in ("lloyd", "elkan"):
             raise ValueError(f"algorithm must be 'lloyd' or 'elkan'; got {self.algorithm!r}")
+        if self.algorithm == "elkan" and k == 1:  # scikit-learn's warning
+            warnings.warn(
+                "algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' instead.",
+                RuntimeWarning,
+                stacklevel=external_stacklevel(),
+            )
         X = check_n_features(self, X, reset=True)
         n, d = X.shape
         if n < k:
             raise ValueError(f"n_samples={n} should be >= n_clusters={k}")
         init = _resolve_init(self.init, k, d, X.dtype)
-        n_init = _resolve_n_init(self.n_init, init, 10)
+        n_init = self._n_init = _resolve_n_init(self.n_init, init, 10)
         w = check_sample_weight(sample_weight, n, X.dtype)
         rng = _check_random_state(self.random_state)
         tol = _tolerance(X, float(self.tol))
@@ -727,7 +740,7 @@ class MiniBatchKMeans(_KMeansBase):
         """Initial centres: the best of n_init initialisations on an init sample."""
         n, d = X.shape
         init = _resolve_init(self.init, k, d, X.dtype)
-        n_init = _resolve_n_init(self.n_init, init, 3)
+        n_init = self._n_init = _resolve_n_init(self.n_init, init, 3)
         # scikit-learn's rule: 3 batches, and at least 3 k when that is fewer than k
         init_size = self.init_size if self.init_size is not None else 3 * self.batch_size
         if init_size < k:
@@ -739,7 +752,7 @@ class MiniBatchKMeans(_KMeansBase):
                     stacklevel=external_stacklevel(),
                 )
             init_size = 3 * k
-        init_size = min(init_size, n)
+        init_size = self._init_size = min(init_size, n)
         val = _randint(rng, n, init_size)
         Xv, wv = X[val], w[val]
         best, best_inertia = None, np.inf

@@ -298,6 +298,21 @@ def test_duplicate_points_warn_and_stay_finite():
     assert km.inertia_ == pytest.approx(0.0, abs=1e-12)
 
 
+def test_more_clusters_than_distinct_points_stop_at_once():
+    """scikit-learn's test_relocating_with_duplicates: with every sample on a
+    centre there is nothing to relocate, and the first iteration converges."""
+    X = np.array([[0, 0], [1, 1], [1, 1], [1, 0], [0, 1]], dtype=float)
+    for algorithm in ("lloyd", "elkan"):
+        with pytest.warns(UserWarning, match=r"distinct clusters \(4\) found smaller than"):
+            km = KMeans(n_clusters=5, init=X, algorithm=algorithm).fit(X)
+        assert km.n_iter_ == 1
+        np.testing.assert_array_equal(km.cluster_centers_, X)
+        assert km.inertia_ == 0.0
+    with pytest.warns(RuntimeWarning, match="'elkan' doesn't make sense for a single cluster"):
+        one = KMeans(n_clusters=1, algorithm="elkan", random_state=0).fit(X)
+    np.testing.assert_allclose(one.cluster_centers_, X.mean(axis=0, keepdims=True))
+
+
 # ----------------------------------------------------------------------------
 # Estimator API
 # ----------------------------------------------------------------------------
@@ -350,7 +365,17 @@ def test_not_fitted():
         ({"n_init": 0}, ValueError, "n_init"),
         ({"n_init": "sometimes"}, ValueError, "n_init"),
         ({"init": "kmeans"}, ValueError, "init"),
-        ({"init": np.zeros((3, 2))}, ValueError, "init must have shape"),
+        (
+            {"init": np.zeros((2, 2))},
+            ValueError,
+            "initial centers .2, 2. does not match the "
+            "number of features of the data 3: init must have shape",
+        ),
+        (
+            {"init": np.zeros((4, 3))},
+            ValueError,
+            "initial centers .4, 3. does not match the number of clusters 2",
+        ),
         ({"algorithm": "full"}, ValueError, "algorithm"),
         ({"backend": "fortran"}, ValueError, "backend"),
         ({"random_state": "seed"}, ValueError, "random_state"),
