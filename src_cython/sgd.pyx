@@ -71,6 +71,19 @@ cdef extern from *:
         memcpy(&a, &ia, 8);
         return a;
     }
+    /* x, rounded: passed through memory, so that the compiler cannot fuse the
+       product that made it into a multiply-add (-ffp-contract), e.g. for
+       theta += fastml_rounded(a * b): two roundings, as the Python oracle and
+       scikit-learn, where the sum feeds a perceptron's exact tie test. */
+    static inline double fastml_rounded(double x) {
+    #if defined(__GNUC__) || defined(__clang__)
+        __asm__("" : "+m"(x));
+    #else
+        volatile double v = x;
+        x = v;
+    #endif
+        return x;
+    }
     /* An epoch's progress, shared with its read-ahead thread (sgd_epoch). Relaxed
        atomics: the count only tells the helper where to read; no data passes
        through it, and a stale count costs only a wasted read. */
@@ -170,6 +183,7 @@ cdef extern from *:
     void fastml_progress_set(Py_ssize_t* p, Py_ssize_t v) noexcept nogil
     Py_ssize_t fastml_progress_get(Py_ssize_t* p) noexcept nogil
     void fastml_cpu_relax() noexcept nogil
+    double fastml_rounded(double x) noexcept nogil
     void fastml_touch(const char* row, Py_ssize_t nbytes) noexcept nogil
 
 from fastml._config import threads_for
@@ -697,8 +711,8 @@ def sgd_epoch_sparse(const floating[::1] data, const int64_t[::1] indices,
             for k in range(n_out):
                 if upd[k] != 0.0:
                     _sparse_axpy(upd[k] / wscale, &indices[0], &data[0], lo, hi, &theta[k, 0])
-                if fit_intercept:
-                    theta[k, d] += upd[k] * intercept_decay
+                if fit_intercept:  # (a perceptron's tie test on empty rows sees it exactly)
+                    theta[k, d] += fastml_rounded(upd[k] * intercept_decay)
             if 0 < average <= t:
                 seen = t - average + 1.0
                 for k in range(n_out):

@@ -66,6 +66,27 @@ def test_sparse_fit_equals_scikit_learn(kind, params):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_sparse_perceptron_ties_on_empty_rows_as_scikit_learn(backend):
+    """An empty row's margin is the intercept alone, and the perceptron steps
+    when it is <= 0: an exact tie test. The intercept's steps ``upd * 0.01``
+    must be rounded before they are added (no fused multiply-add), or a
+    0.0001 - 0.0001 comes out as 6e-22 and the next tie goes the other way."""
+    X, y, _ = _data(n=120, density=0.2)
+    X[::7] = 0.0  # more empty rows
+    params = dict(loss="perceptron", penalty=None, learning_rate="constant", eta0=0.01,
+                  shuffle=False, tol=None, max_iter=4)  # fmt: skip
+    Xs = sp.csr_matrix(X)
+    ours = SGDClassifier(**params, backend=backend).fit(Xs, y)
+    ref = sk_lm.SGDClassifier(**params).fit(Xs, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(ours.intercept_, ref.intercept_)
+    tiny = sp.csr_matrix([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0], [1.0, 1.0]])
+    params["max_iter"] = 1
+    one = SGDClassifier(**params, backend=backend).fit(tiny, [1, 0, 1, 0])
+    assert one.intercept_[0] == sk_lm.SGDClassifier(**params).fit(tiny, [1, 0, 1, 0]).intercept_[0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_sparse_fit_every_backend_alike_and_keeps_dtype(backend, dtype):
     X, y, _ = _data(seed=1)

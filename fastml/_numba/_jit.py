@@ -19,10 +19,17 @@ from .._config import threads_for
 FASTMATH = frozenset({"reassoc", "contract", "nsz"})
 
 
-def jit(func=None, *, parallel=False, inline="never", cache=True):
-    """Decorate ``func`` with fastml's Numba settings (see module docstring)."""
+def jit(func=None, *, parallel=False, inline="never", cache=True, contract=True):
+    """Decorate ``func`` with fastml's Numba settings (see module docstring).
+
+    ``contract=False``: no fused multiply-adds in ``func`` (nor in what Numba
+    inlines into it), where a sum must see its products rounded, as in the
+    Python oracle (LLVM fused ``x += a * b`` even with ``a * b`` from a helper
+    compiled without fastmath).
+    """
+    fastmath = set(FASTMATH) if contract else set(FASTMATH - {"contract"})
     options = dict(
-        cache=cache, nogil=True, fastmath=set(FASTMATH), parallel=parallel, error_model="numpy"
+        cache=cache, nogil=True, fastmath=fastmath, parallel=parallel, error_model="numpy"
     )
     if inline != "never":
         options["inline"] = inline
