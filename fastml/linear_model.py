@@ -908,10 +908,11 @@ class _GradientDescent(BaseEstimator):
         check_is_fitted(self, "theta_")
         X = check_n_features(self, X, reset=False, accept_sparse=True)
         coef = self.coef_ if self.coef_.ndim == 2 else self.coef_.reshape(1, -1)
-        S = X @ coef.T.astype(X.dtype)  # X or coef_ (sparsify) may be sparse
+        dtype = np.result_type(X.dtype, coef.dtype)  # a float32 / float64 pair: float64
+        S = X @ coef.T.astype(dtype)  # X or coef_ (sparsify) may be sparse
         if _is_sparse(S):  # both were
             S = S.toarray()
-        return np.asarray(S) + self.intercept_.astype(X.dtype)
+        return np.asarray(S, dtype=dtype) + self.intercept_.astype(dtype)
 
 
 class _ClassifierMixin(ClassifierMixin):

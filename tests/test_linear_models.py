@@ -287,6 +287,29 @@ def test_partial_fit_keeps_the_first_dtype(backend):
     assert reg.coef_.dtype == np.float64
 
 
+def test_mixed_dtype_prediction_computes_in_float64():
+    """DESIGN's rule: a float32 / float64 pair computes in float64. A float64
+    model scoring float32 X (dense, sparse, or with a sparsified coef_) gives
+    float64 scores equal to those of X upcast by hand; float32 with float32
+    stays float32."""
+    import scipy.sparse as sp
+
+    X, y = _clf_data(classes=3)
+    kw = dict(loss="log_loss", max_iter=3, tol=None, random_state=0)
+    m64 = SGDClassifier(**kw).fit(X, y)
+    m32 = SGDClassifier(**kw).fit(X.astype(np.float32), y)
+    X32 = X.astype(np.float32)
+    exact = m64.decision_function(X32.astype(np.float64))
+    for data in (X32, sp.csr_matrix(X32)):
+        got = m64.decision_function(data)
+        assert got.dtype == np.float64 and m64.predict_proba(data).dtype == np.float64
+        np.testing.assert_allclose(got, exact, rtol=1e-13, atol=1e-13)
+        assert m32.decision_function(data).dtype == np.float32
+    assert m32.decision_function(X).dtype == np.float64
+    m64.sparsify()
+    np.testing.assert_allclose(m64.decision_function(X32), exact, rtol=1e-13, atol=1e-13)
+
+
 def test_float32_trains_in_float32(fast_backend):
     X, y = _clf_data(dtype=np.float32, classes=3)
     kw = dict(loss="log_loss", learning_rate="constant", eta0=0.01, max_iter=3, random_state=0)
