@@ -39,6 +39,7 @@ explicitly.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -50,6 +51,7 @@ from ._base import (
     check_is_fitted,
     check_n_features,
     column_vector_y,
+    external_stacklevel,
     target_array,
 )
 from ._metrics import BOOLEAN_COUNTS, canonical_metric, haversine_pairs, prepare
@@ -381,12 +383,33 @@ class _NeighborsBase(BaseEstimator):
             return X
         if not callable(self.metric):
             prepare(self.metric, X[:1], X[:1], self._metric_kwargs())  # fail early
+            self._check_semimetric()
         resolve_backend(self.backend, "neighbors")
+        self._fit_method = "brute"  # scikit-learn's attribute: every search here is exact
         self._fit_X_ = X
         self.n_samples_fit_ = X.shape[0]
         self.effective_metric_ = self.metric
         self.effective_metric_params_ = self._metric_kwargs()
         return X
+
+    def _check_semimetric(self):
+        """scikit-learn's rules for Minkowski with 0 < p < 1 (not a metric: no
+        triangle inequality, so no tree): an error for ``algorithm="kd_tree"`` or
+        ``"ball_tree"``, else a warning that brute force runs."""
+        p = self._metric_kwargs().get("p")
+        if not isinstance(p, numbers.Real) or not 0 < p < 1:
+            return
+        if self.algorithm in ("kd_tree", "ball_tree"):
+            raise ValueError(
+                f'algorithm="{self.algorithm}" does not support 0 < p < 1 for the Minkowski '
+                'metric. To resolve this problem either set p >= 1 or algorithm="brute".'
+            )
+        warnings.warn(
+            "Mind that for 0 < p < 1, Minkowski metrics are not distance metrics. Continuing "
+            "the execution with `algorithm='brute'`.",
+            UserWarning,
+            stacklevel=external_stacklevel(),
+        )
 
     def _precomputed(self):
         return isinstance(self.metric, str) and self.metric == "precomputed"

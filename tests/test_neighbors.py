@@ -388,6 +388,28 @@ def test_regressor_matches_sklearn(weights):
         nb.KNeighborsRegressor().fit(X, y[:5])
 
 
+def test_minkowski_below_one_as_scikit_learn():
+    """0 < p < 1 is not a metric (no triangle inequality): scikit-learn refuses
+    its trees and warns that brute force runs; fastml, always exact brute force,
+    keeps both rules and gives scikit-learn's neighbours."""
+    sk_nb = pytest.importorskip("sklearn.neighbors")
+    rng = np.random.default_rng(0)
+    X, Q = rng.random((40, 3)), rng.random((5, 3))
+    for algorithm in ("kd_tree", "ball_tree"):
+        with pytest.raises(ValueError, match=f'algorithm="{algorithm}" does not support 0 < p'):
+            nb.NearestNeighbors(p=0.5, algorithm=algorithm).fit(X)
+    for algorithm in ("auto", "brute"):
+        with pytest.warns(UserWarning, match="Minkowski metrics are not distance metrics"):
+            ours = nb.NearestNeighbors(n_neighbors=4, p=0.5, algorithm=algorithm).fit(X)
+        assert ours._fit_method == "brute"
+        with pytest.warns(UserWarning):
+            ref = sk_nb.NearestNeighbors(n_neighbors=4, p=0.5, algorithm=algorithm).fit(X)
+        d, i = ours.kneighbors(Q)
+        d_ref, i_ref = ref.kneighbors(Q)
+        np.testing.assert_array_equal(i, i_ref)
+        np.testing.assert_allclose(d, d_ref, rtol=1e-12)
+
+
 @pytest.mark.parametrize("backend", FAST_BACKENDS)
 def test_estimator_backends_agree(backend):
     rng = np.random.default_rng(12)
