@@ -124,10 +124,12 @@ def kneighbors(
     n_neighbors : int, default 5
         Neighbours per query; at most ``n_samples`` (``n_samples - 1`` when
         Y is None).
-    metric : str or callable, default "euclidean"
+    metric : str, callable or DistanceMetric, default "euclidean"
         Any metric of :func:`fastml.cdist` (with its keyword arguments), or
         a function ``f(u, v) -> float`` (Numba-jitted: numba backend; plain
-        Python: python backend).
+        Python: python backend), or a scikit-learn ``DistanceMetric`` object
+        (its ``pairwise`` distances, in its dtype, a block of queries at a
+        time; the k smallest of each row as for "precomputed").
     return_distance : bool, default True
         Return (distances, indices) if True, else indices only.
     backend : str, optional
@@ -161,7 +163,7 @@ def kneighbors(
         dist = np.empty((nq, k), np.float64)
         ind = np.empty((nq, k), np.int64)
         mod.kneighbors_callable(XA, XB, k, func, exclude, dist, ind)
-    elif canonical_metric(metric) in _CDIST_ONLY:
+    elif _by_blocks(metric):
         blocks = _cdist_blocks(XA, XB, exclude, metric, backend, metric_kwargs)
         parts = [_precomputed_kneighbors(D, k, exclude, first=i0) for i0, D in blocks]
         dist = np.concatenate([d for d, _ in parts]).astype(np.float64)
@@ -200,14 +202,37 @@ def _cdist_blocks(XA, XB, exclude, metric, backend, metric_kwargs):
     """
     from .distance import cdist
 
-    # scikit-learn's neighbour searches take the data as booleans for these
-    # (SciPy's cdist computes unweighted dice on the values themselves)
-    if canonical_metric(metric) in BOOLEAN_COUNTS:
-        XA, XB = (None if X is None else (X != 0).astype(X.dtype) for X in (XA, XB))
+    if _is_distance_metric(metric):  # its own compiled pairwise, in its own dtype
+        dtype = np.float32 if type(metric).__name__.endswith("32") else np.float64
+
+        def pairwise(A, B):
+            return metric.pairwise(np.asarray(A, dtype), np.asarray(B, dtype))
+    else:
+        # scikit-learn's neighbour searches take the data as booleans for these
+        # (SciPy's cdist computes unweighted dice on the values themselves)
+        if canonical_metric(metric) in BOOLEAN_COUNTS:
+            XA, XB = (None if X is None else (X != 0).astype(X.dtype) for X in (XA, XB))
+
+        def pairwise(A, B):
+            return cdist(A, B, metric, backend=backend, **metric_kwargs)
+
     B = XA if exclude else XB
     step = max(1, (1 << 22) // max(1, B.shape[0]))
     for i0 in range(0, XA.shape[0], step):
-        yield i0, cdist(XA[i0 : i0 + step], B, metric, backend=backend, **metric_kwargs)
+        yield i0, pairwise(XA[i0 : i0 + step], B)
+
+
+def _is_distance_metric(metric):
+    """True for a scikit-learn ``DistanceMetric`` object (duck-typed: scikit-learn
+    is not imported for it), which the searches take by its ``pairwise``."""
+    return not isinstance(metric, str) and all(
+        hasattr(metric, name) for name in ("pairwise", "dist_to_rdist", "rdist_to_dist")
+    )
+
+
+def _by_blocks(metric):
+    """True where a search picks from blocks of distances (:func:`_cdist_blocks`)."""
+    return _is_distance_metric(metric) or canonical_metric(metric) in _CDIST_ONLY
 
 
 def _haversine_of(prep, ind):
@@ -253,7 +278,7 @@ def _radius_csr(X, Y, radius, metric, backend, metric_kwargs):
     if callable(metric):
         mod, func = _callable_module(metric, backend, metric_kwargs)
         res = mod.radius_neighbors_callable(XA, XB, radius, func, exclude)
-    elif canonical_metric(metric) in _CDIST_ONLY:
+    elif _by_blocks(metric):
         blocks = _cdist_blocks(XA, XB, exclude, metric, backend, metric_kwargs)
         parts = [_precomputed_csr(D, radius, exclude, first=i0) for i0, D in blocks]
         starts = np.cumsum([0] + [p[0][-1] for p in parts[:-1]])
@@ -381,7 +406,7 @@ class _NeighborsBase(BaseEstimator):
             self.effective_metric_ = "precomputed"
             self.effective_metric_params_ = {}
             return X
-        if not callable(self.metric):
+        if not callable(self.metric) and not _is_distance_metric(self.metric):
             prepare(self.metric, X[:1], X[:1], self._metric_kwargs())  # fail early
             self._check_semimetric()
         resolve_backend(self.backend, "neighbors")
@@ -619,8 +644,10 @@ class NearestNeighbors(_NeighborsBase):
         exact brute-force one (the results are the same).
     leaf_size : int, default 30
         Accepted for compatibility with scikit-learn (a tree parameter); unused.
-    metric : str or callable, default "minkowski"
+    metric : str, callable or DistanceMetric, default "minkowski"
         Any metric of :func:`fastml.cdist`; "minkowski" with ``p=2`` is euclidean.
+        A callable or a scikit-learn ``DistanceMetric`` object as in
+        :func:`kneighbors`.
         "precomputed": ``fit`` takes the (n_samples, n_samples) distance matrix
         and the queries are (n_queries, n_samples) distances to the fitted
         points (non-negative), as in scikit-learn.

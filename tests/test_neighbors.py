@@ -410,6 +410,36 @@ def test_minkowski_below_one_as_scikit_learn():
         np.testing.assert_allclose(d, d_ref, rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_distance_metric_objects(dtype):
+    """A scikit-learn DistanceMetric object is searched by its own pairwise
+    distances (in its dtype): scikit-learn's neighbours and distances, the
+    in-radius sets of the same distances, and the module-level functions."""
+    sk_nb = pytest.importorskip("sklearn.neighbors")
+    from sklearn.metrics import DistanceMetric
+
+    rng = np.random.default_rng(1)
+    X, Q, y = rng.random((60, 4)), rng.random((7, 4)), rng.random(60)
+    X, Q = X.astype(dtype), Q.astype(dtype)
+    for name, kw in [("euclidean", {}), ("minkowski", {"p": 3, "w": np.array([1, 2, 3, 0.5])}),
+                     ("mahalanobis", {"VI": 2 * np.eye(4)}), ("chebyshev", {})]:  # fmt: skip
+        dm = DistanceMetric.get_metric(name, dtype=dtype, **kw)
+        d, i = nb.NearestNeighbors(n_neighbors=5, metric=dm).fit(X).kneighbors(Q)
+        ref = sk_nb.NearestNeighbors(n_neighbors=5, metric=dm, algorithm="brute").fit(X)
+        d_ref, i_ref = ref.kneighbors(Q)
+        np.testing.assert_array_equal(i, i_ref)
+        np.testing.assert_allclose(d, d_ref, rtol=1e-6 if dtype == np.float32 else 1e-12)
+        assert d.dtype == dtype
+        D = dm.pairwise(Q, X)
+        _, ind = nb.radius_neighbors(Q, X, radius=0.5, metric=dm)
+        for q in range(len(Q)):
+            np.testing.assert_array_equal(np.sort(ind[q]), np.flatnonzero(D[q] <= 0.5))
+        np.testing.assert_array_equal(nb.kneighbors(Q, X, 5, metric=dm)[1], i_ref)
+        got = nb.KNeighborsRegressor(n_neighbors=3, metric=dm).fit(X, y).predict(Q)
+        want = sk_nb.KNeighborsRegressor(n_neighbors=3, metric=dm, algorithm="brute")
+        np.testing.assert_allclose(got, want.fit(X, y).predict(Q), rtol=1e-6)
+
+
 @pytest.mark.parametrize("backend", FAST_BACKENDS)
 def test_estimator_backends_agree(backend):
     rng = np.random.default_rng(12)
