@@ -1079,6 +1079,8 @@ def _relocate_empty(passes, segments, centers, sums, weights, empty):
     rows = np.concatenate([t[2] for t in tops])
     wts = np.concatenate([t[3] for t in tops])
     labs = np.concatenate([t[4] for t in tops])
+    if not (dist.size and dist.max() > 0):  # every sample on its centre: nothing to move
+        return
     order = np.lexsort((gidx, -dist))[:m]
     for new_id, j in zip(empty, order, strict=False):
         # As the single-machine driver: the sample's weighted coordinates

@@ -109,7 +109,8 @@ PENALTIES = (None, "none", "l2", "l1", "elasticnet")
 
 #: Training has diverged when the weights or the epoch's loss are not finite
 #: (checked every epoch), or when the mean loss exceeds the loss of the
-#: initial weights by this factor (scikit-learn's dloss clipping keeps the
+#: initial weights (for classifiers, at least CLASSIFIER_LOSS_FLOOR) by this
+#: factor (scikit-learn's dloss clipping keeps the
 #: weights finite while a too-large step blows the loss up) at the end of fit,
 #: or for DIVERGENCE_EPOCHS partial_fit calls in a row. Epochs above it can
 #: recover: the "optimal" schedule starts with a large step that then decays,
@@ -706,7 +707,8 @@ class _GradientDescent(BaseEstimator):
         """
         finite = np.isfinite(loss) and np.isfinite(theta).all()
         floor = CLASSIFIER_LOSS_FLOOR if self._is_clf else 1e-12
-        if finite and loss <= DIVERGENCE_FACTOR * max(self._initial_loss, floor):
+        reference = max(self._initial_loss, floor)
+        if finite and loss <= DIVERGENCE_FACTOR * reference:
             self._above = None
             return
         if finite:  # above the factor: raise once it lasts
@@ -723,11 +725,12 @@ class _GradientDescent(BaseEstimator):
                 f"rate {lr:.3g}. Scaling input data with StandardScaler or MinMaxScaler might "
                 "help, or a smaller learning rate (eta0)."
             )
+        scale = "it" if reference == self._initial_loss else f"{reference:.3g}"
         raise DivergenceError(
             f"{type(self).__name__} diverged at epoch {epoch}: the loss grew to {loss:.3g} from "
             f"{self._initial_loss:.3g} at the start with learning rate {lr:.3g}, and was still "
-            f"above {DIVERGENCE_FACTOR:.0e} times it at the end. Use a smaller learning rate "
-            "(eta0) or scale the data (e.g. standardise the features)."
+            f"above {DIVERGENCE_FACTOR:.0e} times {scale} at the end. Use a smaller learning "
+            "rate (eta0) or scale the data (e.g. standardise the features)."
         )
 
     def _sparse_input(self):

@@ -203,7 +203,7 @@ def _cdist_blocks(XA, XB, exclude, metric, backend, metric_kwargs):
     from .distance import cdist
 
     if _is_distance_metric(metric):  # its own compiled pairwise, in its own dtype
-        dtype = np.float32 if type(metric).__name__.endswith("32") else np.float64
+        dtype = _distance_metric_dtype(metric, XA.dtype, metric_kwargs)
 
         def pairwise(A, B):
             return metric.pairwise(np.asarray(A, dtype), np.asarray(B, dtype))
@@ -228,6 +228,25 @@ def _is_distance_metric(metric):
     return not isinstance(metric, str) and all(
         hasattr(metric, name) for name in ("pairwise", "dist_to_rdist", "rdist_to_dist")
     )
+
+
+def _distance_metric_dtype(metric, data_dtype, metric_kwargs):
+    """The dtype a DistanceMetric object computes in, checked against the data:
+    float32 data may go to a float64 metric, float64 data not to a float32 one
+    (it would be rounded: scikit-learn refuses the pair)."""
+    if metric_kwargs:
+        raise TypeError(
+            f"metric parameters {sorted(metric_kwargs)} cannot be used with a DistanceMetric "
+            "object: its parameters are fixed when it is made (DistanceMetric.get_metric)"
+        )
+    if type(metric).__name__.endswith("32"):
+        if data_dtype != np.float32:
+            raise ValueError(
+                f"a float32 DistanceMetric ({type(metric).__name__}) needs float32 data; got "
+                f"{data_dtype}: make it with DistanceMetric.get_metric(..., dtype=np.float64)"
+            )
+        return np.float32
+    return np.float64
 
 
 def _by_blocks(metric):
@@ -402,11 +421,14 @@ class _NeighborsBase(BaseEstimator):
                     f"metric='precomputed'; got shape {X.shape}"
                 )
             self._fit_X_ = _check_precomputed(X)
+            self._fit_method = "brute"
             self.n_samples_fit_ = X.shape[0]
             self.effective_metric_ = "precomputed"
             self.effective_metric_params_ = {}
             return X
-        if not callable(self.metric) and not _is_distance_metric(self.metric):
+        if _is_distance_metric(self.metric):  # fail early
+            _distance_metric_dtype(self.metric, X.dtype, self._metric_kwargs())
+        elif not callable(self.metric):
             prepare(self.metric, X[:1], X[:1], self._metric_kwargs())  # fail early
             self._check_semimetric()
         resolve_backend(self.backend, "neighbors")

@@ -273,6 +273,15 @@ def test_kmeans_weights_empty_clusters_and_init(client):
     np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
     assert sorted(np.round(a.cluster_centers_[:, 0] / 20)) == [0.0, 1.0]
 
+    # More clusters than distinct samples: every sample on its centre, nothing to
+    # re-seed, converged at once (scikit-learn's rule), as on one machine.
+    D = np.array([[0, 0], [1, 1], [1, 1], [1, 0], [0, 1]], dtype=float)
+    with pytest.warns(UserWarning, match="distinct clusters"):
+        one = KMeans(5, init=D).fit(D)
+    dup = fd.KMeans(5, init=D).fit(da.from_array(D, chunks=(3, -1)))
+    assert dup.n_iter_ == one.n_iter_ == 1
+    np.testing.assert_array_equal(dup.cluster_centers_, D)
+
     with pytest.raises(ValueError, match="n_clusters"):
         fd.KMeans(600).fit(dX)
     with pytest.raises(ValueError, match="NaN"):

@@ -438,6 +438,20 @@ def test_distance_metric_objects(dtype):
         got = nb.KNeighborsRegressor(n_neighbors=3, metric=dm).fit(X, y).predict(Q)
         want = sk_nb.KNeighborsRegressor(n_neighbors=3, metric=dm, algorithm="brute")
         np.testing.assert_allclose(got, want.fit(X, y).predict(Q), rtol=1e-6)
+    # Its parameters are fixed when it is made; float64 data is not rounded to float32.
+    dm = DistanceMetric.get_metric("minkowski", p=3, dtype=dtype)
+    with pytest.raises(TypeError, match="cannot be used with a DistanceMetric"):
+        nb.kneighbors(Q, X, 2, metric=dm, p=1)
+    with pytest.raises(TypeError, match="cannot be used with a DistanceMetric"):
+        nb.NearestNeighbors(metric=dm, metric_params={"p": 1}).fit(X)
+    if dtype == np.float32:
+        with pytest.raises(ValueError, match="float32 DistanceMetric .* needs float32 data"):
+            nb.NearestNeighbors(metric=dm).fit(X.astype(np.float64))
+        with pytest.raises(ValueError, match="needs float32 data"):
+            nb.kneighbors(Q.astype(np.float64), X.astype(np.float64), 2, metric=dm)
+    else:  # float32 data to a float64 metric: computed in float64, as a mixed pair
+        d32, _ = nb.kneighbors(Q.astype(np.float32), X.astype(np.float32), 2, metric=dm)
+        np.testing.assert_allclose(d32, nb.kneighbors(Q, X, 2, metric=dm)[0], rtol=1e-6)
 
 
 @pytest.mark.parametrize("backend", FAST_BACKENDS)
