@@ -497,18 +497,27 @@ cdef inline double _sparse_dot(const floating* w, const int64_t* ind, const floa
     return (s0 + s1) + (s2 + s3)
 
 
-cdef inline void _average_reset(floating[:, ::1] theta, floating[:, ::1] avg, double a,
-                                double b, double wscale) noexcept nogil:
-    """scikit-learn's reset of the scale factor with averaging: the mean's lazy
-    form first (``avg = (avg + a w) / b``), then ``w *= wscale``; the caller
-    then sets a = 0, b = 1, wscale = 1."""
+cdef inline double _shrink_averaged(floating[:, ::1] theta, floating[:, ::1] avg, double l2,
+                                    double eta, double wscale, double* a,
+                                    double* b) noexcept nogil:
+    """The L2 step as the scale factor (``w = wscale * v``) of the averaged and
+    sparse epochs; returns the new wscale. Below 1e-9, scikit-learn's reset
+    with averaging: the mean's lazy form first (``avg = (avg + a w) / b``),
+    then ``w *= wscale``, and a = 0, b = 1, wscale = 1."""
     cdef Py_ssize_t k, j, d = theta.shape[1] - 1
     cdef floating* w
+    cdef double shrink = 1.0 - l2 * eta
+    wscale *= shrink if shrink > 0.0 else 0.0
+    if wscale >= 1e-9:
+        return wscale
     for k in range(theta.shape[0]):
         w = &theta[k, 0]
         for j in range(d):
-            avg[k, j] = (avg[k, j] + a * w[j]) / b
+            avg[k, j] = (avg[k, j] + a[0] * w[j]) / b[0]
             w[j] = w[j] * wscale
+    a[0] = 0.0
+    b[0] = 1.0
+    return 1.0
 
 
 cdef inline void _step_sizes(int schedule, const double* rate, const double* g, double eta,
@@ -572,7 +581,7 @@ def sgd_epoch_averaged(const floating[:, ::1] X, const floating[::1] y,
     cdef Py_ssize_t n_out = theta.shape[0], d = X.shape[1], m = order.shape[0]
     cdef Py_ssize_t ii, i, k
     cdef double l2 = (1.0 - l1_ratio) * alpha, l1 = l1_ratio * alpha
-    cdef double wscale = 1.0, loss_sum = 0.0, eta, shrink, seen
+    cdef double wscale = 1.0, loss_sum = 0.0, eta, seen
     cdef double a = ab[0], b = ab[1]
     cdef double* p = <double*>malloc(4 * n_out * sizeof(double))
     cdef double* g = p + n_out
@@ -607,13 +616,7 @@ def sgd_epoch_averaged(const floating[:, ::1] X, const floating[::1] y,
                     rate[k] = _pa_rate(schedule, eta0,
                                        _output_loss(loss, p, n_out, y[i], loss_param, k), sq)
             if l2 > 0.0:
-                shrink = 1.0 - l2 * eta
-                wscale *= shrink if shrink > 0.0 else 0.0
-                if wscale < 1e-9:  # scikit-learn's reset: the mean's lazy form first
-                    _average_reset(theta, avg, a, b, wscale)
-                    a = 0.0
-                    b = 1.0
-                    wscale = 1.0
+                wscale = _shrink_averaged(theta, avg, l2, eta, wscale, &a, &b)
             _step_sizes(schedule, rate, g, eta, sample_weight[i], n_out, upd)
             for k in range(n_out):
                 if upd[k] != 0.0:
@@ -658,7 +661,7 @@ def sgd_epoch_sparse(const floating[::1] data, const int64_t[::1] indices,
     cdef Py_ssize_t n_out = theta.shape[0], d = theta.shape[1] - 1, m = order.shape[0]
     cdef Py_ssize_t ii, i, k, r, lo, hi, nxt
     cdef double l2 = (1.0 - l1_ratio) * alpha, l1 = l1_ratio * alpha
-    cdef double wscale = 1.0, loss_sum = 0.0, eta, shrink, seen
+    cdef double wscale = 1.0, loss_sum = 0.0, eta, seen
     cdef double a = ab[0], b = ab[1]
     cdef double* p = <double*>malloc(4 * n_out * sizeof(double))
     cdef double* g = p + n_out
@@ -700,13 +703,7 @@ def sgd_epoch_sparse(const floating[::1] data, const int64_t[::1] indices,
                     rate[k] = _pa_rate(schedule, eta0,
                                        _output_loss(loss, p, n_out, y[i], loss_param, k), sq)
             if l2 > 0.0:
-                shrink = 1.0 - l2 * eta
-                wscale *= shrink if shrink > 0.0 else 0.0
-                if wscale < 1e-9:  # scikit-learn's reset: the mean's lazy form first
-                    _average_reset(theta, avg, a, b, wscale)
-                    a = 0.0
-                    b = 1.0
-                    wscale = 1.0
+                wscale = _shrink_averaged(theta, avg, l2, eta, wscale, &a, &b)
             _step_sizes(schedule, rate, g, eta, sample_weight[i], n_out, upd)
             for k in range(n_out):
                 if upd[k] != 0.0:

@@ -323,14 +323,21 @@ def _l1_truncate_one(w, qk, j, u, wscale):
     qk[j] += wscale * w[j] - z
 
 
-@jit
-def _average_reset(theta, avg, a, b):
-    """scikit-learn's reset of the mean's lazy form: avg = (avg + a w) / b, before
-    w is rescaled (the caller then sets a = 0, b = 1)."""
+@jit(inline="always")
+def _shrink_averaged(theta, avg, l2, eta, wscale, a, b):
+    """The L2 step as the scale factor (``w = wscale * v``) of the averaged and
+    sparse epochs: returns (wscale, a, b). Below 1e-9, scikit-learn's reset with
+    averaging: the mean's lazy form first (``avg = (avg + a w) / b``), then
+    ``w *= wscale``, and a = 0, b = 1, wscale = 1."""
+    wscale *= max(0.0, 1.0 - l2 * eta)
+    if wscale >= 1e-9:
+        return wscale, a, b
     d = theta.shape[1] - 1
     for k in range(theta.shape[0]):
         for j in range(d):
             avg[k, j] = (avg[k, j] + a * theta[k, j]) / b
+    _scale_coef(theta, wscale)
+    return 1.0, 0.0, 1.0
 
 
 @jit(inline="always")
@@ -396,13 +403,7 @@ def _sgd_epoch_averaged(X, y, sw, order, theta, q, avg, ab, loss, e, alpha, l1_r
             for k in range(n_out):
                 rate[k] = _pa_rate(schedule, eta0, _output_loss(loss, p, y[i], e, k), sq)
         if l2 > 0.0:
-            wscale *= max(0.0, 1.0 - l2 * eta)
-            if wscale < 1e-9:
-                _average_reset(theta, avg, a, b)
-                a = 0.0
-                b = 1.0
-                _scale_coef(theta, wscale)
-                wscale = 1.0
+            wscale, a, b = _shrink_averaged(theta, avg, l2, eta, wscale, a, b)
         _step_sizes(schedule, rate, g, eta, sw[i], upd)
         for k in range(n_out):
             if upd[k] != 0.0:
@@ -539,13 +540,7 @@ def _sgd_epoch_sparse(data, ind, ptr, y, sw, order, theta, q, avg, ab, loss, e, 
             for k in range(n_out):
                 rate[k] = _pa_rate(schedule, eta0, _output_loss(loss, p, y[i], e, k), sq)
         if l2 > 0.0:
-            wscale *= max(0.0, 1.0 - l2 * eta)
-            if wscale < 1e-9:
-                _average_reset(theta, avg, a, b)
-                a = 0.0
-                b = 1.0
-                _scale_coef(theta, wscale)
-                wscale = 1.0
+            wscale, a, b = _shrink_averaged(theta, avg, l2, eta, wscale, a, b)
         _step_sizes(schedule, rate, g, eta, sw[i], upd)
         for k in range(n_out):
             if upd[k] != 0.0:
